@@ -1,0 +1,62 @@
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/result.h"
+#include "protocol/msgpack/value.h"
+
+namespace dn {
+
+/// A dask key: str, int, float or a tuple of keys (protocol.md §3.3), compared and
+/// hashed with Python's semantics: `1 == 1.0` (and True == 1) with equal hashes, a tuple
+/// never equals a str. Cheap to copy for str and int keys; tuples hold a vector.
+class Key {
+ public:
+  using Tuple = std::vector<Key>;
+
+  Key() : v_(std::string()) {}
+  explicit Key(std::string s) : v_(std::move(s)) {}
+  explicit Key(int64_t i) : v_(i) {}
+  explicit Key(double d) : v_(d) {}
+  explicit Key(Tuple t) : v_(std::move(t)) {}
+
+  /// Convert a decoded wire value. Arrays become tuples; bools become ints, as Python
+  /// treats them; anything else (nil, bin, maps, ints beyond int64) is Invalid.
+  static Result<Key> FromValue(const Value& v);
+  /// Return the wire form (str, int, float64 or array).
+  Value ToValue() const;
+
+  bool is_str() const { return std::holds_alternative<std::string>(v_); }
+  bool is_tuple() const { return std::holds_alternative<Tuple>(v_); }
+  const std::string* str() const { return std::get_if<std::string>(&v_); }
+  const Tuple* tuple() const { return std::get_if<Tuple>(&v_); }
+
+  bool operator==(const Key& other) const;
+  bool operator!=(const Key& other) const { return !(*this == other); }
+  /// Return a hash that is equal for keys Python considers equal.
+  size_t Hash() const;
+
+  /// Return Python's repr(key), e.g. "('x', 0, 1)".
+  std::string Repr() const;
+
+ private:
+  std::variant<std::string, int64_t, double, Tuple> v_;
+};
+
+struct KeyHash {
+  size_t operator()(const Key& k) const { return k.Hash(); }
+};
+
+/// Return the task prefix of `key`, as dask.utils.key_split does: "('x-1', 2)" -> "x",
+/// "hello-world-1" -> "hello-world", 32 hex chars -> "data", non-str keys -> "Other".
+/// Non-ASCII code points count as letters (Python's str.isalpha is Unicode-aware; key
+/// names outside ASCII letters are rare enough that a full table is not worth it).
+std::string KeySplit(const Key& key);
+/// key_split of a plain string.
+std::string KeySplit(std::string_view s);
+
+}  // namespace dn

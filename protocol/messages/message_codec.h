@@ -1,0 +1,43 @@
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "common/buffer.h"
+#include "common/result.h"
+#include "protocol/msgpack/msgpack_codec.h"
+#include "protocol/msgpack/value.h"
+#include "protocol/serialize/compression.h"
+
+namespace dn {
+
+/// Bounds for decoding one message's frames (see protocol/README.md).
+struct MessageLimits {
+  MsgpackLimits msgpack;
+  uint64_t max_decompressed_bytes = kDefaultMaxDecompressedBytes;
+};
+
+/// Decode frames into a message value (protocol.md §3, `protocol/core.py:loads` with
+/// deserialize=False): frame 0 is msgpack; `{"__Serialized__": k}` and
+/// `{"__Pickled__": k}` become Serialized / Pickled holding sub-header k and the
+/// `num-sub-frames` frames after it, still compressed; `__Set__` maps become Set.
+/// Frames are shared, never copied.
+Result<Value> DecodeMessage(std::span<const Buffer> frames, const MessageLimits& limits = {});
+
+/// Encode a message value into frames (`protocol/core.py:dumps` for values that are
+/// already Serialized/Pickled). Each placeholder's sub-header is re-emitted with its
+/// keys in their original order and `num-sub-frames` set to its frame count.
+Result<std::vector<Buffer>> EncodeMessage(const Value& message);
+
+/// Return the data frames of a Serialized or Pickled sub-header with each frame's
+/// `compression` entry undone (nil entries are shared, not copied). The total output
+/// is bounded by `limits.max_decompressed_bytes` per frame.
+Result<std::vector<Buffer>> DecompressSubFrames(const Map& header,
+                                                std::span<const Buffer> frames,
+                                                const MessageLimits& limits = {});
+
+/// Return the "op" of a message map, or "" if there is none.
+std::string_view OpOf(const Value& message);
+
+}  // namespace dn

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "common/buffer.h"
+#include "common/result.h"
+#include "protocol/pickle/pickle_tree.h"
+
+namespace dn {
+
+/// Bounds for reading an untrusted pickle.
+struct PickleLimits {
+  /// Most nodes one pickle may create (each costs ~150 bytes). The seed chunk task has
+  /// ~60; a 100k-key fused graph a few million.
+  uint64_t max_nodes = uint64_t{1} << 24;
+  /// Most memo entries (BINPUT/LONG_BINPUT may name any index up to 2^32).
+  uint64_t max_memo = uint64_t{1} << 24;
+};
+
+/// Read a pickle (protocols 2-5) into an inert tree, executing nothing.
+///
+/// `buffers` are the pickle-5 out-of-band buffers that NEXT_BUFFER takes in order.
+/// Unknown or unsupported opcodes (text forms of protocol 0/1, PERSID, EXT, INST/OBJ),
+/// stack or memo misuse, truncation and limit overruns give a ProtocolError; the
+/// reader never crashes and never allocates more than the input and limits allow.
+/// Bytes after STOP are ignored, as pickle.loads does.
+Result<PickleTree> ReadPickle(const Buffer& data, std::span<const Buffer> buffers = {},
+                              const PickleLimits& limits = {});
+
+}  // namespace dn
