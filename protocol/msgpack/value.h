@@ -60,22 +60,24 @@ class Value {
   using Variant = std::variant<Nil, bool, int64_t, uint64_t, double, std::string, Bin, Array,
                                Map, Set, Serialized, Pickled>;
 
-  Value() : v_(Nil{}) {}
-  Value(Nil n) : v_(n) {}                            // NOLINT
-  Value(bool b) : v_(b) {}                           // NOLINT
-  Value(int i) : v_(int64_t{i}) {}                   // NOLINT
-  Value(int64_t i) : v_(i) {}                        // NOLINT
-  Value(uint64_t u);                                 // NOLINT
-  Value(double d) : v_(d) {}                         // NOLINT
-  Value(std::string s) : v_(std::move(s)) {}         // NOLINT
-  Value(std::string_view s) : v_(std::string(s)) {}  // NOLINT
-  Value(const char* s) : v_(std::string(s)) {}       // NOLINT
-  Value(Bin b) : v_(std::move(b)) {}                 // NOLINT
-  Value(Array a) : v_(std::move(a)) {}               // NOLINT
-  Value(Map m) : v_(std::move(m)) {}                 // NOLINT
-  Value(Set s) : v_(std::move(s)) {}                 // NOLINT
-  Value(Serialized s) : v_(std::move(s)) {}          // NOLINT
-  Value(Pickled p) : v_(std::move(p)) {}             // NOLINT
+  // Constructors are defined below MapEntry: clang instantiates the variant's
+  // destructor with them, which needs MapEntry complete.
+  Value();
+  Value(Nil n);  // NOLINT: implicit by design
+  Value(bool b);  // NOLINT: implicit by design
+  Value(int i);  // NOLINT: implicit by design
+  Value(int64_t i);  // NOLINT: implicit by design
+  Value(uint64_t u);  // NOLINT: implicit by design
+  Value(double d);  // NOLINT: implicit by design
+  Value(std::string s);  // NOLINT: implicit by design
+  Value(std::string_view s);  // NOLINT: implicit by design
+  Value(const char* s);  // NOLINT: implicit by design
+  Value(Bin b);  // NOLINT: implicit by design
+  Value(Array a);  // NOLINT: implicit by design
+  Value(Map m);  // NOLINT: implicit by design
+  Value(Set s);  // NOLINT: implicit by design
+  Value(Serialized s);  // NOLINT: implicit by design
+  Value(Pickled p);  // NOLINT: implicit by design
 
   const Variant& variant() const { return v_; }
   Variant& variant() { return v_; }
@@ -117,6 +119,22 @@ struct MapEntry {
   Value value;
   bool operator==(const MapEntry&) const = default;
 };
+
+inline Value::Value() : v_(Nil{}) {}
+inline Value::Value(Nil n) : v_(n) {}
+inline Value::Value(bool b) : v_(b) {}
+inline Value::Value(int i) : v_(int64_t{i}) {}
+inline Value::Value(int64_t i) : v_(i) {}
+inline Value::Value(double d) : v_(d) {}
+inline Value::Value(std::string s) : v_(std::move(s)) {}
+inline Value::Value(std::string_view s) : v_(std::string(s)) {}
+inline Value::Value(const char* s) : v_(std::string(s)) {}
+inline Value::Value(Bin b) : v_(std::move(b)) {}
+inline Value::Value(Array a) : v_(std::move(a)) {}
+inline Value::Value(Map m) : v_(std::move(m)) {}
+inline Value::Value(Set s) : v_(std::move(s)) {}
+inline Value::Value(Serialized s) : v_(std::move(s)) {}
+inline Value::Value(Pickled p) : v_(std::move(p)) {}
 
 /// Find `key` in `map`, nullptr if absent.
 const Value* FindKey(const Map& map, std::string_view key);

@@ -193,6 +193,9 @@ int PickleCmd(int argc, char** argv) {
       if (!probe.good()) break;
       bufs.push_back(Buffer::FromString(ReadAll(stem + ".buf" + std::to_string(k))));
     }
+    // Vectors pickled with a buffer_callback whose buffers were not kept (shared
+    // pickles/extras/) get empty stand-ins, so NEXT_BUFFER parses.
+    if (bufs.empty()) bufs.assign(8, Buffer());
     std::string line = "{\"file\":";
     JsonString(path, &line);
     auto tree = ReadPickle(data, bufs);

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The dependency rule (style.md §3.2): common <- protocol <- scheduler, worker. The pure
+# folders must not include asio, Python or TBB, and lower layers never include higher.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fail=0
+check() {  # folder, forbidden pattern, reason
+  if grep -rnE "$2" "$1" --include=*.h --include=*.cc 2>/dev/null | grep -v "^$1/comm/"; then
+    echo "layering: $1 must not include $3" >&2; fail=1
+  fi
+}
+check common '#include [<"](protocol|scheduler|worker)/' "protocol/scheduler/worker"
+check protocol '#include [<"](scheduler|worker)/' "scheduler/worker"
+check protocol '#include [<"](boost/asio|Python\.h|tbb/)' "asio, Python or TBB (only protocol/comm may use asio)"
+exit $fail

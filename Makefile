@@ -1,0 +1,31 @@
+# The two commands of the README, plus the pieces they are made of.
+# Everything installs itself on a fresh Debian 12 machine (.ci/bootstrap.sh).
+.PHONY: main test build build-fuzz unit fuzz pytest bench clean
+
+FUZZ_SECONDS ?= 10
+PYTEST_ARGS ?=
+
+main: build
+	.venv/bin/python -m dask_native.seed --logs build/main-logs
+
+test: build-fuzz
+	.ci/check_layers.sh
+	ctest --test-dir build --output-on-failure -j2
+	ctest --test-dir build-fuzz --output-on-failure -j2
+	.ci/fuzz.sh $(FUZZ_SECONDS)
+	.venv/bin/python -m pytest -q tests $(PYTEST_ARGS)
+
+build:
+	.ci/bootstrap.sh
+
+build-fuzz:
+	.ci/bootstrap.sh --fuzz
+
+fuzz: build-fuzz
+	.ci/fuzz.sh $(FUZZ_SECONDS)
+
+bench: build
+	build/bench/dn-protocol-benchmark
+
+clean:
+	rm -rf build build-fuzz

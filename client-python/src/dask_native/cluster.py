@@ -1,0 +1,93 @@
+"""Start a scheduler and workers as separate processes on 127.0.0.1, the way the dask
+Helm chart runs them, and stop them again. The commands are parameters, so the same
+launcher runs stock `dask scheduler`/`dask worker` and, later, the native binaries."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import closing
+
+
+def free_port() -> int:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode} before listening")
+        with closing(socket.socket()) as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+class ProcessCluster:
+    """A scheduler and `n_workers` workers in their own processes.
+
+    `scheduler_cmd` and `worker_cmd` are argv prefixes; host/port flags are added here.
+    Use as a context manager; every process is terminated (then killed) on exit.
+    """
+
+    def __init__(self, n_workers: int = 3, nthreads: int = 1, memory_limit: str = "auto",
+                 scheduler_cmd: list[str] | None = None, worker_cmd: list[str] | None = None,
+                 log_dir: str | None = None):
+        bindir = os.path.dirname(sys.executable)
+        self.scheduler_cmd = scheduler_cmd or [os.path.join(bindir, "dask"), "scheduler"]
+        self.worker_cmd = worker_cmd or [os.path.join(bindir, "dask"), "worker"]
+        self.n_workers = n_workers
+        self.nthreads = nthreads
+        self.memory_limit = memory_limit
+        self.log_dir = log_dir
+        self.port = free_port()
+        self.dashboard_port = free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.procs: list[subprocess.Popen] = []
+
+    def _spawn(self, argv: list[str], name: str) -> subprocess.Popen:
+        out = subprocess.DEVNULL
+        if self.log_dir:
+            os.makedirs(self.log_dir, exist_ok=True)
+            out = open(os.path.join(self.log_dir, f"{name}.log"), "wb")
+        p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append(p)
+        return p
+
+    def start(self, timeout: float = 60) -> "ProcessCluster":
+        sched = self._spawn(self.scheduler_cmd + [
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--dashboard-address", f"127.0.0.1:{self.dashboard_port}"], "scheduler")
+        _wait_for_port(self.port, sched, timeout)
+        for i in range(self.n_workers):
+            self._spawn(self.worker_cmd + [
+                self.address, "--nthreads", str(self.nthreads), "--memory-limit",
+                self.memory_limit, "--name", f"worker-{i}", "--host", "127.0.0.1",
+                "--dashboard-address", "127.0.0.1:0", "--no-nanny"], f"worker-{i}")
+        return self
+
+    def stop(self) -> None:
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for p in reversed(self.procs):
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        self.procs.clear()
+
+    def __enter__(self) -> "ProcessCluster":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
