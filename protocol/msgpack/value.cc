@@ -2,6 +2,7 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 
 namespace dn {
@@ -63,7 +64,15 @@ Value* Value::Find(std::string_view key) {
   return m ? FindKey(*m, key) : nullptr;
 }
 
-bool Value::operator==(const Value& other) const { return v_ == other.v_; }
+bool Value::operator==(const Value& other) const {
+  // Floats compare by bits, so a decoded NaN equals itself and -0.0 differs from 0.0:
+  // equality here means "encodes the same", which is what round trips need.
+  if (const double* a = get_if<double>()) {
+    const double* b = other.get_if<double>();
+    return b != nullptr && std::memcmp(a, b, sizeof(double)) == 0;
+  }
+  return v_ == other.v_;
+}
 
 namespace {
 

@@ -103,7 +103,7 @@ class Value {
   const Value* Find(std::string_view key) const;
   Value* Find(std::string_view key);
 
-  /// Structural equality; ints compare by value across int64/uint64.
+  /// Structural equality; ints compare by value across int64/uint64, floats by bits.
   bool operator==(const Value& other) const;
 
   /// Render a short, Python-like debugging form (not a wire format).

@@ -385,6 +385,8 @@ class Reader {
       case op::kGlobal: {
         DN_ASSIGN_OR_RETURN(std::string_view module, ReadLine());
         DN_ASSIGN_OR_RETURN(std::string_view name, ReadLine());
+        // CPython decodes both lines as strict UTF-8 (load_global).
+        if (!IsValidUtf8(module) || !IsValidUtf8(name)) return Error("GLOBAL name is not UTF-8");
         PickleNode n = Make(PickleKind::kGlobal);
         n.data = Buffer::FromString(std::string(module) + "\n" + std::string(name));
         return PushNew(std::move(n));
