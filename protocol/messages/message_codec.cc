@@ -106,6 +106,30 @@ Result<std::vector<Buffer>> DecompressSubFrames(const Map& header,
   return out;
 }
 
+Status CompressSubFrames(std::string_view codec, Map* header, std::vector<Buffer>* frames) {
+  Array codecs;
+  codecs.reserve(frames->size());
+  for (Buffer& f : *frames) {
+    if (f.size() < 10000 || f.size() > (uint64_t{1} << 31)) {
+      codecs.emplace_back();
+      continue;
+    }
+    DN_ASSIGN_OR_RETURN(Buffer c, Compress(codec, f));
+    if (static_cast<double>(c.size()) <= 0.7 * static_cast<double>(f.size())) {
+      f = std::move(c);
+      codecs.emplace_back(std::string(codec));
+    } else {
+      codecs.emplace_back();
+    }
+  }
+  if (Value* existing = FindKey(*header, "compression")) {
+    *existing = Value(std::move(codecs));
+  } else {
+    header->push_back(MapEntry{Value("compression"), Value(std::move(codecs))});
+  }
+  return Status::OK();
+}
+
 std::string_view OpOf(const Value& message) {
   const Value* op = message.Find("op");
   const std::string* s = op ? op->str() : nullptr;

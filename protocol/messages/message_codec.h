@@ -37,6 +37,14 @@ Result<std::vector<Buffer>> DecompressSubFrames(const Map& header,
                                                 std::span<const Buffer> frames,
                                                 const MessageLimits& limits = {});
 
+/// Compress each data frame as `distributed.protocol.compression.maybe_compress` does
+/// with `codec` ("lz4" or "zstd"), and record the codec per frame in the header's
+/// `compression` list (nil where a frame stays raw). Frames under 10,000 bytes or over
+/// 2 GiB stay raw, and a compressed frame is kept only at <= 70% of its size. (Python
+/// first tries five 10 kB samples to skip hopeless frames quickly; that is a speed
+/// heuristic, so here the whole frame decides.)
+Status CompressSubFrames(std::string_view codec, Map* header, std::vector<Buffer>* frames);
+
 /// Return the "op" of a message map, or "" if there is none.
 std::string_view OpOf(const Value& message);
 

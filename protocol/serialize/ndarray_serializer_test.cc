@@ -83,3 +83,30 @@ TEST(NdarraySerializerTest, RejectsInconsistentHeaders) {
 
 }  // namespace
 }  // namespace dn
+
+namespace dn {
+namespace {
+
+TEST(FrameSplitTest, SixtyFourMiBShardsBothWays) {
+  // 70 MB, as a 73.6 MB array travels in the captured big transfer: shards of exactly
+  // 64 MiB plus the rest, sharing memory; merging them back copies nothing.
+  uint8_t* out = nullptr;
+  Buffer big = Buffer::Allocate(70'000'000, &out);
+  out[0] = 1;
+  out[69'999'999] = 2;
+  std::vector<Buffer> shards = SplitFrame(big);
+  ASSERT_EQ(shards.size(), 2u);
+  EXPECT_EQ(shards[0].size(), kShardBytes);
+  EXPECT_EQ(shards[1].size(), 70'000'000 - kShardBytes);
+  Buffer merged = MergeFrames(shards);
+  EXPECT_EQ(merged.data(), big.data());
+  EXPECT_EQ(merged.size(), big.size());
+  // Shards from different allocations are copied into one buffer.
+  std::vector<Buffer> parts = {Buffer::CopyFrom("abc"), Buffer::CopyFrom("def")};
+  EXPECT_EQ(MergeFrames(parts).view(), "abcdef");
+  // Item size is respected (numpy.py splits a memoryview of u8 items).
+  EXPECT_EQ(SplitFrame(Buffer::CopyFrom(std::string(100, 'x')), 20, 8)[0].size(), 16u);
+}
+
+}  // namespace
+}  // namespace dn

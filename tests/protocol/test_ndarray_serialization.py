@@ -16,15 +16,17 @@ CASES = [
 ]
 
 
-def _encode(wire_tool, tmp_path, arr, shard=None, meta=None):
+def _encode(wire_tool, tmp_path, arr, shard=None, codec=None):
     data = tmp_path / "data.bin"
     out = tmp_path / "msg.bin"
     data.write_bytes(arr.tobytes(order="A"))
     shape = ",".join(map(str, arr.shape))
     strides = ",".join(map(str, arr.strides))
     args = ["ndarray-encode", arr.dtype.str, shape, strides, data, out]
-    if shard:
-        args.append(shard)
+    if shard or codec:
+        args.append(shard or 64 * 2**20)
+    if codec:
+        args.append(codec)
     r = run_tool(wire_tool, *args)
     assert r.returncode == 0, r.stderr
     frames, _ = split_frames(out.read_bytes())
@@ -47,6 +49,20 @@ def test_sharded_array(wire_tool, tmp_path):
     arr = np.arange(10000, dtype="f8").reshape(100, 100)
     got = _encode(wire_tool, tmp_path, arr, shard=3000)["data"]
     np.testing.assert_array_equal(got, arr)
+
+
+@pytest.mark.parametrize("codec", ["lz4", "zstd"])
+def test_compressed_frames_decompress_in_distributed(wire_tool, tmp_path, codec):
+    """Frames compressed on the C++ side are read by distributed's own decompress."""
+    arr = np.tile(np.arange(16, dtype="u1"), 8192).reshape(64, 2048)
+    msg_file = tmp_path / "msg.bin"
+    got = _encode(wire_tool, tmp_path, arr, shard=50000, codec=codec)["data"]
+    np.testing.assert_array_equal(got, arr)
+    frames, _ = split_frames(msg_file.read_bytes())
+    import msgpack
+    header = msgpack.unpackb(frames[1], raw=False)
+    assert header["compression"] == [codec] * 3  # 131072 bytes in 50000-byte shards
+    assert all(len(f) < 50000 * 0.7 for f in frames[2:])
 
 
 def test_header_matches_distributed(wire_tool, tmp_path):

@@ -5,7 +5,7 @@
 //   dn-wire-tool message FILE...      one JSON line per framed message file
 //   dn-wire-tool pickle FILE.pkl...   one JSON line per pickle (buffers FILE.bufN)
 //   dn-wire-tool keysplit             stdin: one hex msgpack key per line -> key_split
-//   dn-wire-tool ndarray-encode DTYPE SHAPE STRIDES DATAFILE OUTFILE [SHARD]
+//   dn-wire-tool ndarray-encode DTYPE SHAPE STRIDES DATAFILE OUTFILE [SHARD [CODEC]]
 //   dn-wire-tool scalar-pickle MODULE DTYPE BYTEORDER HEXRAW PROTOCOL
 #include <cinttypes>
 #include <cstdio>
@@ -258,6 +258,13 @@ int NdarrayEncode(int argc, char** argv) {
   if (!s.ok()) {
     std::cerr << s.status().ToString() << "\n";
     return 1;
+  }
+  if (argc > 8) {
+    Status st = CompressSubFrames(argv[8], &s->header, &s->frames);
+    if (!st.ok()) {
+      std::cerr << st.ToString() << "\n";
+      return 1;
+    }
   }
   Map msg;
   msg.push_back({Value("op"), Value("x")});
