@@ -9,6 +9,7 @@ targets=("$@")
 ((${#targets[@]})) || targets=(frame_decoder message_decoder pickle_reader decompress)
 V=${DN_SHARED_DIR:-$PWD/../shared}/vectors
 C=tests/fuzz/corpus
+failed=0
 for t in "${targets[@]}"; do
   case $t in
     frame_decoder|message_decoder) seeds=("$V/wire" "$V/synthetic" "$C/frame_decoder") ;;
@@ -17,10 +18,17 @@ for t in "${targets[@]}"; do
     *) echo "unknown fuzz target $t" >&2; exit 2 ;;
   esac
   work=build-fuzz/corpus/$t
-  mkdir -p "$work"
+  mkdir -p "$work" build-fuzz/crashes
   echo "== fuzz $t for ${secs}s"
-  build-fuzz/protocol/dn-fuzz-$t -max_total_time="$secs" -rss_limit_mb=2048 \
-      -print_final_stats=1 "$work" "${seeds[@]}" 2>&1 |
-    grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==|SUMMARY|INFO: Done)" || true
-  test "${PIPESTATUS[0]}" -eq 0
+  log=build-fuzz/corpus/$t.log
+  if build-fuzz/protocol/dn-fuzz-$t -max_total_time="$secs" -rss_limit_mb=2048 \
+      -artifact_prefix=build-fuzz/crashes/$t- -print_final_stats=1 \
+      "$work" "${seeds[@]}" > "$log" 2>&1; then
+    grep -E "^stat::(number_of_executed_units|peak_rss_mb)" "$log" || true
+  else
+    grep -E "ERROR|SUMMARY|#[0-9]+ 0x" "$log" | head -20 || true
+    echo "fuzz $t FAILED; crashing input in build-fuzz/crashes/" >&2
+    failed=1
+  fi
 done
+exit $failed

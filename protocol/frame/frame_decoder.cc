@@ -42,6 +42,9 @@ uint64_t FrameDecoder::next_required_size() const {
 
 Status FrameDecoder::Commit(size_t n) {
   if (!error_.ok()) return error_;
+  if (n > next_required_size()) {
+    return Fail(Status::Invalid("Commit of more bytes than WritableRegion() offered"));
+  }
   filled_ += n;
   while (next_required_size() == 0) {
     if (state_ == State::kBody) {

@@ -41,7 +41,7 @@ class ValueBuilder : public msgpack::null_visitor {
   bool start_array(uint32_t n) {
     if (!Enter()) return false;
     Array a;
-    a.reserve(std::min<uint64_t>(n, Remaining()));
+    a.reserve(ReserveFor(n));
     stack_.emplace_back(std::move(a));
     return true;
   }
@@ -57,7 +57,7 @@ class ValueBuilder : public msgpack::null_visitor {
   bool start_map(uint32_t n) {
     if (!Enter()) return false;
     Map m;
-    m.reserve(std::min<uint64_t>(n, Remaining() / 2));
+    m.reserve(std::min<uint64_t>(ReserveFor(n), input_.size() / 2));
     stack_.emplace_back(std::move(m));
     return true;
   }
@@ -86,6 +86,11 @@ class ValueBuilder : public msgpack::null_visitor {
 
  private:
   uint64_t Remaining() const { return limits_.max_values - values_; }
+  // A claimed element count is only a hint: each element takes at least one input byte,
+  // so never reserve more than the input could hold.
+  uint64_t ReserveFor(uint64_t claimed) const {
+    return std::min({claimed, Remaining(), static_cast<uint64_t>(input_.size())});
+  }
 
   bool Count() {
     if (++values_ > limits_.max_values) {

@@ -54,6 +54,13 @@ Value* FindKey(Map& map, std::string_view key) {
   return nullptr;
 }
 
+const Value* FindKeyValue(const Map& map, const Value& key) {
+  for (const MapEntry& e : map) {
+    if (e.key == key) return &e.value;
+  }
+  return nullptr;
+}
+
 const Value* Value::Find(std::string_view key) const {
   const Map* m = map();
   return m ? FindKey(*m, key) : nullptr;

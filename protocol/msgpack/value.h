@@ -138,6 +138,8 @@ inline Value::Value(Pickled p) : v_(std::move(p)) {}
 
 /// Find `key` in `map`, nullptr if absent.
 const Value* FindKey(const Map& map, std::string_view key);
+/// Find an entry whose key equals `key` (any value, e.g. a tuple key), nullptr if absent.
+const Value* FindKeyValue(const Map& map, const Value& key);
 Value* FindKey(Map& map, std::string_view key);
 
 }  // namespace dn

@@ -1,0 +1,96 @@
+"""Graph ingestion for the native scheduler, run inside its embedded interpreter.
+
+The C++ scheduler (scheduler/graph/) calls `materialize` off its event loop with the
+raw parts of an `update-graph` message and gets back one msgpack blob describing every
+task. This is the only Python the scheduler runs: it turns the client's pickled
+expression into tasks (protocol.md §6.1). It never imports distributed's Scheduler,
+comm or state-machine code; it uses dask's graph APIs and distributed's pickle helper,
+so run_specs are pickled exactly as a stock scheduler pickles ToPickle(run_spec).
+"""
+from __future__ import annotations
+
+import pickle
+import traceback
+
+import msgpack
+
+import dask
+import dask.order
+from dask._expr import LLGExpr
+from dask._task_spec import DataNode, GraphNode, convert_legacy_graph
+
+import distributed  # noqa: F401  registers serializers and distributed.client._MapExpr
+from distributed.protocol import pickle as dpickle
+from distributed.protocol.serialize import deserialize
+
+_UNPACK = dict(raw=False, strict_map_key=False, use_list=False)
+
+
+def _cull(dsk: dict, keys: set) -> dict:
+    # Reachability from the requested keys through each node's dependencies.
+    work, seen, out = set(keys), set(), {}
+    while work:
+        k = work.pop()
+        if k in seen or k not in dsk:
+            continue
+        seen.add(k)
+        out[k] = node = dsk[k]
+        work.update(node.dependencies)
+    return out
+
+
+def _packable(v):
+    try:
+        msgpack.packb(v, use_bin_type=True)
+        return True
+    except Exception:
+        return False
+
+
+def materialize(expr_header: bytes, expr_frames: list, keys_packed: bytes,
+                priority_packed: bytes, annotations_pickle: bytes, annotations_buffers: list):
+    """Return msgpack bytes: ["ok", [task...]] or ["error", exc_pickle, tb_pickle, text].
+
+    Each task is [key, [dependency keys], order, {annotation: value}, run_spec pickle,
+    [out-of-band buffers]]; keys are msgpack values (tuples as arrays).
+    """
+    try:
+        header = msgpack.unpackb(expr_header, **_UNPACK)
+        expr = deserialize(header, [memoryview(f) for f in expr_frames])
+        keys = set(msgpack.unpackb(keys_packed, **_UNPACK))
+        internal_priority = msgpack.unpackb(priority_packed, **_UNPACK)
+        global_annotations = (pickle.loads(annotations_pickle, buffers=annotations_buffers)
+                              if annotations_pickle else {}) or {}
+
+        dsk = expr.__dask_graph__()
+        annotations_by_type: dict = {}
+        for kind, values in expr.__dask_annotations__().items():
+            annotations_by_type.setdefault(kind, {}).update(values)
+        dsk = convert_legacy_graph(dsk)
+        if isinstance(expr, LLGExpr):
+            dsk = _cull(dsk, keys)
+        order = internal_priority or dask.order.order(dsk)
+
+        tasks = []
+        for key, node in dsk.items():
+            if not isinstance(node, GraphNode):
+                node = DataNode(key, node)
+            ann = {kind: values[key] for kind, values in annotations_by_type.items()
+                   if key in values}
+            for kind, value in global_annotations.items():
+                ann.setdefault(kind, value(key) if callable(value) else value)
+            ann = {k: v for k, v in ann.items() if _packable(v)}
+            buffers: list = []
+            run_spec = dpickle.dumps(node, buffer_callback=buffers.append)
+            tasks.append([key, list(node.dependencies), order.get(key, 0), ann, run_spec,
+                          [memoryview(b).cast("B").tobytes() for b in buffers]])
+        return msgpack.packb(["ok", tasks], use_bin_type=True)
+    except Exception as e:  # the client gets it as task-erred for every requested key
+        text = f"Error during deserialization of the task graph: {e!r}"
+        try:
+            exc = dpickle.dumps(RuntimeError(text))
+            tb = dpickle.dumps(e.__traceback__)
+        except Exception:
+            exc, tb = b"", b""
+        return msgpack.packb(["error", exc, tb, text + "\n" + traceback.format_exc()],
+                             use_bin_type=True)

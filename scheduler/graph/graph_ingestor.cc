@@ -1,0 +1,228 @@
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "scheduler/graph/graph_ingestor.h"
+
+#include "protocol/msgpack/msgpack_codec.h"
+
+namespace dn {
+
+namespace {
+
+// Owned reference; Py_XDECREF on scope exit. Used only with the GIL held.
+class PyRef {
+ public:
+  explicit PyRef(PyObject* p = nullptr) : p_(p) {}
+  ~PyRef() { Py_XDECREF(p_); }
+  PyRef(const PyRef&) = delete;
+  PyRef& operator=(const PyRef&) = delete;
+  PyObject* get() const { return p_; }
+  PyObject* release() {
+    PyObject* p = p_;
+    p_ = nullptr;
+    return p;
+  }
+  explicit operator bool() const { return p_ != nullptr; }
+
+ private:
+  PyObject* p_;
+};
+
+// Fetch and format the pending Python exception (GIL held).
+Status PyErrorStatus(std::string_view context) {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  std::string msg(context);
+  if (value != nullptr) {
+    PyRef s(PyObject_Str(value));
+    if (s) {
+      const char* c = PyUnicode_AsUTF8(s.get());
+      if (c) msg += std::string(": ") + c;
+    }
+  }
+  Py_XDECREF(type);
+  Py_XDECREF(value);
+  Py_XDECREF(tb);
+  PyErr_Clear();
+  return Status::Internal(msg);
+}
+
+PyObject* BytesFrom(const Buffer& b) {
+  return PyBytes_FromStringAndSize(reinterpret_cast<const char*>(b.data()),
+                                   static_cast<Py_ssize_t>(b.size()));
+}
+
+PyObject* BytesFromString(const std::string& s) {
+  return PyBytes_FromStringAndSize(s.data(), static_cast<Py_ssize_t>(s.size()));
+}
+
+PyObject* ListOfBytes(const std::vector<Buffer>& bufs) {
+  PyObject* list = PyList_New(static_cast<Py_ssize_t>(bufs.size()));
+  for (size_t i = 0; i < bufs.size(); ++i) PyList_SET_ITEM(list, i, BytesFrom(bufs[i]));
+  return list;
+}
+
+Result<std::string> Pack(const Value& v) {
+  std::string out;
+  DN_RETURN_NOT_OK(EncodeMsgpack(v, &out));
+  return out;
+}
+
+// Turn the msgpack reply of graph_ingest.materialize into an IngestResult.
+Result<IngestResult> Unpack(const Buffer& blob) {
+  MsgpackLimits limits;
+  limits.max_values = uint64_t{1} << 30;  // our own interpreter's output, not a peer's
+  DN_ASSIGN_OR_RETURN(Value v, DecodeMsgpack(blob, MapConvention::kPlain, limits));
+  const Array* top = v.array();
+  if (top == nullptr || top->empty() || (*top)[0].str() == nullptr) {
+    return Status::Internal("graph_ingest returned a malformed reply");
+  }
+  IngestResult result;
+  if (*(*top)[0].str() == "error") {
+    result.failed = true;
+    if (top->size() >= 4) {
+      if (const Bin* b = (*top)[1].get_if<Bin>()) result.exception_pickle = b->data;
+      if (const Bin* b = (*top)[2].get_if<Bin>()) result.traceback_pickle = b->data;
+      if (const std::string* s = (*top)[3].str()) result.error_text = *s;
+    }
+    return result;
+  }
+  const Array* tasks = top->size() > 1 ? (*top)[1].array() : nullptr;
+  if (tasks == nullptr) return Status::Internal("graph_ingest returned no task list");
+  result.tasks.reserve(tasks->size());
+  for (const Value& t : *tasks) {
+    const Array* f = t.array();
+    if (f == nullptr || f->size() != 6) return Status::Internal("malformed task from graph_ingest");
+    GraphTask task;
+    DN_ASSIGN_OR_RETURN(task.key, Key::FromValue((*f)[0]));
+    if (const Array* deps = (*f)[1].array()) {
+      for (const Value& d : *deps) {
+        DN_ASSIGN_OR_RETURN(Key k, Key::FromValue(d));
+        task.dependencies.push_back(std::move(k));
+      }
+    }
+    if (const int64_t* o = (*f)[2].get_if<int64_t>()) task.order = *o;
+    if (const Map* m = (*f)[3].map()) task.annotations = *m;
+    const Bin* pickle = (*f)[4].get_if<Bin>();
+    if (pickle == nullptr) return Status::Internal("task without a run_spec pickle");
+    std::vector<Buffer> buffers;
+    if (const Array* bufs = (*f)[5].array()) {
+      for (const Value& b : *bufs) {
+        if (const Bin* bin = b.get_if<Bin>()) buffers.push_back(bin->data);
+      }
+    }
+    // The sub-header stock create_pickled_sub_frames writes for ToPickle(run_spec).
+    Array compression(buffers.size(), Value());
+    task.run_spec.header.push_back({Value("pickled-obj"), Value(Bin{pickle->data})});
+    task.run_spec.header.push_back({Value("compression"), Value(std::move(compression))});
+    task.run_spec.header.push_back(
+        {Value("num-sub-frames"), Value(static_cast<int64_t>(buffers.size()))});
+    task.run_spec.frames = std::move(buffers);
+    result.tasks.push_back(std::move(task));
+  }
+  return result;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<GraphIngestor>> GraphIngestor::Start(const std::string& python_executable) {
+  std::unique_ptr<GraphIngestor> g(new GraphIngestor());
+  std::promise<Status> started;
+  std::future<Status> ready = started.get_future();
+  g->thread_ = std::thread([raw = g.get(), python_executable, &started] {
+    raw->Run(python_executable, &started);
+  });
+  Status st = ready.get();
+  if (!st.ok()) {
+    g->thread_.join();
+    return st;
+  }
+  return g;
+}
+
+GraphIngestor::~GraphIngestor() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void GraphIngestor::Submit(IngestRequest request, Callback done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.emplace_back(std::move(request), std::move(done));
+  }
+  cv_.notify_one();
+}
+
+void GraphIngestor::Run(const std::string& python_executable, std::promise<Status>* started) {
+  PyConfig config;
+  PyConfig_InitPythonConfig(&config);
+  config.install_signal_handlers = 0;  // signals belong to the scheduler's event loop
+  // Pointing `executable` at the venv's python makes site.py find pyvenv.cfg and put
+  // the venv's site-packages (the pinned dask) on sys.path.
+  PyStatus ps = PyConfig_SetBytesString(&config, &config.executable, python_executable.c_str());
+  if (!PyStatus_Exception(ps)) ps = Py_InitializeFromConfig(&config);
+  PyConfig_Clear(&config);
+  if (PyStatus_Exception(ps)) {
+    started->set_value(Status::Internal(std::string("Python initialization failed: ") +
+                                        (ps.err_msg ? ps.err_msg : "")));
+    return;
+  }
+  PyObject* fn = nullptr;
+  {
+    PyRef module(PyImport_ImportModule("dask_native.graph_ingest"));
+    if (!module) {
+      started->set_value(PyErrorStatus("import dask_native.graph_ingest"));
+      Py_FinalizeEx();
+      return;
+    }
+    fn = PyObject_GetAttrString(module.get(), "materialize");
+  }
+  started->set_value(Status::OK());
+  PyThreadState* saved = PyEval_SaveThread();  // hold the GIL only while materializing
+
+  while (true) {
+    std::pair<IngestRequest, Callback> item;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      if (stop_ && queue_.empty()) break;
+      item = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    IngestRequest& req = item.first;
+    Result<IngestResult> result = Status::Internal("unset");
+    Result<std::string> header = Pack(Value(req.expr.header));
+    Result<std::string> keys = Pack(Value(req.keys));
+    Result<std::string> prio = Pack(req.internal_priority);
+    if (!header.ok() || !keys.ok() || !prio.ok()) {
+      result = Status::Invalid("cannot re-encode update-graph fields");
+    } else {
+      PyGILState_STATE gil = PyGILState_Ensure();
+      Buffer ann = req.annotations ? req.annotations->pickled_obj() : Buffer();
+      PyRef args(Py_BuildValue(
+          "(NNNNNN)", BytesFromString(*header), ListOfBytes(req.expr.frames),
+          BytesFromString(*keys), BytesFromString(*prio), BytesFrom(ann),
+          ListOfBytes(req.annotations ? req.annotations->frames : std::vector<Buffer>{})));
+      PyRef out(args ? PyObject_CallObject(fn, args.get()) : nullptr);
+      if (!out || !PyBytes_Check(out.get())) {
+        result = PyErrorStatus("graph_ingest.materialize");
+      } else {
+        Buffer blob = Buffer::CopyFrom(
+            std::string_view(PyBytes_AS_STRING(out.get()), PyBytes_GET_SIZE(out.get())));
+        result = Unpack(blob);
+      }
+      PyGILState_Release(gil);
+    }
+    item.second(std::move(result));
+  }
+  PyEval_RestoreThread(saved);
+  Py_XDECREF(fn);
+  Py_FinalizeEx();
+}
+
+}  // namespace dn

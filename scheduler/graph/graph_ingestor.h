@@ -1,0 +1,66 @@
+#pragma once
+
+#include <condition_variable>
+#include <future>
+#include <optional>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/result.h"
+#include "protocol/messages/key.h"
+#include "protocol/msgpack/value.h"
+#include "scheduler/state/scheduler_state.h"
+
+namespace dn {
+
+/// The parts of an `update-graph` message that need Python (protocol.md §6.1).
+struct IngestRequest {
+  Serialized expr;                 ///< `expr_ser`: the pickled dask expression
+  Array keys;                      ///< keys the client wants
+  Value internal_priority;         ///< map key -> int, or nil (then dask.order runs)
+  std::optional<Pickled> annotations;
+};
+
+/// What materialization produced: tasks, or the error to report for every key.
+struct IngestResult {
+  std::vector<GraphTask> tasks;
+  bool failed = false;
+  Buffer exception_pickle;         ///< pickled RuntimeError (dask `bytes` family payload)
+  Buffer traceback_pickle;
+  std::string error_text;
+};
+
+/// Materialize graphs in an embedded CPython on a thread of its own.
+///
+/// The only code in the scheduler that includes Python.h (graph_ingestor.cc). Requests
+/// run one at a time in submission order; `done` is called on the ingestor thread, so
+/// callers post the result back to their event loop. The interpreter is the `.venv`
+/// one given by `python_executable` (its site-packages hold the pinned dask).
+class GraphIngestor {
+ public:
+  using Callback = std::function<void(Result<IngestResult>)>;
+
+  /// Start the thread and the interpreter; fails if dask_native.graph_ingest cannot
+  /// be imported.
+  static Result<std::unique_ptr<GraphIngestor>> Start(const std::string& python_executable);
+  ~GraphIngestor();
+
+  void Submit(IngestRequest request, Callback done);
+
+ private:
+  GraphIngestor() = default;
+  void Run(const std::string& python_executable, std::promise<Status>* started);
+
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<IngestRequest, Callback>> queue_;
+  bool stop_ = false;
+};
+
+}  // namespace dn

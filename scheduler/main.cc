@@ -1,0 +1,106 @@
+// dask-native-scheduler: the flags of `dask scheduler` that users and the dask Helm
+// chart pass -> ServerConfig -> GraphIngestor + SchedulerServer on one event loop.
+#include <utility>
+
+#include <boost/asio.hpp>
+#include <boost/program_options.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <unistd.h>
+
+#include "scheduler/server/scheduler_server.h"
+
+namespace po = boost::program_options;
+
+namespace {
+
+// "host:port", ":port" or "port" (as dask's --dashboard-address accepts).
+bool ParsePortSpec(const std::string& spec, uint16_t* port) {
+  std::string p = spec.substr(spec.rfind(':') == std::string::npos ? 0 : spec.rfind(':') + 1);
+  try {
+    int v = std::stoi(p);
+    if (v < 0 || v > 65535) return false;
+    *port = static_cast<uint16_t>(v);
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+std::string DefaultPython() {
+  if (const char* env = std::getenv("DN_PYTHON")) return env;
+  return DN_DEFAULT_PYTHON;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  po::options_description opts("dask-native-scheduler options (a subset of `dask scheduler`)");
+  opts.add_options()
+      ("help,h", "show this help")
+      ("host", po::value<std::string>()->default_value("0.0.0.0"), "address to listen on")
+      ("port", po::value<int>()->default_value(8786), "port to listen on (0: any)")
+      ("dashboard-address", po::value<std::string>()->default_value(":8787"), "dashboard address")
+      ("dashboard", "serve the dashboard (default)")
+      ("no-dashboard", "do not serve the dashboard")
+      ("scheduler-file", po::value<std::string>(), "write scheduler info to this JSON file")
+      ("idle-timeout", po::value<std::string>(), "close after this long without clients (accepted, not yet enforced when 0)")
+      ("pid-file", po::value<std::string>(), "write the process id to this file")
+      ("protocol", po::value<std::string>(), "only tcp is supported")
+      ("validate", "check every state machine invariant after each stimulus (tests)");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, opts), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dask-native-scheduler: %s\n(unsupported flags are refused, not ignored; see --help)\n", e.what());
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << opts << "\n";
+    return 0;
+  }
+  if (vm.count("protocol") && vm["protocol"].as<std::string>() != "tcp") {
+    std::fprintf(stderr, "dask-native-scheduler: --protocol %s is not supported (tcp only)\n",
+                 vm["protocol"].as<std::string>().c_str());
+    return 2;
+  }
+  dn::ServerConfig config;
+  config.host = vm["host"].as<std::string>();
+  int port = vm["port"].as<int>();
+  if (port < 0 || port > 65535) {
+    std::fprintf(stderr, "dask-native-scheduler: bad --port %d\n", port);
+    return 2;
+  }
+  config.port = static_cast<uint16_t>(port);
+  if (!ParsePortSpec(vm["dashboard-address"].as<std::string>(), &config.dashboard_port)) {
+    std::fprintf(stderr, "dask-native-scheduler: bad --dashboard-address\n");
+    return 2;
+  }
+  if (vm.count("scheduler-file")) config.scheduler_file = vm["scheduler-file"].as<std::string>();
+  config.state.validate = vm.count("validate") > 0 || std::getenv("DN_VALIDATE") != nullptr;
+  if (vm.count("pid-file")) std::ofstream(vm["pid-file"].as<std::string>()) << getpid() << "\n";
+
+  auto ingestor = dn::GraphIngestor::Start(DefaultPython());
+  if (!ingestor.ok()) {
+    std::fprintf(stderr, "dask-native-scheduler: %s\n", ingestor.status().ToString().c_str());
+    return 1;
+  }
+  boost::asio::io_context io(1);
+  dn::SchedulerServer server(io, config, ingestor.MoveValueUnsafe());
+  dn::Status st = server.Start();
+  if (!st.ok()) {
+    std::fprintf(stderr, "dask-native-scheduler: %s\n", st.ToString().c_str());
+    return 1;
+  }
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code, int) { server.Stop(); });
+  std::fprintf(stderr, "dask-native-scheduler: Scheduler at: %s\n", server.address().c_str());
+  std::fprintf(stderr, "dask-native-scheduler: dashboard at: :%d\n", config.dashboard_port);
+  io.run();
+  return 0;
+}

@@ -1,0 +1,703 @@
+#include "scheduler/server/scheduler_server.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <random>
+
+#include "common/check.h"
+#include "protocol/pickle/pickle_writer.h"
+
+namespace dn {
+
+namespace {
+
+std::vector<Key> KeysOf(const Value* v) {
+  std::vector<Key> out;
+  if (v == nullptr) return out;
+  const Array* a = v->array();
+  if (const Set* s = v->get_if<Set>()) a = &s->items;
+  if (a == nullptr) {
+    // A single key where a list is expected.
+    if (auto k = Key::FromValue(*v); k.ok()) out.push_back(*k);
+    return out;
+  }
+  for (const Value& x : *a) {
+    if (auto k = Key::FromValue(x); k.ok()) out.push_back(*k);
+  }
+  return out;
+}
+
+const std::string* StrField(const Value& msg, std::string_view name) {
+  const Value* v = msg.Find(name);
+  return v ? v->str() : nullptr;
+}
+
+int64_t IntField(const Value& msg, std::string_view name, int64_t def) {
+  const Value* v = msg.Find(name);
+  const int64_t* i = v ? v->get_if<int64_t>() : nullptr;
+  return i ? *i : def;
+}
+
+Value Field(const Value& msg, std::string_view name) {
+  const Value* v = msg.Find(name);
+  return v ? *v : Value();
+}
+
+// The reply core.py:error_message builds, with a str exception (protocol.md §4.1).
+Value ErrorReply(const std::string& text) {
+  return Value(Map{{Value("status"), Value("uncaught-error")},
+                   {Value("exception"), Value(text)},
+                   {Value("traceback"), Value()},
+                   {Value("exception_text"), Value(text)},
+                   {Value("traceback_text"), Value("")}});
+}
+
+// Serialize(bytes) in the dask family, as stock wraps pickled exceptions.
+Value SerializedBytes(const Buffer& payload) {
+  static const Buffer kBytesType = Buffer::FromString(PickleGlobalRef("builtins", "bytes", 5));
+  Serialized s;
+  s.header = Map{{Value("sub-header"), Value(Map{})},
+                 {Value("type"), Value("bytes")},
+                 {Value("type-serialized"), Value(Bin{kBytesType})},
+                 {Value("serializer"), Value("dask")},
+                 {Value("split-num-sub-frames"), Value(Array{Value(1)})},
+                 {Value("split-offsets"), Value(Array{Value(0)})},
+                 {Value("compression"), Value(Array{Value()})},
+                 {Value("num-sub-frames"), Value(1)}};
+  s.frames = {payload};
+  return Value(std::move(s));
+}
+
+std::string NewId(std::string_view prefix) {
+  static std::mt19937_64 rng(std::random_device{}());
+  char buf[64];
+  uint64_t a = rng(), b = rng();
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>(a >> 16) & 0xffff, static_cast<unsigned>(a) & 0xffff,
+                static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return std::string(prefix) + "-" + buf;
+}
+
+}  // namespace
+
+SchedulerServer::SchedulerServer(asio::io_context& io, ServerConfig config,
+                                 std::unique_ptr<GraphIngestor> ingestor)
+    : io_(io),
+      config_(std::move(config)),
+      ingestor_(std::move(ingestor)),
+      state_(config_.state),
+      acceptor_(io) {
+  id_ = NewId("Scheduler");
+  started_ = Now();
+}
+
+SchedulerServer::~SchedulerServer() {
+  ingestor_.reset();  // joins its thread before the state it posts to goes away
+}
+
+double SchedulerServer::Now() const {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+Status SchedulerServer::Start() {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(config_.host, ec);
+  if (ec) return Status::Invalid("bad --host " + config_.host + ": " + ec.message());
+  tcp::endpoint ep(addr, config_.port);
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Status::IOError("cannot listen on " + config_.host + ":" +
+                           std::to_string(config_.port) + ": " + ec.message());
+  }
+  auto local = acceptor_.local_endpoint();
+  std::string host = config_.host == "0.0.0.0" ? "127.0.0.1" : config_.host;
+  address_ = "tcp://" + host + ":" + std::to_string(local.port());
+  WriteSchedulerFile();
+  asio::co_spawn(io_, AcceptLoop(), asio::detached);
+  return Status::OK();
+}
+
+void SchedulerServer::WriteSchedulerFile() const {
+  if (config_.scheduler_file.empty()) return;
+  std::ofstream out(config_.scheduler_file);
+  out << "{\"type\": \"Scheduler\", \"id\": \"" << id_ << "\", \"address\": \"" << address_
+      << "\", \"services\": {\"dashboard\": " << config_.dashboard_port
+      << "}, \"started\": " << started_ << ", \"workers\": {}}\n";
+}
+
+void SchedulerServer::Stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+  for (auto& [addr, conn] : worker_streams_) {
+    conn->Send(Value(Array{Value(Map{{Value("op"), Value("close")},
+                                     {Value("reason"), Value("scheduler-close")}}),
+                           Value(Map{{Value("op"), Value("close-stream")}})}));
+  }
+  for (auto& [id, conn] : client_streams_) {
+    conn->Send(Value(Array{Value(Map{{Value("op"), Value("stream-closed")}})}));
+  }
+  // Let the farewell messages leave, then stop the loop.
+  auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(200));
+  timer->async_wait([this, timer](boost::system::error_code) {
+    for (auto& c : open_comms_) c->Close();
+    io_.stop();
+  });
+}
+
+awaitable<void> SchedulerServer::AcceptLoop() {
+  while (!stopping_) {
+    boost::system::error_code ec;
+    tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (stopping_) co_return;
+      continue;
+    }
+    auto conn = std::make_shared<Connection>(std::move(socket), config_.limits);
+    asio::co_spawn(io_, HandleComm(conn), asio::detached);
+  }
+}
+
+awaitable<void> SchedulerServer::HandleComm(std::shared_ptr<Connection> conn) {
+  open_comms_.push_back(conn);
+  Handshake local;
+  Result<Handshake> peer = co_await conn->DoHandshake(local);
+  if (peer.ok()) {
+    while (!conn->closed()) {
+      Result<Value> msg = co_await conn->Read();
+      if (!msg.ok()) {
+        if (msg.status().code() != StatusCode::kIOError) {
+          std::fprintf(stderr, "dask-native-scheduler: closing %s: %s\n", conn->peer().c_str(),
+                       msg.status().ToString().c_str());
+        }
+        break;
+      }
+      if (msg->map() == nullptr) {
+        std::fprintf(stderr, "dask-native-scheduler: closing %s: request is not a map\n",
+                     conn->peer().c_str());
+        break;
+      }
+      std::string_view op = OpOf(*msg);
+      if (op == "register-client") {
+        co_await ClientStream(conn, *msg);
+        break;
+      }
+      if (op == "register-worker") {
+        co_await WorkerStream(conn, *msg);
+        break;
+      }
+      const Value* reply_flag = msg->Find("reply");
+      bool reply = !(reply_flag && reply_flag->is<bool>() && !*reply_flag->get_if<bool>());
+      if (op == "close") {
+        if (reply) conn->Send(Value("OK"));
+        break;
+      }
+      std::optional<Value> out = co_await HandleRpc(conn, *msg);
+      if (reply && out) conn->Send(*out);
+      const Value* close = msg->Find("close");
+      if (close && close->is<bool>() && *close->get_if<bool>()) break;
+    }
+  }
+  // Give queued replies a moment to leave before closing.
+  asio::steady_timer t(io_, std::chrono::milliseconds(50));
+  boost::system::error_code ec;
+  co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  conn->Close();
+  std::erase(open_comms_, conn);
+}
+
+// --- client streams ----------------------------------------------------------------
+
+awaitable<void> SchedulerServer::ClientStream(std::shared_ptr<Connection> conn, const Value& first) {
+  const std::string* id_p = StrField(first, "client");
+  if (id_p == nullptr) co_return;
+  std::string id = *id_p;
+  client_streams_[id] = conn;
+  state_.AddClient(id, Now());
+  // The client asserts the first batch is exactly [stream-start].
+  conn->Send(Value(Array{Value(Map{{Value("op"), Value("stream-start")},
+                                   {Value("warning"), Value("")},
+                                   {Value("error"), Value("")}})}));
+  bool closing = false;
+  while (!closing) {
+    Result<Value> batch = co_await conn->Read();
+    if (!batch.ok()) break;
+    const Array* msgs = batch->array();
+    Array single;
+    if (msgs == nullptr) {
+      single.push_back(*batch);
+      msgs = &single;
+    }
+    for (const Value& m : *msgs) {
+      if (m.str() && *m.str() == "OK") break;
+      std::string_view op = OpOf(m);
+      if (op == "close-stream" || op == "close-client") {
+        closing = closing || op == "close-stream";
+        if (op == "close-client") HandleClientOp(id, m);
+        continue;
+      }
+      HandleClientOp(id, m);
+    }
+    Flush();
+  }
+  if (client_streams_[id] == conn) client_streams_.erase(id);
+  state_.RemoveClient(id);
+  Flush();
+}
+
+void SchedulerServer::HandleClientOp(const std::string& client, const Value& msg) {
+  std::string_view op = OpOf(msg);
+  if (op == "update-graph") {
+    UpdateGraph(client, msg);
+  } else if (op == "client-releases-keys") {
+    state_.ClientReleasesKeys(client, KeysOf(msg.Find("keys")));
+  } else if (op == "client-desires-keys") {
+    const std::string* c = StrField(msg, "client");
+    state_.ClientDesiresKeys(c ? *c : client, KeysOf(msg.Find("keys")));
+  } else if (op == "heartbeat-client") {
+    if (ClientState* cs = state_.client(client)) cs->last_seen = Now();
+    auto it = client_streams_.find(client);
+    if (it != client_streams_.end()) {
+      it->second->Send(Value(Array{Value(Map{{Value("op"), Value("adjust-heartbeat-interval")},
+                                             {Value("interval"), Value(5.0)}})}));
+    }
+  } else if (op == "cancel-keys") {
+    state_.CancelKeys(client, KeysOf(msg.Find("keys")));
+  } else if (op == "report-key") {
+    std::vector<Key> keys = KeysOf(msg.Find("key"));
+    state_.ClientDesiresKeys(client, keys);
+  } else if (op == "close-client") {
+    state_.RemoveClient(client);
+  } else if (op == "subscribe-topic" || op == "unsubscribe-topic") {
+    // Topics (print/warn forwarding) carry no events from native workers yet.
+  } else {
+    std::fprintf(stderr, "dask-native-scheduler: unknown client stream op '%.*s'\n",
+                 static_cast<int>(op.size()), op.data());
+  }
+}
+
+void SchedulerServer::UpdateGraph(const std::string& client, const Value& msg) {
+  std::vector<Key> keys = KeysOf(msg.Find("keys"));
+  const Value* expr = msg.Find("expr_ser");
+  if (expr == nullptr || !expr->is<Serialized>()) {
+    Value exc("update-graph without an expr_ser graph");
+    state_.UpdateGraphFailed(client, keys, exc, Value());
+    return;
+  }
+  IngestRequest req;
+  req.expr = *expr->get_if<Serialized>();
+  for (const Key& k : keys) req.keys.push_back(k.ToValue());
+  req.internal_priority = Field(msg, "internal_priority");
+  if (const Value* a = msg.Find("annotations"); a && a->is<Pickled>()) {
+    req.annotations = *a->get_if<Pickled>();
+  }
+  ingestor_->Submit(std::move(req), [this, client, keys](Result<IngestResult> result) {
+    asio::post(io_, [this, client, keys, result = std::move(result)]() mutable {
+      if (!result.ok()) {
+        state_.UpdateGraphFailed(client, keys, Value(result.status().ToString()), Value());
+      } else if (result->failed) {
+        Value exc = result->exception_pickle.empty() ? Value(result->error_text)
+                                                     : SerializedBytes(result->exception_pickle);
+        Value tb = result->traceback_pickle.empty() ? Value()
+                                                    : SerializedBytes(result->traceback_pickle);
+        state_.UpdateGraphFailed(client, keys, exc, tb);
+      } else {
+        state_.UpdateGraph(client, std::move(result->tasks), keys, 0);
+      }
+      Flush();
+    });
+  });
+}
+
+// --- worker streams ----------------------------------------------------------------
+
+awaitable<void> SchedulerServer::WorkerStream(std::shared_ptr<Connection> conn, const Value& msg) {
+  auto ws = std::make_unique<WorkerState>();
+  const std::string* addr = StrField(msg, "address");
+  if (addr == nullptr) co_return;
+  ws->address = *addr;
+  if (auto hp = ParseTcpAddress(*addr); hp.ok()) ws->host = hp->first;
+  ws->name = Field(msg, "name");
+  ws->nthreads = std::max<int64_t>(1, IntField(msg, "nthreads", 1));
+  ws->memory_limit = Field(msg, "memory_limit");
+  if (const std::string* d = StrField(msg, "local_directory")) ws->local_directory = *d;
+  if (const Value* v = msg.Find("services"); v && v->map()) ws->services = *v;
+  ws->nanny = Field(msg, "nanny");
+  if (const Value* v = msg.Find("resources"); v && v->map()) ws->resources = *v;
+  if (const Value* v = msg.Find("metrics"); v && v->map()) ws->metrics = *v;
+  if (const Value* v = msg.Find("extra"); v && v->map()) ws->extra = *v;
+  ws->pid = IntField(msg, "pid", 0);
+  if (const std::string* s = StrField(msg, "status")) ws->status = *s;
+  ws->last_seen = Now();
+  std::string address = ws->address;
+  Status st = state_.AddWorker(std::move(ws));
+  if (!st.ok()) {
+    conn->Send(Value(Map{{Value("status"), Value("error")},
+                         {Value("message"), Value(st.message())},
+                         {Value("time"), Value(Now())}}));
+    co_return;
+  }
+  conn->Send(Value(Map{{Value("status"), Value("OK")},
+                       {Value("time"), Value(Now())},
+                       {Value("heartbeat-interval"), Value(0.5)},
+                       {Value("worker-plugins"), Value(Map{})},
+                       {Value("warning"), Value("")},
+                       {Value("error"), Value("")}}));
+  worker_streams_[address] = conn;
+  Flush();
+  bool closing = false;
+  while (!closing) {
+    Result<Value> batch = co_await conn->Read();
+    if (!batch.ok()) break;
+    const Array* msgs = batch->array();
+    Array single;
+    if (msgs == nullptr) {
+      single.push_back(*batch);
+      msgs = &single;
+    }
+    for (const Value& m : *msgs) {
+      if (m.str() && *m.str() == "OK") break;
+      if (OpOf(m) == "close-stream") {
+        closing = true;
+        continue;
+      }
+      HandleWorkerOp(address, m);
+    }
+    Flush();
+  }
+  if (worker_streams_[address] == conn) worker_streams_.erase(address);
+  for (auto& c : rpc_pool_[address]) c->Close();
+  rpc_pool_.erase(address);
+  state_.RemoveWorker(address, "worker-stream-closed");
+  Flush();
+}
+
+void SchedulerServer::HandleWorkerOp(const std::string& worker, const Value& msg) {
+  std::string_view op = OpOf(msg);
+  if (op == "task-finished") {
+    auto key = Key::FromValue(Field(msg, "key"));
+    if (!key.ok()) return;
+    Buffer type;
+    if (const Value* t = msg.Find("type"); t && t->is<Bin>()) type = t->get_if<Bin>()->data;
+    const std::string* tn = StrField(msg, "typename");
+    state_.TaskFinished(worker, *key, IntField(msg, "run_id", -1), IntField(msg, "nbytes", 0),
+                        std::move(type), tn ? *tn : "");
+  } else if (op == "task-erred") {
+    auto key = Key::FromValue(Field(msg, "key"));
+    if (!key.ok()) return;
+    state_.TaskErred(worker, *key, IntField(msg, "run_id", -1), Field(msg, "exception"),
+                     Field(msg, "traceback"));
+  } else if (op == "add-keys") {
+    state_.AddKeys(worker, KeysOf(msg.Find("keys")));
+  } else if (op == "release-worker-data") {
+    if (auto key = Key::FromValue(Field(msg, "key")); key.ok()) state_.ReleaseWorkerData(worker, *key);
+  } else if (op == "worker-status-change") {
+    if (const std::string* s = StrField(msg, "status")) state_.WorkerStatusChange(worker, *s);
+  } else if (op == "keep-alive" || op == "log-event" || op == "steal-response" ||
+             op == "long-running" || op == "request-refresh-who-has" || op == "reschedule") {
+    // Accepted; work stealing, secession and refresh are not implemented yet.
+  } else {
+    std::fprintf(stderr, "dask-native-scheduler: unknown worker stream op '%.*s'\n",
+                 static_cast<int>(op.size()), op.data());
+  }
+}
+
+void SchedulerServer::Flush() {
+  Outbox out = state_.TakeOutbox();
+  for (auto& [addr, ops] : out.to_workers) {
+    auto it = worker_streams_.find(addr);
+    if (it != worker_streams_.end()) it->second->Send(Value(std::move(ops)));
+  }
+  for (auto& [id, ops] : out.to_clients) {
+    auto it = client_streams_.find(id);
+    if (it != client_streams_.end()) it->second->Send(Value(std::move(ops)));
+  }
+}
+
+// --- RPCs ----------------------------------------------------------------------------
+
+Value SchedulerServer::WorkerInfo(const WorkerState& ws) const {
+  Map m{{Value("type"), Value("Worker")},
+        {Value("id"), ws.name},
+        {Value("host"), Value(ws.host)},
+        {Value("resources"), ws.resources},
+        {Value("local_directory"), Value(ws.local_directory)},
+        {Value("name"), ws.name},
+        {Value("nthreads"), Value(ws.nthreads)},
+        {Value("memory_limit"), ws.memory_limit},
+        {Value("last_seen"), Value(ws.last_seen)},
+        {Value("services"), ws.services},
+        {Value("metrics"), ws.metrics},
+        {Value("status"), Value(ws.status)},
+        {Value("nanny"), ws.nanny}};
+  if (const Map* extra = ws.extra.map()) {
+    for (const MapEntry& e : *extra) m.push_back(e);
+  }
+  return Value(std::move(m));
+}
+
+Value SchedulerServer::Identity(int64_t n_workers) const {
+  int64_t total_memory = 0;
+  for (const auto& ws : state_.workers()) {
+    if (const int64_t* m = ws->memory_limit.get_if<int64_t>()) total_memory += *m;
+  }
+  Map workers;
+  int64_t i = 0;
+  for (const auto& ws : state_.workers()) {
+    if (n_workers >= 0 && i >= n_workers) break;
+    workers.push_back({Value(ws->address), WorkerInfo(*ws)});
+    ++i;
+  }
+  return Value(Map{{Value("type"), Value("Scheduler")},
+                   {Value("id"), Value(id_)},
+                   {Value("address"), Value(address_)},
+                   {Value("services"), Value(Map{{Value("dashboard"),
+                                                  Value(static_cast<int64_t>(config_.dashboard_port))}})},
+                   {Value("started"), Value(started_)},
+                   {Value("n_workers"), Value(static_cast<int64_t>(state_.workers().size()))},
+                   {Value("total_threads"), Value(state_.total_threads())},
+                   {Value("total_memory"), Value(total_memory)},
+                   {Value("workers"), Value(std::move(workers))}});
+}
+
+Value SchedulerServer::HeartbeatWorker(const Value& msg) {
+  const std::string* addr = StrField(msg, "address");
+  WorkerState* ws = addr ? state_.worker(*addr) : nullptr;
+  if (ws == nullptr) return Value(Map{{Value("status"), Value("missing")}});
+  ws->last_seen = Now();
+  if (const Value* m = msg.Find("metrics"); m && m->map()) ws->metrics = *m;
+  size_t n = state_.workers().size();
+  double interval = n <= 10 ? 0.5 : n < 50 ? 1.0 : n < 200 ? 2.0 : static_cast<double>(n) / 200 + 1;
+  return Value(Map{{Value("status"), Value("OK")},
+                   {Value("time"), Value(Now())},
+                   {Value("heartbeat-interval"), Value(interval)}});
+}
+
+awaitable<Result<Value>> SchedulerServer::WorkerRpc(const std::string& address,
+                                                    const Value& request, bool get_data_ack) {
+  std::shared_ptr<Connection> conn;
+  auto& pool = rpc_pool_[address];
+  while (!pool.empty() && !conn) {
+    conn = pool.back();
+    pool.pop_back();
+    if (conn->closed()) conn.reset();
+  }
+  if (!conn) {
+    auto hp = ParseTcpAddress(address);
+    if (!hp.ok()) co_return hp.status();
+    auto dialed = co_await Connection::Dial(hp->first, hp->second, config_.limits);
+    if (!dialed.ok()) co_return dialed.status();
+    conn = *dialed;
+    Handshake local;
+    local.pickle_protocol = 4;  // as the stock scheduler dials (handshake_overrides)
+    auto hs = co_await conn->DoHandshake(local);
+    if (!hs.ok()) co_return hs.status();
+  }
+  Result<Value> reply = co_await conn->Request(request);
+  if (!reply.ok()) co_return reply;
+  if (get_data_ack) {
+    const std::string* st = StrField(*reply, "status");
+    if (st && *st == "OK") conn->Send(Value("OK"));  // get_data's second step
+  }
+  if (!conn->closed() && !stopping_) rpc_pool_[address].push_back(conn);
+  co_return reply;
+}
+
+awaitable<Value> SchedulerServer::Gather(const Value& msg) {
+  std::vector<Key> keys = KeysOf(msg.Find("keys"));
+  Array missing;
+  std::unordered_map<std::string, Array> by_worker;
+  for (const Key& k : keys) {
+    TaskState* ts = state_.task(k);
+    if (ts == nullptr || ts->status != TaskStatus::kMemory || ts->who_has.empty()) {
+      missing.push_back(k.ToValue());
+      continue;
+    }
+    by_worker[(*ts->who_has.begin())->address].push_back(k.ToValue());
+  }
+  Map data;
+  for (auto& [addr, wanted] : by_worker) {
+    Value req(Map{{Value("op"), Value("get_data")},
+                  {Value("keys"), Value(wanted)},
+                  {Value("who"), Value()},
+                  {Value("reply"), Value(true)}});
+    Result<Value> reply = co_await WorkerRpc(addr, req, /*get_data_ack=*/true);
+    const Value* d = reply.ok() ? reply->Find("data") : nullptr;
+    const Map* got = d ? d->map() : nullptr;
+    for (const Value& k : wanted) {
+      const Value* v = got ? FindKeyValue(*got, k) : nullptr;
+      if (v == nullptr) {
+        missing.push_back(k);
+      } else {
+        data.push_back({k, *v});
+      }
+    }
+  }
+  if (!missing.empty()) {
+    co_return Value(Map{{Value("status"), Value("error")}, {Value("keys"), Value(std::move(missing))}});
+  }
+  co_return Value(Map{{Value("status"), Value("OK")}, {Value("data"), Value(std::move(data))}});
+}
+
+awaitable<Value> SchedulerServer::Scatter(const Value& msg) {
+  const Value* data = msg.Find("data");
+  const Map* items = data ? data->map() : nullptr;
+  const std::string* client = StrField(msg, "client");
+  if (items == nullptr || client == nullptr) co_return ErrorReply("scatter needs data and client");
+  std::vector<std::string> targets;
+  if (const Value* w = msg.Find("workers"); w && w->array()) {
+    for (const Value& x : *w->array()) {
+      if (const std::string* s = x.str(); s && state_.worker(*s)) targets.push_back(*s);
+    }
+  }
+  if (targets.empty()) {
+    for (const auto& ws : state_.workers()) {
+      if (ws->running()) targets.push_back(ws->address);
+    }
+  }
+  if (targets.empty()) co_return ErrorReply("TimeoutError: No valid workers found");
+  const Value* bc = msg.Find("broadcast");
+  bool broadcast = bc && bc->is<bool>() && *bc->get_if<bool>();
+  std::unordered_map<std::string, Map> per_worker;
+  size_t i = 0;
+  for (const MapEntry& e : *items) {
+    if (broadcast) {
+      for (const std::string& t : targets) per_worker[t].push_back(e);
+    } else {
+      per_worker[targets[i++ % targets.size()]].push_back(e);
+    }
+  }
+  Array keys;
+  for (const MapEntry& e : *items) keys.push_back(e.key);
+  for (auto& [addr, part] : per_worker) {
+    Value req(Map{{Value("op"), Value("update_data")},
+                  {Value("data"), Value(part)},
+                  {Value("reply"), Value(true)}});
+    Result<Value> reply = co_await WorkerRpc(addr, req);
+    if (!reply.ok()) co_return ErrorReply("scatter to " + addr + " failed: " + reply.status().ToString());
+    std::vector<std::pair<Key, int64_t>> stored;
+    const Value* nb = reply->Find("nbytes");
+    for (const MapEntry& e : part) {
+      auto k = Key::FromValue(e.key);
+      if (!k.ok()) continue;
+      int64_t n = 0;
+      if (nb && nb->map()) {
+        if (const Value* v = FindKeyValue(*nb->map(), e.key); v && v->get_if<int64_t>()) n = *v->get_if<int64_t>();
+      }
+      stored.emplace_back(*k, n);
+    }
+    state_.UpdateData(*client, addr, stored);
+  }
+  Flush();
+  co_return Value(std::move(keys));
+}
+
+awaitable<Value> SchedulerServer::Broadcast(const Value& msg) {
+  const Value* inner = msg.Find("msg");
+  if (inner == nullptr || inner->map() == nullptr) co_return ErrorReply("broadcast needs msg");
+  std::vector<std::string> targets;
+  if (const Value* w = msg.Find("workers"); w && w->array()) {
+    for (const Value& x : *w->array()) {
+      if (const std::string* s = x.str()) targets.push_back(*s);
+    }
+  } else {
+    for (const auto& ws : state_.workers()) targets.push_back(ws->address);
+  }
+  Map out;
+  for (const std::string& addr : targets) {
+    Result<Value> reply = co_await WorkerRpc(addr, *inner);
+    if (!reply.ok()) co_return ErrorReply("broadcast to " + addr + " failed: " + reply.status().ToString());
+    out.push_back({Value(addr), *reply});
+  }
+  co_return Value(std::move(out));
+}
+
+awaitable<std::optional<Value>> SchedulerServer::HandleRpc(std::shared_ptr<Connection> conn,
+                                                           const Value& msg) {
+  std::string_view op = OpOf(msg);
+  if (op == "identity") co_return Identity(IntField(msg, "n_workers", -1));
+  if (op == "heartbeat_worker") co_return HeartbeatWorker(msg);
+  if (op == "gather") co_return co_await Gather(msg);
+  if (op == "scatter") co_return co_await Scatter(msg);
+  if (op == "broadcast") co_return co_await Broadcast(msg);
+  if (op == "echo") co_return Field(msg, "data");
+  if (op == "who_has") {
+    Map out;
+    for (const Key& k : KeysOf(msg.Find("keys"))) {
+      Array holders;
+      if (TaskState* ts = state_.task(k)) {
+        for (WorkerState* ws : ts->who_has) holders.emplace_back(ws->address);
+      }
+      out.push_back({k.ToValue(), Value(std::move(holders))});
+    }
+    co_return Value(std::move(out));
+  }
+  if (op == "has_what") {
+    Map out;
+    for (const auto& ws : state_.workers()) {
+      Array keys;
+      for (TaskState* ts : ws->has_what) keys.push_back(ts->key.ToValue());
+      out.push_back({Value(ws->address), Value(std::move(keys))});
+    }
+    co_return Value(std::move(out));
+  }
+  if (op == "ncores" || op == "ncores_running") {
+    Map out;
+    for (const auto& ws : state_.workers()) {
+      if (op == "ncores_running" && !ws->running()) continue;
+      out.push_back({Value(ws->address), Value(ws->nthreads)});
+    }
+    co_return Value(std::move(out));
+  }
+  if (op == "publish_put") {
+    const std::string* name = StrField(msg, "name");
+    const Value* ov = msg.Find("override");
+    bool override = ov && ov->is<bool>() && *ov->get_if<bool>();
+    if (name == nullptr) co_return ErrorReply("publish_put needs a name");
+    if (!override && datasets_.count(*name)) {
+      co_return ErrorReply("KeyError: 'Dataset " + *name + " already exists'");
+    }
+    datasets_[*name] = Dataset{Field(msg, "keys"), Field(msg, "data")};
+    state_.ClientDesiresKeys("published-" + *name, KeysOf(msg.Find("keys")));
+    Flush();
+    co_return Value(Map{{Value("status"), Value("OK")}, {Value("name"), Value(*name)}});
+  }
+  if (op == "publish_get") {
+    const std::string* name = StrField(msg, "name");
+    auto it = name ? datasets_.find(*name) : datasets_.end();
+    if (it == datasets_.end()) co_return Value();
+    co_return Value(Map{{Value("data"), it->second.data}, {Value("keys"), it->second.keys}});
+  }
+  if (op == "publish_list") {
+    Array names;
+    for (const auto& [n, d] : datasets_) names.emplace_back(n);
+    std::sort(names.begin(), names.end(),
+              [](const Value& a, const Value& b) { return *a.str() < *b.str(); });
+    co_return Value(std::move(names));
+  }
+  if (op == "publish_delete") {
+    const std::string* name = StrField(msg, "name");
+    if (name && datasets_.count(*name)) {
+      state_.ClientReleasesKeys("published-" + *name, KeysOf(&datasets_[*name].keys));
+      datasets_.erase(*name);
+      Flush();
+    }
+    co_return Value();
+  }
+  if (op == "terminate") {
+    Stop();
+    co_return std::nullopt;
+  }
+  std::fprintf(stderr, "dask-native-scheduler: unknown RPC op '%.*s' from %s\n",
+               static_cast<int>(op.size()), op.data(), conn->peer().c_str());
+  co_return Value();
+}
+
+}  // namespace dn

@@ -1,0 +1,92 @@
+#pragma once
+
+#include "protocol/comm/connection.h"
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "scheduler/graph/graph_ingestor.h"
+#include "scheduler/state/scheduler_state.h"
+
+namespace dn {
+
+/// Settings from the command line (main.cc).
+struct ServerConfig {
+  std::string host = "0.0.0.0";
+  uint16_t port = 8786;
+  uint16_t dashboard_port = 8787;  ///< advertised in identity's services
+  std::string scheduler_file;
+  double idle_timeout_s = 0;       ///< 0: never close for idleness
+  SchedulerConfig state;
+  ConnectionLimits limits;
+};
+
+/// The scheduler's network side: accepts comms, speaks dask's RPCs and batched
+/// streams, and feeds stimuli to SchedulerState, sending its outbox after each one.
+///
+/// Everything runs on one io_context thread, which alone owns the state. Graph
+/// ingestion runs on the GraphIngestor's thread and is posted back here.
+class SchedulerServer {
+ public:
+  SchedulerServer(asio::io_context& io, ServerConfig config,
+                  std::unique_ptr<GraphIngestor> ingestor);
+  ~SchedulerServer();
+
+  /// Bind and start accepting. The bound address is address() afterwards.
+  Status Start();
+  /// Close every connection and stop accepting.
+  void Stop();
+  const std::string& address() const { return address_; }
+
+ private:
+  struct Session;
+
+  awaitable<void> AcceptLoop();
+  awaitable<void> HandleComm(std::shared_ptr<Connection> conn);
+  awaitable<void> ClientStream(std::shared_ptr<Connection> conn, const Value& first);
+  awaitable<void> WorkerStream(std::shared_ptr<Connection> conn, const Value& first);
+  /// Run one RPC; returns the reply, or nullopt when the handler wrote its own reply.
+  awaitable<std::optional<Value>> HandleRpc(std::shared_ptr<Connection> conn, const Value& msg);
+
+  void HandleClientOp(const std::string& client, const Value& msg);
+  void HandleWorkerOp(const std::string& worker, const Value& msg);
+  void UpdateGraph(const std::string& client, const Value& msg);
+
+  Value Identity(int64_t n_workers) const;
+  Value WorkerInfo(const WorkerState& ws) const;
+  Value HeartbeatWorker(const Value& msg);
+  awaitable<Value> Gather(const Value& msg);
+  awaitable<Value> Scatter(const Value& msg);
+  awaitable<Value> Broadcast(const Value& msg);
+  awaitable<Result<Value>> WorkerRpc(const std::string& address, const Value& request,
+                                     bool get_data_ack = false);
+
+  /// Send the state machine's pending messages, one batch per recipient.
+  void Flush();
+  double Now() const;
+  void WriteSchedulerFile() const;
+
+  asio::io_context& io_;
+  ServerConfig config_;
+  std::unique_ptr<GraphIngestor> ingestor_;
+  SchedulerState state_;
+  tcp::acceptor acceptor_;
+  std::string address_;
+  std::string id_;
+  double started_ = 0;
+  std::unordered_map<std::string, std::shared_ptr<Connection>> client_streams_;
+  std::unordered_map<std::string, std::shared_ptr<Connection>> worker_streams_;
+  std::unordered_map<std::string, std::vector<std::shared_ptr<Connection>>> rpc_pool_;
+  std::vector<std::shared_ptr<Connection>> open_comms_;
+  struct Dataset {
+    Value keys;
+    Value data;
+  };
+  std::unordered_map<std::string, Dataset> datasets_;
+  bool stopping_ = false;
+};
+
+}  // namespace dn

@@ -1,0 +1,847 @@
+#include "scheduler/state/scheduler_state.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/check.h"
+
+namespace dn {
+
+std::string_view ToString(TaskStatus s) {
+  switch (s) {
+    case TaskStatus::kReleased: return "released";
+    case TaskStatus::kWaiting: return "waiting";
+    case TaskStatus::kNoWorker: return "no-worker";
+    case TaskStatus::kQueued: return "queued";
+    case TaskStatus::kProcessing: return "processing";
+    case TaskStatus::kMemory: return "memory";
+    case TaskStatus::kErred: return "erred";
+    case TaskStatus::kForgotten: return "forgotten";
+  }
+  return "?";
+}
+
+Value Priority::ToValue() const {
+  // Stock sends ints where the values are integral (msgpack keeps the distinction).
+  auto num = [](double d) { return d == std::floor(d) ? Value(static_cast<int64_t>(d)) : Value(d); };
+  return Value(Array{num(user), num(generation), Value(order)});
+}
+
+SchedulerState::SchedulerState(SchedulerConfig config) : config_(config) {}
+SchedulerState::~SchedulerState() = default;
+
+TaskState* SchedulerState::task(const Key& key) const {
+  auto it = tasks_.find(key);
+  return it == tasks_.end() ? nullptr : it->second.get();
+}
+
+WorkerState* SchedulerState::worker(const std::string& address) const {
+  auto it = workers_by_address_.find(address);
+  return it == workers_by_address_.end() ? nullptr : it->second;
+}
+
+ClientState* SchedulerState::client(const std::string& id) const {
+  auto it = clients_.find(id);
+  return it == clients_.end() ? nullptr : it->second.get();
+}
+
+std::vector<int64_t> SchedulerState::StatusCounts() const {
+  std::vector<int64_t> counts(8, 0);
+  for (const auto& [k, ts] : tasks_) counts[static_cast<size_t>(ts->status)]++;
+  return counts;
+}
+
+int64_t SchedulerState::total_threads() const {
+  int64_t n = 0;
+  for (const auto& ws : workers_) n += ws->nthreads;
+  return n;
+}
+
+Outbox SchedulerState::TakeOutbox() { return std::exchange(outbox_, Outbox{}); }
+
+std::string SchedulerState::StimulusId(std::string_view prefix) {
+  return std::string(prefix) + "-" + std::to_string(++stimulus_counter_);
+}
+
+void SchedulerState::SendToWorker(const std::string& address, Value message) {
+  outbox_.to_workers[address].push_back(std::move(message));
+}
+
+void SchedulerState::SendToClient(const std::string& id, Value message) {
+  outbox_.to_clients[id].push_back(std::move(message));
+}
+
+void SchedulerState::ReportToClients(TaskState* ts, Value message) {
+  for (ClientState* cs : ts->who_wants) SendToClient(cs->id, message);
+}
+
+void SchedulerState::SetStatus(TaskState* ts, TaskStatus s) { ts->status = s; }
+
+bool SchedulerState::Needed(const TaskState* ts) const {
+  return !ts->who_wants.empty() || !ts->waiters.empty();
+}
+
+// --- stimuli ---------------------------------------------------------------------
+
+void SchedulerState::AddClient(const std::string& id, double now) {
+  auto& cs = clients_[id];
+  if (!cs) {
+    cs = std::make_unique<ClientState>();
+    cs->id = id;
+  }
+  cs->last_seen = now;
+}
+
+void SchedulerState::RemoveClient(const std::string& id) {
+  auto it = clients_.find(id);
+  if (it == clients_.end()) return;
+  ClientState* cs = it->second.get();
+  std::vector<TaskState*> wanted(cs->wants_what.begin(), cs->wants_what.end());
+  for (TaskState* ts : wanted) {
+    ts->who_wants.erase(cs);
+    ReleaseIfUnneeded(ts);
+  }
+  cs->wants_what.clear();
+  RunTransitions();
+  clients_.erase(it);
+  AfterStimulus();
+}
+
+void SchedulerState::UpdateGraph(const std::string& client, std::vector<GraphTask> tasks,
+                                 const std::vector<Key>& wanted, double user_priority) {
+  AddClient(client, 0);
+  ClientState* cs = clients_[client].get();
+  generation_ += 1;
+  std::vector<TaskState*> touched;
+  // Create task states; a key that already has a run_spec keeps it (stock behaviour).
+  for (GraphTask& gt : tasks) {
+    auto& slot = tasks_[gt.key];
+    if (!slot) {
+      slot = std::make_unique<TaskState>();
+      slot->key = gt.key;
+      slot->prefix = KeySplit(gt.key);
+    }
+    TaskState* ts = slot.get();
+    if (!ts->run_spec) {
+      ts->run_spec = std::move(gt.run_spec);
+      ts->annotations = std::move(gt.annotations);
+      double prio = user_priority;
+      if (const Value* p = FindKey(ts->annotations, "priority")) {
+        if (const int64_t* i = p->get_if<int64_t>()) prio = static_cast<double>(*i);
+        if (const double* d = p->get_if<double>()) prio = *d;
+      }
+      ts->priority = Priority{-prio, generation_, gt.order};
+      if (const Value* r = FindKey(ts->annotations, "retries")) {
+        if (const int64_t* i = r->get_if<int64_t>()) ts->retries = static_cast<int>(*i);
+      }
+      ts->worker_restrictions.clear();
+      if (const Value* w = FindKey(ts->annotations, "workers")) {
+        if (const std::string* s = w->str()) ts->worker_restrictions.push_back(*s);
+        if (const Array* a = w->array()) {
+          for (const Value& x : *a) {
+            if (const std::string* s = x.str()) ts->worker_restrictions.push_back(*s);
+          }
+        }
+      }
+      if (const Value* a = FindKey(ts->annotations, "allow_other_workers")) {
+        ts->loose_restrictions = a->is<bool>() && *a->get_if<bool>();
+      }
+      touched.push_back(ts);
+    }
+  }
+  // Wire dependencies of the new tasks (dependencies may be older keys).
+  for (GraphTask& gt : tasks) {
+    TaskState* ts = task(gt.key);
+    if (std::find(touched.begin(), touched.end(), ts) == touched.end()) continue;
+    ts->dependencies.clear();
+    for (const Key& dk : gt.dependencies) {
+      TaskState* dep = task(dk);
+      if (dep == nullptr) {
+        // A dependency nobody defines: stock reports "lost dependencies".
+        SendToClient(client, Value(Map{{Value("op"), Value("cancelled-keys")},
+                                       {Value("keys"), Value(Array{gt.key.ToValue()})},
+                                       {Value("reason"), Value("lost dependencies")}}));
+        continue;
+      }
+      ts->dependencies.push_back(dep);
+      dep->dependents.insert(ts);
+    }
+  }
+  for (const Key& k : wanted) {
+    TaskState* ts = task(k);
+    if (ts == nullptr) continue;
+    ts->who_wants.insert(cs);
+    cs->wants_what.insert(ts);
+    if (ts->status == TaskStatus::kMemory) {
+      SendToClient(client, Value(Map{{Value("op"), Value("key-in-memory")},
+                                     {Value("key"), ts->key.ToValue()},
+                                     {Value("type"), ts->type.empty() ? Value() : Value(Bin{ts->type})}}));
+    } else if (ts->status == TaskStatus::kErred) {
+      SendToClient(client, Value(Map{{Value("op"), Value("task-erred")},
+                                     {Value("key"), ts->key.ToValue()},
+                                     {Value("exception"), ts->exception},
+                                     {Value("traceback"), ts->traceback}}));
+    } else if (ts->status == TaskStatus::kReleased) {
+      Recommend(ts, TaskStatus::kWaiting);
+    }
+  }
+  // New tasks that something needs start waiting; others were culled client-side.
+  for (TaskState* ts : touched) {
+    if (ts->status == TaskStatus::kReleased) Recommend(ts, TaskStatus::kWaiting);
+  }
+  RunTransitions();
+  AfterStimulus();
+}
+
+void SchedulerState::UpdateGraphFailed(const std::string& client, const std::vector<Key>& wanted,
+                                       const Value& exception, const Value& traceback) {
+  for (const Key& k : wanted) {
+    SendToClient(client, Value(Map{{Value("op"), Value("task-erred")},
+                                   {Value("key"), k.ToValue()},
+                                   {Value("exception"), exception},
+                                   {Value("traceback"), traceback}}));
+  }
+}
+
+void SchedulerState::ClientReleasesKeys(const std::string& client, const std::vector<Key>& keys) {
+  ClientState* cs = this->client(client);
+  if (cs == nullptr) return;
+  for (const Key& k : keys) {
+    TaskState* ts = task(k);
+    if (ts == nullptr) continue;
+    ts->who_wants.erase(cs);
+    cs->wants_what.erase(ts);
+    ReleaseIfUnneeded(ts);
+  }
+  RunTransitions();
+  AfterStimulus();
+}
+
+void SchedulerState::ClientDesiresKeys(const std::string& client, const std::vector<Key>& keys) {
+  AddClient(client, 0);
+  ClientState* cs = clients_[client].get();
+  for (const Key& k : keys) {
+    TaskState* ts = task(k);
+    if (ts == nullptr) continue;
+    ts->who_wants.insert(cs);
+    cs->wants_what.insert(ts);
+    if (ts->status == TaskStatus::kMemory) {
+      SendToClient(client, Value(Map{{Value("op"), Value("key-in-memory")},
+                                     {Value("key"), ts->key.ToValue()}}));
+    } else if (ts->status == TaskStatus::kReleased) {
+      Recommend(ts, TaskStatus::kWaiting);
+    }
+  }
+  RunTransitions();
+  AfterStimulus();
+}
+
+void SchedulerState::CancelKeys(const std::string& client, const std::vector<Key>& keys) {
+  Array cancelled;
+  for (const Key& k : keys) {
+    TaskState* ts = task(k);
+    if (ts == nullptr) continue;
+    cancelled.push_back(k.ToValue());
+    std::vector<ClientState*> wanting(ts->who_wants.begin(), ts->who_wants.end());
+    for (ClientState* cs : wanting) {
+      cs->wants_what.erase(ts);
+      SendToClient(cs->id, Value(Map{{Value("op"), Value("cancelled-keys")},
+                                     {Value("keys"), Value(Array{k.ToValue()})}}));
+    }
+    ts->who_wants.clear();
+    ReleaseIfUnneeded(ts);
+  }
+  RunTransitions();
+  AfterStimulus();
+}
+
+void SchedulerState::UpdateData(const std::string& client,
+                                const std::string& worker_address,
+                                const std::vector<std::pair<Key, int64_t>>& keys) {
+  WorkerState* ws = worker(worker_address);
+  if (ws == nullptr) return;
+  AddClient(client, 0);
+  ClientState* cs = clients_[client].get();
+  for (const auto& [k, nbytes] : keys) {
+    auto& slot = tasks_[k];
+    if (!slot) {
+      slot = std::make_unique<TaskState>();
+      slot->key = k;
+      slot->prefix = KeySplit(k);
+    }
+    TaskState* ts = slot.get();
+    if (ts->status == TaskStatus::kReleased || ts->status == TaskStatus::kMemory) {
+      SetStatus(ts, TaskStatus::kMemory);
+      ts->nbytes = nbytes;
+      if (ts->who_has.insert(ws).second) {
+        ws->has_what.insert(ts);
+        ws->nbytes += std::max<int64_t>(nbytes, 0);
+      }
+    }
+    ts->who_wants.insert(cs);
+    cs->wants_what.insert(ts);
+  }
+  RunTransitions();
+  AfterStimulus();
+}
+
+Status SchedulerState::AddWorker(std::unique_ptr<WorkerState> ws) {
+  if (workers_by_address_.count(ws->address)) {
+    return Status::Invalid("worker address already registered: " + ws->address);
+  }
+  for (const auto& other : workers_) {
+    if (other->name == ws->name) {
+      return Status::Invalid("name taken, " + ws->name.ToDebugString());
+    }
+  }
+  WorkerState* raw = ws.get();
+  workers_by_address_[raw->address] = raw;
+  workers_.push_back(std::move(ws));
+  if (raw->running()) {
+    for (TaskState* ts : std::vector<TaskState*>(unrunnable_.begin(), unrunnable_.end())) {
+      Recommend(ts, TaskStatus::kProcessing);
+    }
+    RunTransitions();
+    FillFreeSlots();
+  }
+  AfterStimulus();
+  return Status::OK();
+}
+
+void SchedulerState::WorkerStatusChange(const std::string& address, const std::string& status) {
+  WorkerState* ws = worker(address);
+  if (ws == nullptr) return;
+  ws->status = status;
+  if (ws->running()) {
+    for (TaskState* ts : std::vector<TaskState*>(unrunnable_.begin(), unrunnable_.end())) {
+      Recommend(ts, TaskStatus::kProcessing);
+    }
+    RunTransitions();
+    FillFreeSlots();
+  }
+  AfterStimulus();
+}
+
+void SchedulerState::RemoveWorker(const std::string& address, std::string_view reason) {
+  WorkerState* ws = worker(address);
+  if (ws == nullptr) return;
+  // Tasks it was running go back to waiting; after too many deaths they err.
+  for (TaskState* ts : std::vector<TaskState*>(ws->processing.begin(), ws->processing.end())) {
+    ts->suspicious++;
+    ws->processing.erase(ts);
+    ts->processing_on = nullptr;
+    SetStatus(ts, TaskStatus::kReleased);
+    if (ts->suspicious > config_.allowed_failures) {
+      std::string msg = "KilledWorker: Attempted to run task " + ts->key.Repr() + " on " +
+                        std::to_string(ts->suspicious) +
+                        " different workers, but all those workers died while running it. "
+                        "The last worker that attempted to run the task was " + address + ".";
+      TransitionToErred(ts, ts, Value(msg), Value());
+    } else if (Needed(ts)) {
+      Recommend(ts, TaskStatus::kWaiting);
+    }
+  }
+  // Results only it held are lost: recompute the ones still needed.
+  for (TaskState* ts : std::vector<TaskState*>(ws->has_what.begin(), ws->has_what.end())) {
+    ts->who_has.erase(ws);
+    if (!ts->who_has.empty() || ts->status != TaskStatus::kMemory) continue;
+    SetStatus(ts, TaskStatus::kReleased);
+    for (TaskState* dts : ts->dependents) {
+      if (dts->status == TaskStatus::kWaiting) {
+        dts->waiting_on.insert(ts);
+        ts->waiters.insert(dts);
+      }
+    }
+    if (!ts->run_spec) {
+      ReportToClients(ts, Value(Map{{Value("op"), Value("lost-data")}, {Value("key"), ts->key.ToValue()}}));
+      if (!Needed(ts)) Recommend(ts, TaskStatus::kForgotten);
+      continue;
+    }
+    if (Needed(ts)) {
+      ReportToClients(ts, Value(Map{{Value("op"), Value("lost-data")}, {Value("key"), ts->key.ToValue()}}));
+      Recommend(ts, TaskStatus::kWaiting);
+    } else if (ts->dependents.empty()) {
+      Recommend(ts, TaskStatus::kForgotten);
+    }
+  }
+  ws->has_what.clear();
+  // Other workers hear that it left (RemoveWorkerEvent), as stock sends.
+  std::string sid = StimulusId("remove-worker");
+  for (const auto& other : workers_) {
+    if (other.get() == ws) continue;
+    SendToWorker(other->address, Value(Map{{Value("op"), Value("remove-worker")},
+                                           {Value("worker"), Value(address)},
+                                           {Value("stimulus_id"), Value(sid)}}));
+  }
+  workers_by_address_.erase(address);
+  auto it = std::find_if(workers_.begin(), workers_.end(),
+                         [ws](const auto& p) { return p.get() == ws; });
+  std::unique_ptr<WorkerState> dead = std::move(*it);
+  workers_.erase(it);
+  outbox_.to_workers.erase(address);
+  RunTransitions();
+  FillFreeSlots();
+  AfterStimulus();
+  (void)reason;
+}
+
+void SchedulerState::TaskFinished(const std::string& worker_address, const Key& key,
+                                  int64_t run_id, int64_t nbytes, Buffer type,
+                                  std::string type_name) {
+  TaskState* ts = task(key);
+  WorkerState* ws = worker(worker_address);
+  if (ts == nullptr || ws == nullptr) {
+    if (ws != nullptr) {
+      SendToWorker(worker_address, Value(Map{{Value("op"), Value("free-keys")},
+                                             {Value("keys"), Value(Array{key.ToValue()})},
+                                             {Value("stimulus_id"), Value(StimulusId("already-released"))}}));
+    }
+    AfterStimulus();
+    return;
+  }
+  if (ts->status == TaskStatus::kMemory) {
+    // A second replica, e.g. computed twice after a steal; keep it.
+    if (ts->who_has.insert(ws).second) ws->has_what.insert(ts);
+    AfterStimulus();
+    return;
+  }
+  if (ts->status != TaskStatus::kProcessing || ts->processing_on != ws || ts->run_id != run_id) {
+    // Stale: the task was released or rescheduled meanwhile.
+    SendToWorker(worker_address, Value(Map{{Value("op"), Value("free-keys")},
+                                           {Value("keys"), Value(Array{key.ToValue()})},
+                                           {Value("stimulus_id"), Value(StimulusId("stale-run"))}}));
+    AfterStimulus();
+    return;
+  }
+  // _transition_processing_memory
+  ws->processing.erase(ts);
+  ts->processing_on = nullptr;
+  ts->nbytes = nbytes;
+  ts->type = std::move(type);
+  ts->type_name = std::move(type_name);
+  ts->who_has.insert(ws);
+  ws->has_what.insert(ts);
+  ws->nbytes += std::max<int64_t>(nbytes, 0);
+  SetStatus(ts, TaskStatus::kMemory);
+  for (TaskState* dts : ts->dependents) {
+    if (dts->waiting_on.erase(ts) && dts->waiting_on.empty() &&
+        dts->status == TaskStatus::kWaiting) {
+      Recommend(dts, TaskStatus::kProcessing);
+    }
+  }
+  for (TaskState* dep : ts->dependencies) {
+    dep->waiters.erase(ts);
+    ReleaseIfUnneeded(dep);
+  }
+  Map msg{{Value("op"), Value("key-in-memory")}, {Value("key"), ts->key.ToValue()}};
+  if (!ts->type.empty()) msg.push_back({Value("type"), Value(Bin{ts->type})});
+  ReportToClients(ts, Value(std::move(msg)));
+  if (!Needed(ts) && ts->dependents.empty()) Recommend(ts, TaskStatus::kReleased);
+  RunTransitions();
+  FillFreeSlots();
+  AfterStimulus();
+}
+
+void SchedulerState::TaskErred(const std::string& worker_address, const Key& key, int64_t run_id,
+                               Value exception, Value traceback) {
+  TaskState* ts = task(key);
+  WorkerState* ws = worker(worker_address);
+  if (ts == nullptr || ws == nullptr || ts->status != TaskStatus::kProcessing ||
+      ts->processing_on != ws || ts->run_id != run_id) {
+    AfterStimulus();
+    return;
+  }
+  ws->processing.erase(ts);
+  ts->processing_on = nullptr;
+  if (ts->retries > 0) {
+    ts->retries--;
+    SetStatus(ts, TaskStatus::kReleased);
+    Recommend(ts, TaskStatus::kWaiting);
+  } else {
+    SetStatus(ts, TaskStatus::kReleased);
+    TransitionToErred(ts, ts, std::move(exception), std::move(traceback));
+  }
+  RunTransitions();
+  FillFreeSlots();
+  AfterStimulus();
+}
+
+void SchedulerState::AddKeys(const std::string& worker_address, const std::vector<Key>& keys) {
+  WorkerState* ws = worker(worker_address);
+  if (ws == nullptr) return;
+  Array redundant;
+  for (const Key& k : keys) {
+    TaskState* ts = task(k);
+    if (ts != nullptr && ts->status == TaskStatus::kMemory) {
+      if (ts->who_has.insert(ws).second) {
+        ws->has_what.insert(ts);
+        ws->nbytes += std::max<int64_t>(ts->nbytes, 0);
+      }
+    } else {
+      redundant.push_back(k.ToValue());
+    }
+  }
+  if (!redundant.empty()) {
+    SendToWorker(worker_address, Value(Map{{Value("op"), Value("remove-replicas")},
+                                           {Value("keys"), Value(std::move(redundant))},
+                                           {Value("stimulus_id"), Value(StimulusId("redundant-replicas"))}}));
+  }
+  AfterStimulus();
+}
+
+void SchedulerState::ReleaseWorkerData(const std::string& worker_address, const Key& key) {
+  WorkerState* ws = worker(worker_address);
+  TaskState* ts = task(key);
+  if (ws == nullptr || ts == nullptr) return;
+  if (ts->who_has.erase(ws)) {
+    ws->has_what.erase(ts);
+    ws->nbytes -= std::max<int64_t>(ts->nbytes, 0);
+  }
+  if (ts->status == TaskStatus::kMemory && ts->who_has.empty()) {
+    SetStatus(ts, TaskStatus::kReleased);
+    if (Needed(ts)) {
+      Recommend(ts, TaskStatus::kWaiting);
+    } else if (ts->dependents.empty()) {
+      Recommend(ts, TaskStatus::kForgotten);
+    }
+  }
+  RunTransitions();
+  AfterStimulus();
+}
+
+// --- transition engine -----------------------------------------------------------
+
+void SchedulerState::RunTransitions() {
+  while (!recs_.empty()) {
+    auto [ts, finish] = recs_.front();
+    recs_.pop_front();
+    if (ts->status == TaskStatus::kForgotten) continue;
+    Transition(ts, finish);
+  }
+}
+
+void SchedulerState::Transition(TaskState* ts, TaskStatus finish) {
+  TaskStatus start = ts->status;
+  if (start == finish) return;
+  switch (finish) {
+    case TaskStatus::kWaiting:
+      if (start == TaskStatus::kReleased) TransitionReleasedWaiting(ts);
+      return;
+    case TaskStatus::kProcessing:
+      if (start == TaskStatus::kWaiting || start == TaskStatus::kNoWorker ||
+          start == TaskStatus::kQueued) {
+        TransitionWaitingProcessing(ts);
+      }
+      return;
+    case TaskStatus::kReleased:
+      TransitionToReleased(ts);
+      return;
+    case TaskStatus::kForgotten:
+      if (start != TaskStatus::kReleased && start != TaskStatus::kErred) {
+        TransitionToReleased(ts);
+      }
+      if (ts->status == TaskStatus::kReleased || ts->status == TaskStatus::kErred) {
+        TransitionReleasedForgotten(ts);
+      }
+      return;
+    default:
+      return;
+  }
+}
+
+void SchedulerState::TransitionReleasedWaiting(TaskState* ts) {
+  if (!ts->run_spec) {
+    // Data that no worker holds any more and that cannot be recomputed.
+    ReportToClients(ts, Value(Map{{Value("op"), Value("lost-data")}, {Value("key"), ts->key.ToValue()}}));
+    return;
+  }
+  ts->waiting_on.clear();
+  for (TaskState* dep : ts->dependencies) {
+    if (dep->status == TaskStatus::kErred) {
+      SetStatus(ts, TaskStatus::kWaiting);
+      TransitionToErred(ts, dep->exception_blame ? dep->exception_blame : dep, dep->exception,
+                        dep->traceback);
+      return;
+    }
+    if (dep->status != TaskStatus::kMemory) {
+      ts->waiting_on.insert(dep);
+      if (dep->status == TaskStatus::kReleased) Recommend(dep, TaskStatus::kWaiting);
+    }
+    dep->waiters.insert(ts);
+  }
+  SetStatus(ts, TaskStatus::kWaiting);
+  if (ts->waiting_on.empty()) Recommend(ts, TaskStatus::kProcessing);
+}
+
+bool SchedulerState::HasRoom(const WorkerState* ws) const {
+  double cap = std::ceil(config_.worker_saturation * static_cast<double>(ws->nthreads));
+  return static_cast<double>(ws->processing.size()) < std::max(cap, 1.0);
+}
+
+WorkerState* SchedulerState::DecideWorker(TaskState* ts) const {
+  std::vector<WorkerState*> candidates;
+  for (const auto& ws : workers_) {
+    if (!ws->running()) continue;
+    if (!ts->worker_restrictions.empty() && !ts->loose_restrictions) {
+      bool ok = false;
+      for (const std::string& r : ts->worker_restrictions) {
+        ok = ok || r == ws->address || r == ws->host || Value(r) == ws->name;
+      }
+      if (!ok) continue;
+    }
+    candidates.push_back(ws.get());
+  }
+  if (candidates.empty()) return nullptr;
+  // Prefer restricted workers even when others are allowed.
+  if (!ts->worker_restrictions.empty() && ts->loose_restrictions) {
+    std::vector<WorkerState*> preferred;
+    for (WorkerState* ws : candidates) {
+      for (const std::string& r : ts->worker_restrictions) {
+        if (r == ws->address || r == ws->host) preferred.push_back(ws);
+      }
+    }
+    if (!preferred.empty()) candidates = preferred;
+  }
+  // Cost = bytes to fetch from elsewhere + queued work; data locality first, as
+  // scheduler.py:decide_worker does with its transfer-time estimate.
+  WorkerState* best = nullptr;
+  double best_cost = 0;
+  size_t n = candidates.size();
+  for (size_t i = 0; i < n; ++i) {
+    WorkerState* ws = candidates[(i + round_robin_) % n];
+    double missing = 0;
+    for (TaskState* dep : ts->dependencies) {
+      if (!dep->who_has.count(ws)) missing += static_cast<double>(std::max<int64_t>(dep->nbytes, 0));
+    }
+    double load = static_cast<double>(ws->processing.size()) / static_cast<double>(ws->nthreads);
+    double cost = missing / 100e6 + load * 0.01;  // ~100 MB/s transfers, 10 ms per queued task
+    if (best == nullptr || cost < best_cost) {
+      best = ws;
+      best_cost = cost;
+    }
+  }
+  return best;
+}
+
+void SchedulerState::TransitionWaitingProcessing(TaskState* ts) {
+  TaskStatus start = ts->status;
+  WorkerState* ws = DecideWorker(ts);
+  if (ws == nullptr) {
+    queued_.erase(ts);
+    unrunnable_.insert(ts);
+    SetStatus(ts, TaskStatus::kNoWorker);
+    return;
+  }
+  // Root tasks wait in the queue until some worker has room (worker-saturation).
+  if (ts->root_ish() && !HasRoom(ws)) {
+    WorkerState* roomy = nullptr;
+    for (const auto& w : workers_) {
+      if (w->running() && HasRoom(w.get()) &&
+          (roomy == nullptr || w->processing.size() < roomy->processing.size())) {
+        roomy = w.get();
+      }
+    }
+    if (roomy == nullptr || (!ts->worker_restrictions.empty() && !ts->loose_restrictions)) {
+      if (roomy == nullptr) {
+        unrunnable_.erase(ts);
+        queued_.insert(ts);
+        SetStatus(ts, TaskStatus::kQueued);
+        return;
+      }
+    } else {
+      ws = roomy;
+    }
+  }
+  if (start == TaskStatus::kQueued) queued_.erase(ts);
+  if (start == TaskStatus::kNoWorker) unrunnable_.erase(ts);
+  round_robin_++;
+  SendCompute(ts, ws);
+}
+
+void SchedulerState::SendCompute(TaskState* ts, WorkerState* ws) {
+  ts->processing_on = ws;
+  ws->processing.insert(ts);
+  ts->run_id = next_run_id_++;
+  SetStatus(ts, TaskStatus::kProcessing);
+  Map who_has, nbytes;
+  for (TaskState* dep : ts->dependencies) {
+    Array holders;
+    for (WorkerState* h : dep->who_has) holders.emplace_back(h->address);
+    who_has.push_back({dep->key.ToValue(), Value(std::move(holders))});
+    nbytes.push_back({dep->key.ToValue(), Value(std::max<int64_t>(dep->nbytes, 0))});
+  }
+  // Field set and order of scheduler.py:_task_to_msg (worker ComputeTaskEvent is strict).
+  Map msg;
+  msg.reserve(12);
+  msg.push_back({Value("op"), Value("compute-task")});
+  msg.push_back({Value("key"), ts->key.ToValue()});
+  msg.push_back({Value("run_id"), Value(ts->run_id)});
+  msg.push_back({Value("priority"), ts->priority.ToValue()});
+  msg.push_back({Value("stimulus_id"), Value(StimulusId("compute-task"))});
+  msg.push_back({Value("who_has"), Value(std::move(who_has))});
+  msg.push_back({Value("nbytes"), Value(std::move(nbytes))});
+  msg.push_back({Value("run_spec"), ts->run_spec ? Value(*ts->run_spec) : Value()});
+  msg.push_back({Value("resource_restrictions"), Value()});
+  msg.push_back({Value("actor"), Value(false)});
+  msg.push_back({Value("annotations"), Value(ts->annotations)});
+  msg.push_back({Value("span_id"), Value()});
+  SendToWorker(ws->address, Value(std::move(msg)));
+}
+
+void SchedulerState::FillFreeSlots() {
+  while (!queued_.empty()) {
+    TaskState* ts = *queued_.begin();
+    WorkerState* roomy = nullptr;
+    for (const auto& w : workers_) {
+      if (w->running() && HasRoom(w.get()) &&
+          (roomy == nullptr || w->processing.size() < roomy->processing.size())) {
+        roomy = w.get();
+      }
+    }
+    if (roomy == nullptr) return;
+    queued_.erase(queued_.begin());
+    SendCompute(ts, roomy);
+  }
+}
+
+void SchedulerState::ReleaseIfUnneeded(TaskState* ts) {
+  if (Needed(ts)) return;
+  switch (ts->status) {
+    case TaskStatus::kMemory:
+    case TaskStatus::kWaiting:
+    case TaskStatus::kQueued:
+    case TaskStatus::kNoWorker:
+    case TaskStatus::kProcessing:
+      Recommend(ts, ts->dependents.empty() ? TaskStatus::kForgotten : TaskStatus::kReleased);
+      break;
+    case TaskStatus::kErred:
+    case TaskStatus::kReleased:
+      if (ts->dependents.empty()) Recommend(ts, TaskStatus::kForgotten);
+      break;
+    default:
+      break;
+  }
+}
+
+void SchedulerState::TransitionToReleased(TaskState* ts) {
+  switch (ts->status) {
+    case TaskStatus::kMemory: {
+      std::string sid = StimulusId("memory-released");
+      for (WorkerState* ws : ts->who_has) {
+        ws->has_what.erase(ts);
+        ws->nbytes -= std::max<int64_t>(ts->nbytes, 0);
+        SendToWorker(ws->address, Value(Map{{Value("op"), Value("free-keys")},
+                                            {Value("keys"), Value(Array{ts->key.ToValue()})},
+                                            {Value("stimulus_id"), Value(sid)}}));
+      }
+      ts->who_has.clear();
+      for (TaskState* dts : ts->dependents) {
+        if (dts->status == TaskStatus::kWaiting) {
+          dts->waiting_on.insert(ts);
+          ts->waiters.insert(dts);
+        }
+      }
+      break;
+    }
+    case TaskStatus::kProcessing: {
+      WorkerState* ws = ts->processing_on;
+      ws->processing.erase(ts);
+      ts->processing_on = nullptr;
+      SendToWorker(ws->address, Value(Map{{Value("op"), Value("free-keys")},
+                                          {Value("keys"), Value(Array{ts->key.ToValue()})},
+                                          {Value("stimulus_id"), Value(StimulusId("processing-released"))}}));
+      [[fallthrough]];
+    }
+    case TaskStatus::kWaiting:
+    case TaskStatus::kQueued:
+    case TaskStatus::kNoWorker:
+      queued_.erase(ts);
+      unrunnable_.erase(ts);
+      for (TaskState* dep : ts->dependencies) {
+        dep->waiters.erase(ts);
+        ReleaseIfUnneeded(dep);
+      }
+      ts->waiting_on.clear();
+      break;
+    case TaskStatus::kErred:
+      ts->exception = Value();
+      ts->traceback = Value();
+      ts->exception_blame = nullptr;
+      break;
+    default:
+      break;
+  }
+  SetStatus(ts, TaskStatus::kReleased);
+  if (Needed(ts)) {
+    Recommend(ts, TaskStatus::kWaiting);
+  }
+  FillFreeSlots();
+}
+
+void SchedulerState::TransitionToErred(TaskState* ts, TaskState* blame, Value exception,
+                                       Value traceback) {
+  // Propagate to everything downstream, as _transition_processing_erred does.
+  std::vector<TaskState*> stack{ts};
+  while (!stack.empty()) {
+    TaskState* t = stack.back();
+    stack.pop_back();
+    if (t->status == TaskStatus::kErred) continue;
+    if (t->status == TaskStatus::kProcessing && t->processing_on) {
+      t->processing_on->processing.erase(t);
+      t->processing_on = nullptr;
+    }
+    queued_.erase(t);
+    unrunnable_.erase(t);
+    for (TaskState* dep : t->dependencies) {
+      dep->waiters.erase(t);
+      ReleaseIfUnneeded(dep);
+    }
+    t->waiting_on.clear();
+    t->exception = exception;
+    t->traceback = traceback;
+    t->exception_blame = blame;
+    SetStatus(t, TaskStatus::kErred);
+    ReportToClients(t, Value(Map{{Value("op"), Value("task-erred")},
+                                 {Value("key"), t->key.ToValue()},
+                                 {Value("exception"), exception},
+                                 {Value("traceback"), traceback}}));
+    for (TaskState* dts : t->dependents) {
+      if (dts->status != TaskStatus::kErred && dts->status != TaskStatus::kMemory) {
+        stack.push_back(dts);
+      }
+    }
+  }
+}
+
+void SchedulerState::TransitionReleasedForgotten(TaskState* ts) {
+  if (!ts->dependents.empty() || Needed(ts)) return;
+  for (TaskState* dep : ts->dependencies) {
+    dep->dependents.erase(ts);
+    dep->waiters.erase(ts);
+    if (dep->dependents.empty() && !Needed(dep) &&
+        (dep->status == TaskStatus::kReleased || dep->status == TaskStatus::kErred ||
+         dep->status == TaskStatus::kMemory)) {
+      Recommend(dep, TaskStatus::kForgotten);
+    }
+  }
+  ts->dependencies.clear();
+  for (ClientState* cs : ts->who_wants) cs->wants_what.erase(ts);
+  ts->who_wants.clear();
+  SetStatus(ts, TaskStatus::kForgotten);
+  forgotten_.push_back(ts);
+}
+
+void SchedulerState::AfterStimulus() {
+  // Forgotten tasks leave the map only now, when nothing refers to them any more.
+  for (TaskState* ts : forgotten_) {
+    Key k = ts->key;
+    tasks_.erase(k);
+  }
+  forgotten_.clear();
+  if (config_.validate) {
+    Status st = Validate();
+    DN_CHECK(st.ok(), st.ToString());
+  }
+}
+
+}  // namespace dn

@@ -1,0 +1,173 @@
+#include "scheduler/state/scheduler_state.h"
+
+#include <gtest/gtest.h>
+
+#include "protocol/messages/message_codec.h"
+
+namespace dn {
+namespace {
+
+Key K(const std::string& s) { return Key(s); }
+
+GraphTask T(const std::string& key, std::vector<std::string> deps = {}, int64_t order = 0) {
+  GraphTask t;
+  t.key = K(key);
+  for (auto& d : deps) t.dependencies.push_back(K(d));
+  t.order = order;
+  t.run_spec.header = {{Value("pickled-obj"), Value(Bin{Buffer::CopyFrom("p")})},
+                       {Value("num-sub-frames"), Value(0)}};
+  return t;
+}
+
+std::unique_ptr<WorkerState> W(const std::string& addr, int nthreads = 1) {
+  auto ws = std::make_unique<WorkerState>();
+  ws->address = addr;
+  ws->name = Value(addr);
+  ws->nthreads = nthreads;
+  ws->status = "running";
+  return ws;
+}
+
+// Ops of the messages sent to one recipient.
+std::vector<std::string> Ops(const Array& msgs) {
+  std::vector<std::string> out;
+  for (const Value& m : msgs) out.emplace_back(OpOf(m));
+  return out;
+}
+
+class SchedulerStateTest : public ::testing::Test {
+ protected:
+  SchedulerStateTest() : state_(SchedulerConfig{1.1, 3, /*validate=*/true}) {}
+  SchedulerState state_;
+};
+
+TEST_F(SchedulerStateTest, ChainRunsAndReportsToClient) {
+  ASSERT_TRUE(state_.AddWorker(W("tcp://w1:1")).ok());
+  state_.AddClient("c", 0);
+  std::vector<GraphTask> g;
+  g.push_back(T("a"));
+  g.push_back(T("b", {"a"}));
+  state_.UpdateGraph("c", std::move(g), {K("b")}, 0);
+  Outbox out = state_.TakeOutbox();
+  ASSERT_EQ(Ops(out.to_workers["tcp://w1:1"]), std::vector<std::string>{"compute-task"});
+  const Value& ct = out.to_workers["tcp://w1:1"][0];
+  EXPECT_EQ(*ct.Find("key"), Value("a"));
+  EXPECT_EQ(state_.task(K("b"))->status, TaskStatus::kWaiting);
+
+  state_.TaskFinished("tcp://w1:1", K("a"), ct.Find("run_id")->get_if<int64_t>()[0], 8, {}, "int");
+  out = state_.TakeOutbox();
+  ASSERT_EQ(Ops(out.to_workers["tcp://w1:1"]), std::vector<std::string>{"compute-task"});
+  const Value& ct2 = out.to_workers["tcp://w1:1"][0];
+  EXPECT_EQ(*ct2.Find("key"), Value("b"));
+  EXPECT_EQ(ct2.Find("who_has")->map()->size(), 1u);
+
+  state_.TaskFinished("tcp://w1:1", K("b"), *ct2.Find("run_id")->get_if<int64_t>(), 8, {}, "int");
+  out = state_.TakeOutbox();
+  EXPECT_EQ(Ops(out.to_clients["c"]), std::vector<std::string>{"key-in-memory"});
+  // "a" is no longer needed once "b" is in memory.
+  EXPECT_EQ(Ops(out.to_workers["tcp://w1:1"]), std::vector<std::string>{"free-keys"});
+  // It stays released (not forgotten) while "b" may need it recomputed.
+  EXPECT_EQ(state_.task(K("a"))->status, TaskStatus::kReleased);
+
+  state_.ClientReleasesKeys("c", {K("b")});
+  out = state_.TakeOutbox();
+  EXPECT_EQ(Ops(out.to_workers["tcp://w1:1"]), std::vector<std::string>{"free-keys"});
+  EXPECT_EQ(state_.num_tasks(), 0u);
+}
+
+TEST_F(SchedulerStateTest, RootTasksAreQueuedByWorkerSaturation) {
+  ASSERT_TRUE(state_.AddWorker(W("tcp://w1:1")).ok());
+  std::vector<GraphTask> g;
+  std::vector<Key> wanted;
+  for (int i = 0; i < 10; ++i) {
+    g.push_back(T("r" + std::to_string(i), {}, i));
+    wanted.push_back(K("r" + std::to_string(i)));
+  }
+  state_.UpdateGraph("c", std::move(g), wanted, 0);
+  Outbox out = state_.TakeOutbox();
+  EXPECT_EQ(out.to_workers["tcp://w1:1"].size(), 2u);  // ceil(1.1 * 1)
+  EXPECT_EQ(state_.StatusCounts()[static_cast<int>(TaskStatus::kQueued)], 8);
+  // Highest priority first.
+  EXPECT_EQ(*out.to_workers["tcp://w1:1"][0].Find("key"), Value("r0"));
+  int64_t run = *out.to_workers["tcp://w1:1"][0].Find("run_id")->get_if<int64_t>();
+  state_.TaskFinished("tcp://w1:1", K("r0"), run, 8, {}, "int");
+  out = state_.TakeOutbox();
+  EXPECT_EQ(Ops(out.to_workers["tcp://w1:1"]), std::vector<std::string>{"compute-task"});
+  EXPECT_EQ(*out.to_workers["tcp://w1:1"][0].Find("key"), Value("r2"));
+}
+
+TEST_F(SchedulerStateTest, WorkerLossRecomputesLostResults) {
+  ASSERT_TRUE(state_.AddWorker(W("tcp://w1:1")).ok());
+  std::vector<GraphTask> g;
+  g.push_back(T("a"));
+  g.push_back(T("b", {"a"}));
+  state_.UpdateGraph("c", std::move(g), {K("a"), K("b")}, 0);
+  Outbox out = state_.TakeOutbox();
+  int64_t run = *out.to_workers["tcp://w1:1"][0].Find("run_id")->get_if<int64_t>();
+  state_.TaskFinished("tcp://w1:1", K("a"), run, 8, {}, "int");
+  out = state_.TakeOutbox();  // b is now processing on w1
+  ASSERT_TRUE(state_.AddWorker(W("tcp://w2:1")).ok());
+  state_.RemoveWorker("tcp://w1:1", "died");
+  out = state_.TakeOutbox();
+  // a was lost and is recomputed on w2; b waits for it again.
+  ASSERT_EQ(Ops(out.to_workers["tcp://w2:1"]),
+            (std::vector<std::string>{"remove-worker", "compute-task"}));
+  EXPECT_EQ(*out.to_workers["tcp://w2:1"][1].Find("key"), Value("a"));
+  EXPECT_EQ(Ops(out.to_clients["c"]), std::vector<std::string>{"lost-data"});
+  EXPECT_EQ(state_.task(K("b"))->status, TaskStatus::kWaiting);
+}
+
+TEST_F(SchedulerStateTest, ErrorsPropagateToDependents) {
+  ASSERT_TRUE(state_.AddWorker(W("tcp://w1:1")).ok());
+  std::vector<GraphTask> g;
+  g.push_back(T("a"));
+  g.push_back(T("b", {"a"}));
+  state_.UpdateGraph("c", std::move(g), {K("b")}, 0);
+  Outbox out = state_.TakeOutbox();
+  int64_t run = *out.to_workers["tcp://w1:1"][0].Find("run_id")->get_if<int64_t>();
+  state_.TaskErred("tcp://w1:1", K("a"), run, Value("boom"), Value());
+  out = state_.TakeOutbox();
+  ASSERT_EQ(Ops(out.to_clients["c"]), std::vector<std::string>{"task-erred"});
+  EXPECT_EQ(*out.to_clients["c"][0].Find("key"), Value("b"));
+  EXPECT_EQ(*out.to_clients["c"][0].Find("exception"), Value("boom"));
+  EXPECT_EQ(state_.task(K("b"))->status, TaskStatus::kErred);
+}
+
+TEST_F(SchedulerStateTest, KilledWorkerAfterAllowedFailures) {
+  state_.UpdateGraph("c", {T("x")}, {K("x")}, 0);
+  for (int i = 0; i < 4; ++i) {
+    std::string addr = "tcp://w" + std::to_string(i) + ":1";
+    ASSERT_TRUE(state_.AddWorker(W(addr)).ok());
+    state_.TakeOutbox();
+    state_.RemoveWorker(addr, "died");
+  }
+  Outbox out = state_.TakeOutbox();
+  ASSERT_EQ(Ops(out.to_clients["c"]), std::vector<std::string>{"task-erred"});
+  EXPECT_NE(out.to_clients["c"][0].Find("exception")->str()->find("KilledWorker"), std::string::npos);
+}
+
+TEST_F(SchedulerStateTest, SharedKeysAreReferenceCounted) {
+  ASSERT_TRUE(state_.AddWorker(W("tcp://w1:1")).ok());
+  state_.UpdateGraph("c1", {T("x")}, {K("x")}, 0);
+  state_.UpdateGraph("c2", {T("x")}, {K("x")}, 0);
+  Outbox out = state_.TakeOutbox();
+  int64_t run = *out.to_workers["tcp://w1:1"][0].Find("run_id")->get_if<int64_t>();
+  state_.TaskFinished("tcp://w1:1", K("x"), run, 8, {}, "int");
+  out = state_.TakeOutbox();
+  EXPECT_EQ(out.to_clients.size(), 2u);
+  state_.ClientReleasesKeys("c1", {K("x")});
+  EXPECT_EQ(state_.task(K("x"))->status, TaskStatus::kMemory);
+  state_.ClientReleasesKeys("c2", {K("x")});
+  EXPECT_EQ(state_.task(K("x")), nullptr);
+}
+
+TEST_F(SchedulerStateTest, NoWorkerUntilOneArrives) {
+  state_.UpdateGraph("c", {T("x")}, {K("x")}, 0);
+  EXPECT_EQ(state_.task(K("x"))->status, TaskStatus::kNoWorker);
+  ASSERT_TRUE(state_.AddWorker(W("tcp://w1:1")).ok());
+  EXPECT_EQ(state_.task(K("x"))->status, TaskStatus::kProcessing);
+  EXPECT_FALSE(state_.AddWorker(W("tcp://w1:1")).ok());
+}
+
+}  // namespace
+}  // namespace dn
