@@ -124,6 +124,37 @@ Result<IngestResult> Unpack(const Buffer& blob) {
   return result;
 }
 
+// Hold the GIL for a scope (the ingestor thread releases it between requests).
+class GilLock {
+ public:
+  GilLock() : state_(PyGILState_Ensure()) {}
+  ~GilLock() { PyGILState_Release(state_); }
+  GilLock(const GilLock&) = delete;
+  GilLock& operator=(const GilLock&) = delete;
+
+ private:
+  PyGILState_STATE state_;
+};
+
+// Call graph_ingest.materialize(expr_header, expr_frames, keys, priority, annotations,
+// annotation_buffers) and decode its reply.
+Result<IngestResult> Materialize(PyObject* fn, const IngestRequest& req) {
+  DN_ASSIGN_OR_RETURN(std::string header, Pack(Value(req.expr.header)));
+  DN_ASSIGN_OR_RETURN(std::string keys, Pack(Value(req.keys)));
+  DN_ASSIGN_OR_RETURN(std::string prio, Pack(req.internal_priority));
+  Buffer ann = req.annotations ? req.annotations->pickled_obj() : Buffer();
+  static const std::vector<Buffer> kNone;
+  GilLock gil;  // declared before the references so they are released under it
+  PyRef args(Py_BuildValue("(NNNNNN)", BytesFromString(header), ListOfBytes(req.expr.frames),
+                           BytesFromString(keys), BytesFromString(prio), BytesFrom(ann),
+                           ListOfBytes(req.annotations ? req.annotations->frames : kNone)));
+  PyRef out(args ? PyObject_CallObject(fn, args.get()) : nullptr);
+  if (!out || !PyBytes_Check(out.get())) return PyErrorStatus("graph_ingest.materialize");
+  Buffer blob = Buffer::CopyFrom(
+      std::string_view(PyBytes_AS_STRING(out.get()), PyBytes_GET_SIZE(out.get())));
+  return Unpack(blob);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<GraphIngestor>> GraphIngestor::Start(const std::string& python_executable) {
@@ -194,30 +225,7 @@ void GraphIngestor::Run(const std::string& python_executable, std::promise<Statu
       item = std::move(queue_.front());
       queue_.pop_front();
     }
-    IngestRequest& req = item.first;
-    Result<IngestResult> result = Status::Internal("unset");
-    Result<std::string> header = Pack(Value(req.expr.header));
-    Result<std::string> keys = Pack(Value(req.keys));
-    Result<std::string> prio = Pack(req.internal_priority);
-    if (!header.ok() || !keys.ok() || !prio.ok()) {
-      result = Status::Invalid("cannot re-encode update-graph fields");
-    } else {
-      PyGILState_STATE gil = PyGILState_Ensure();
-      Buffer ann = req.annotations ? req.annotations->pickled_obj() : Buffer();
-      PyRef args(Py_BuildValue(
-          "(NNNNNN)", BytesFromString(*header), ListOfBytes(req.expr.frames),
-          BytesFromString(*keys), BytesFromString(*prio), BytesFrom(ann),
-          ListOfBytes(req.annotations ? req.annotations->frames : std::vector<Buffer>{})));
-      PyRef out(args ? PyObject_CallObject(fn, args.get()) : nullptr);
-      if (!out || !PyBytes_Check(out.get())) {
-        result = PyErrorStatus("graph_ingest.materialize");
-      } else {
-        Buffer blob = Buffer::CopyFrom(
-            std::string_view(PyBytes_AS_STRING(out.get()), PyBytes_GET_SIZE(out.get())));
-        result = Unpack(blob);
-      }
-      PyGILState_Release(gil);
-    }
+    Result<IngestResult> result = Materialize(fn, item.first);
     item.second(std::move(result));
   }
   PyEval_RestoreThread(saved);
