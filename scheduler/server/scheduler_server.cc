@@ -243,7 +243,12 @@ awaitable<void> SchedulerServer::ClientStream(std::shared_ptr<Connection> conn, 
         if (op == "close-client") HandleClientOp(id, m);
         continue;
       }
-      HandleClientOp(id, m);
+      if (op == "update-graph") {
+        Flush();
+        co_await UpdateGraph(id, m);
+      } else {
+        HandleClientOp(id, m);
+      }
     }
     Flush();
   }
@@ -254,9 +259,7 @@ awaitable<void> SchedulerServer::ClientStream(std::shared_ptr<Connection> conn, 
 
 void SchedulerServer::HandleClientOp(const std::string& client, const Value& msg) {
   std::string_view op = OpOf(msg);
-  if (op == "update-graph") {
-    UpdateGraph(client, msg);
-  } else if (op == "client-releases-keys") {
+  if (op == "client-releases-keys") {
     state_.ClientReleasesKeys(client, KeysOf(msg.Find("keys")));
   } else if (op == "client-desires-keys") {
     const std::string* c = StrField(msg, "client");
@@ -275,6 +278,8 @@ void SchedulerServer::HandleClientOp(const std::string& client, const Value& msg
     state_.ClientDesiresKeys(client, keys);
   } else if (op == "close-client") {
     state_.RemoveClient(client);
+  } else if (op == "publish_flush_batched_send") {
+    OnFlush(Field(msg, "uid"));
   } else if (op == "subscribe-topic" || op == "unsubscribe-topic") {
     // Topics (print/warn forwarding) carry no events from native workers yet.
   } else {
@@ -283,13 +288,30 @@ void SchedulerServer::HandleClientOp(const std::string& client, const Value& msg
   }
 }
 
-void SchedulerServer::UpdateGraph(const std::string& client, const Value& msg) {
+awaitable<Result<IngestResult>> SchedulerServer::Ingest(IngestRequest request) {
+  // The ingestor calls back on its own thread; the result is posted to this loop and a
+  // timer serves as the event the coroutine waits on.
+  auto done = std::make_shared<asio::steady_timer>(io_, asio::steady_timer::time_point::max());
+  auto slot = std::make_shared<std::optional<Result<IngestResult>>>();
+  ingestor_->Submit(std::move(request), [this, done, slot](Result<IngestResult> result) {
+    asio::post(io_, [done, slot, result = std::move(result)]() mutable {
+      slot->emplace(std::move(result));
+      done->cancel();
+    });
+  });
+  while (!slot->has_value()) {
+    boost::system::error_code ec;
+    co_await done->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  co_return std::move(**slot);
+}
+
+awaitable<void> SchedulerServer::UpdateGraph(const std::string& client, const Value& msg) {
   std::vector<Key> keys = KeysOf(msg.Find("keys"));
   const Value* expr = msg.Find("expr_ser");
   if (expr == nullptr || !expr->is<Serialized>()) {
-    Value exc("update-graph without an expr_ser graph");
-    state_.UpdateGraphFailed(client, keys, exc, Value());
-    return;
+    state_.UpdateGraphFailed(client, keys, Value("update-graph without an expr_ser graph"), Value());
+    co_return;
   }
   IngestRequest req;
   req.expr = *expr->get_if<Serialized>();
@@ -298,22 +320,18 @@ void SchedulerServer::UpdateGraph(const std::string& client, const Value& msg) {
   if (const Value* a = msg.Find("annotations"); a && a->is<Pickled>()) {
     req.annotations = *a->get_if<Pickled>();
   }
-  ingestor_->Submit(std::move(req), [this, client, keys](Result<IngestResult> result) {
-    asio::post(io_, [this, client, keys, result = std::move(result)]() mutable {
-      if (!result.ok()) {
-        state_.UpdateGraphFailed(client, keys, Value(result.status().ToString()), Value());
-      } else if (result->failed) {
-        Value exc = result->exception_pickle.empty() ? Value(result->error_text)
-                                                     : SerializedBytes(result->exception_pickle);
-        Value tb = result->traceback_pickle.empty() ? Value()
-                                                    : SerializedBytes(result->traceback_pickle);
-        state_.UpdateGraphFailed(client, keys, exc, tb);
-      } else {
-        state_.UpdateGraph(client, std::move(result->tasks), keys, 0);
-      }
-      Flush();
-    });
-  });
+  Result<IngestResult> result = co_await Ingest(std::move(req));
+  if (!result.ok()) {
+    state_.UpdateGraphFailed(client, keys, Value(result.status().ToString()), Value());
+  } else if (result->failed) {
+    Value exc = result->exception_pickle.empty() ? Value(result->error_text)
+                                                 : SerializedBytes(result->exception_pickle);
+    Value tb = result->traceback_pickle.empty() ? Value()
+                                                : SerializedBytes(result->traceback_pickle);
+    state_.UpdateGraphFailed(client, keys, exc, tb);
+  } else {
+    state_.UpdateGraph(client, std::move(result->tasks), keys, 0);
+  }
 }
 
 // --- worker streams ----------------------------------------------------------------
@@ -419,6 +437,81 @@ void SchedulerServer::Flush() {
     auto it = client_streams_.find(id);
     if (it != client_streams_.end()) it->second->Send(Value(std::move(ops)));
   }
+}
+
+// --- datasets --------------------------------------------------------------------------
+
+void SchedulerServer::OnFlush(const Value& uid) {
+  for (auto it = flush_waiters_.begin(); it != flush_waiters_.end(); ++it) {
+    if (it->first == uid) {
+      it->second->cancel();
+      flush_waiters_.erase(it);
+      return;
+    }
+  }
+  flushed_uids_.push_back(uid);
+}
+
+// The client sends publish_flush_batched_send on its stream before the RPC, so the
+// RPC sees every graph the client submitted first (publish.py:_sync_batched_send).
+awaitable<void> SchedulerServer::WaitForFlush(const Value& uid) {
+  if (uid.is_nil()) co_return;
+  auto seen = std::find(flushed_uids_.begin(), flushed_uids_.end(), uid);
+  if (seen != flushed_uids_.end()) {
+    flushed_uids_.erase(seen);
+    co_return;
+  }
+  auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(30));
+  flush_waiters_.emplace_back(uid, timer);
+  boost::system::error_code ec;
+  co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  std::erase_if(flush_waiters_, [&](const auto& w) { return w.second == timer; });
+}
+
+awaitable<Value> SchedulerServer::PublishPut(const Value& msg) {
+  co_await WaitForFlush(Field(msg, "uid"));
+  const Value* names = msg.Find("names");
+  const Value* keys = msg.Find("keys");
+  const Value* data = msg.Find("data");
+  const Value* ov = msg.Find("override");
+  bool override = ov && ov->is<bool>() && *ov->get_if<bool>();
+  if (!names || !names->array() || !keys || !keys->array() || !data || !data->array() ||
+      names->array()->size() != keys->array()->size() ||
+      names->array()->size() != data->array()->size()) {
+    co_return ErrorReply("publish_put needs names, keys and data of equal length");
+  }
+  for (size_t i = 0; i < names->array()->size(); ++i) {
+    auto name = Key::FromValue((*names->array())[i]);
+    if (!name.ok()) co_return ErrorReply("bad dataset name");
+    std::string holder = "published-" + (name->str() ? *name->str() : name->Repr());
+    auto it = datasets_.find(*name);
+    if (it != datasets_.end()) {
+      if (!override) co_return ErrorReply("KeyError: 'Dataset " + name->Repr() + " already exists'");
+      state_.ClientReleasesKeys(holder, KeysOf(&it->second.keys));
+      datasets_.erase(it);
+    }
+    const Value& keys_i = (*keys->array())[i];
+    state_.ClientDesiresKeys(holder, KeysOf(&keys_i));
+    datasets_[*name] = Dataset{keys_i, (*data->array())[i]};
+  }
+  Flush();
+  co_return Value();
+}
+
+Value SchedulerServer::PublishDelete(const Value& msg) {
+  if (const Value* names = msg.Find("names"); names && names->array()) {
+    for (const Value& n : *names->array()) {
+      auto name = Key::FromValue(n);
+      if (!name.ok()) continue;
+      auto it = datasets_.find(*name);
+      if (it == datasets_.end()) continue;
+      state_.ClientReleasesKeys("published-" + (name->str() ? *name->str() : name->Repr()),
+                                KeysOf(&it->second.keys));
+      datasets_.erase(it);
+    }
+  }
+  Flush();
+  return Value();
 }
 
 // --- RPCs ----------------------------------------------------------------------------
@@ -656,40 +749,31 @@ awaitable<std::optional<Value>> SchedulerServer::HandleRpc(std::shared_ptr<Conne
     }
     co_return Value(std::move(out));
   }
-  if (op == "publish_put") {
-    const std::string* name = StrField(msg, "name");
-    const Value* ov = msg.Find("override");
-    bool override = ov && ov->is<bool>() && *ov->get_if<bool>();
-    if (name == nullptr) co_return ErrorReply("publish_put needs a name");
-    if (!override && datasets_.count(*name)) {
-      co_return ErrorReply("KeyError: 'Dataset " + *name + " already exists'");
-    }
-    datasets_[*name] = Dataset{Field(msg, "keys"), Field(msg, "data")};
-    state_.ClientDesiresKeys("published-" + *name, KeysOf(msg.Find("keys")));
-    Flush();
-    co_return Value(Map{{Value("status"), Value("OK")}, {Value("name"), Value(*name)}});
+  if (op == "publish_put") co_return co_await PublishPut(msg);
+  if (op == "publish_delete") {
+    co_await WaitForFlush(Field(msg, "uid"));
+    co_return PublishDelete(msg);
   }
   if (op == "publish_get") {
-    const std::string* name = StrField(msg, "name");
-    auto it = name ? datasets_.find(*name) : datasets_.end();
-    if (it == datasets_.end()) co_return Value();
-    co_return Value(Map{{Value("data"), it->second.data}, {Value("keys"), it->second.keys}});
+    Array out;
+    if (const Value* names = msg.Find("names"); names && names->array()) {
+      for (const Value& n : *names->array()) {
+        auto k = Key::FromValue(n);
+        auto it = k.ok() ? datasets_.find(*k) : datasets_.end();
+        out.push_back(it == datasets_.end()
+                          ? Value()
+                          : Value(Map{{Value("data"), it->second.data}, {Value("keys"), it->second.keys}}));
+      }
+    }
+    co_return Value(std::move(out));
   }
   if (op == "publish_list") {
-    Array names;
-    for (const auto& [n, d] : datasets_) names.emplace_back(n);
-    std::sort(names.begin(), names.end(),
-              [](const Value& a, const Value& b) { return *a.str() < *b.str(); });
-    co_return Value(std::move(names));
-  }
-  if (op == "publish_delete") {
-    const std::string* name = StrField(msg, "name");
-    if (name && datasets_.count(*name)) {
-      state_.ClientReleasesKeys("published-" + *name, KeysOf(&datasets_[*name].keys));
-      datasets_.erase(*name);
-      Flush();
-    }
-    co_return Value();
+    std::vector<std::pair<std::string, Value>> names;
+    for (const auto& [k, d] : datasets_) names.emplace_back(k.str() ? *k.str() : k.Repr(), k.ToValue());
+    std::sort(names.begin(), names.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    Array out;
+    for (auto& n : names) out.push_back(std::move(n.second));
+    co_return Value(std::move(out));
   }
   if (op == "terminate") {
     Stop();

@@ -53,7 +53,11 @@ class SchedulerServer {
 
   void HandleClientOp(const std::string& client, const Value& msg);
   void HandleWorkerOp(const std::string& worker, const Value& msg);
-  void UpdateGraph(const std::string& client, const Value& msg);
+  /// Materialize and add a graph. Awaited by the client's stream loop, so later
+  /// messages of that client (e.g. releasing a dependency) apply after it, as stock's
+  /// handle_stream awaits coroutine handlers.
+  awaitable<void> UpdateGraph(const std::string& client, const Value& msg);
+  awaitable<Result<IngestResult>> Ingest(IngestRequest request);
 
   Value Identity(int64_t n_workers) const;
   Value WorkerInfo(const WorkerState& ws) const;
@@ -85,7 +89,15 @@ class SchedulerServer {
     Value keys;
     Value data;
   };
-  std::unordered_map<std::string, Dataset> datasets_;
+  /// publish_* (distributed/publish.py), keyed by dataset name.
+  std::unordered_map<Key, Dataset, KeyHash> datasets_;
+  /// publish_flush_batched_send: uids seen on a client stream, and RPCs waiting for one.
+  std::vector<Value> flushed_uids_;
+  std::vector<std::pair<Value, std::shared_ptr<asio::steady_timer>>> flush_waiters_;
+  awaitable<void> WaitForFlush(const Value& uid);
+  void OnFlush(const Value& uid);
+  awaitable<Value> PublishPut(const Value& msg);
+  Value PublishDelete(const Value& msg);
   bool stopping_ = false;
 };
 

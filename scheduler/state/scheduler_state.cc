@@ -150,6 +150,7 @@ void SchedulerState::UpdateGraph(const std::string& client, std::vector<GraphTas
     }
   }
   // Wire dependencies of the new tasks (dependencies may be older keys).
+  std::vector<TaskState*> lost;
   for (GraphTask& gt : tasks) {
     TaskState* ts = task(gt.key);
     if (std::find(touched.begin(), touched.end(), ts) == touched.end()) continue;
@@ -157,19 +158,37 @@ void SchedulerState::UpdateGraph(const std::string& client, std::vector<GraphTas
     for (const Key& dk : gt.dependencies) {
       TaskState* dep = task(dk);
       if (dep == nullptr) {
-        // A dependency nobody defines: stock reports "lost dependencies".
-        SendToClient(client, Value(Map{{Value("op"), Value("cancelled-keys")},
-                                       {Value("keys"), Value(Array{gt.key.ToValue()})},
-                                       {Value("reason"), Value("lost dependencies")}}));
+        lost.push_back(ts);
         continue;
       }
       ts->dependencies.push_back(dep);
       dep->dependents.insert(ts);
     }
   }
+  // A task whose dependency nobody defines can never run; it and everything new that
+  // depends on it are cancelled with "lost dependencies" (scheduler.py
+  // _find_lost_dependencies) instead of running without inputs.
+  std::unordered_set<TaskState*> cancelled;
+  while (!lost.empty()) {
+    TaskState* ts = lost.back();
+    lost.pop_back();
+    if (!cancelled.insert(ts).second) continue;
+    for (TaskState* dts : ts->dependents) {
+      if (std::find(touched.begin(), touched.end(), dts) != touched.end()) lost.push_back(dts);
+    }
+  }
+  if (!cancelled.empty()) {
+    Array keys;
+    for (TaskState* ts : cancelled) keys.push_back(ts->key.ToValue());
+    SendToClient(client, Value(Map{{Value("op"), Value("cancelled-keys")},
+                                   {Value("keys"), Value(std::move(keys))},
+                                   {Value("reason"), Value("lost dependencies")}}));
+    std::erase_if(touched, [&](TaskState* ts) { return cancelled.count(ts) > 0; });
+    for (TaskState* ts : cancelled) Recommend(ts, TaskStatus::kForgotten);
+  }
   for (const Key& k : wanted) {
     TaskState* ts = task(k);
-    if (ts == nullptr) continue;
+    if (ts == nullptr || cancelled.count(ts)) continue;
     ts->who_wants.insert(cs);
     cs->wants_what.insert(ts);
     if (ts->status == TaskStatus::kMemory) {

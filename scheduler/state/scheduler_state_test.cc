@@ -171,3 +171,33 @@ TEST_F(SchedulerStateTest, NoWorkerUntilOneArrives) {
 
 }  // namespace
 }  // namespace dn
+
+namespace dn {
+namespace {
+
+TEST(SchedulerStateLostDepsTest, UnknownDependencyCancelsInsteadOfRunning) {
+  SchedulerState state(SchedulerConfig{1.1, 3, true});
+  auto ws = std::make_unique<WorkerState>();
+  ws->address = "tcp://w:1";
+  ws->status = "running";
+  ASSERT_TRUE(state.AddWorker(std::move(ws)).ok());
+  GraphTask t;
+  t.key = Key(std::string("sum"));
+  t.dependencies = {Key(std::string("never-defined"))};
+  GraphTask u;
+  u.key = Key(std::string("after"));
+  u.dependencies = {Key(std::string("sum"))};
+  std::vector<GraphTask> g;
+  g.push_back(t);
+  g.push_back(u);
+  state.UpdateGraph("c", std::move(g), {Key(std::string("after"))}, 0);
+  Outbox out = state.TakeOutbox();
+  EXPECT_TRUE(out.to_workers.empty());  // nothing runs without its inputs
+  ASSERT_EQ(out.to_clients["c"].size(), 1u);
+  EXPECT_EQ(OpOf(out.to_clients["c"][0]), "cancelled-keys");
+  EXPECT_EQ(out.to_clients["c"][0].Find("keys")->array()->size(), 2u);
+  EXPECT_EQ(state.num_tasks(), 0u);
+}
+
+}  // namespace
+}  // namespace dn

@@ -1,0 +1,173 @@
+"""The stock dask client and stock workers against dask-native-scheduler (issue 3)."""
+from __future__ import annotations
+
+import operator
+import threading
+import time
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+from distributed import Client, as_completed, wait
+from distributed.client import FutureCancelledError
+
+
+def test_repr_html_and_scheduler_info(client, native_cluster):
+    r = repr(client)
+    assert native_cluster.address in r and "processes=3" in r and "threads=3" in r
+    html = client._repr_html_()
+    assert "Scheduler" in html and native_cluster.address in html
+    info = client.scheduler_info()
+    assert info["type"] == "Scheduler" and info["address"] == native_cluster.address
+    assert len(info["workers"]) == 3
+    assert all(w["status"] == "running" and w["nthreads"] == 1 for w in info["workers"].values())
+    assert client.dashboard_link.endswith("/status")
+
+
+def test_seed_workload(client):
+    x = da.random.random((20000, 20000), chunks=(2000, 2000)).persist()
+    total = x.sum().compute()
+    assert abs(total / 4e8 - 0.5) < 1e-3
+    # The same persisted chunks summed by the sync scheduler from gathered blocks.
+    del x
+
+
+def test_seeded_random_identical_to_sync(client):
+    x = da.random.RandomState(42).random_sample((1000, 800), chunks=(250, 200))
+    got = x.compute()
+    expected = x.compute(scheduler="sync")
+    np.testing.assert_array_equal(got, expected)
+    n = da.random.RandomState(7).normal(10, 0.1, size=(500, 500), chunks=100)
+    np.testing.assert_array_equal(n.compute(), n.compute(scheduler="sync"))
+
+
+def _exprs():
+    x = da.random.RandomState(0).random_sample((600, 600), chunks=(100, 150))
+    y = da.random.RandomState(1).normal(size=(600, 600), chunks=(150, 100))
+    return {
+        "sum": x.sum(), "mean": x.mean(), "std": x.std(), "var": y.var(),
+        "min": y.min(), "max": y.max(), "prod": (x + 0.5).prod(axis=0),
+        "sum_axis0": x.sum(axis=0), "mean_axis1": x.mean(axis=1), "gt_sum": (x > 0.5).sum(),
+        "argmax": y.argmax(), "argmin_axis0": y.argmin(axis=0), "any": (x > 0.999).any(),
+        "all": (x >= 0).all(), "broadcast": x + x.T - x.mean(axis=0),
+        "slice": x[::2, 100:].sum(), "astype": x.astype("float32").sum(),
+        "nansum": da.nansum(da.where(x > 0.9, np.nan, x)),
+        "nanmean": da.nanmean(da.where(x > 0.9, np.nan, x), axis=0),
+        "tree": (x * y).sum(axis=(0, 1), split_every=3), "dot": x.dot(y.T).sum(),
+    }
+
+
+@pytest.mark.parametrize("name", list(_exprs()))
+def test_array_expressions_equal_sync(client, name):
+    expr = _exprs()[name]
+    got = client.compute(expr).result()
+    expected = expr.compute(scheduler="sync")
+    np.testing.assert_array_equal(got, expected)
+    assert type(got) is type(expected)
+
+
+def test_submit_map_gather_scatter_chains(client):
+    inc = lambda v: v + 1  # noqa: E731  (lambdas travel cloudpickled)
+    assert client.submit(inc, 1).result() == 2
+    futs = client.map(inc, range(50))
+    assert client.gather(futs) == list(range(1, 51))
+    chain = client.submit(inc, 0)
+    for _ in range(20):
+        chain = client.submit(inc, chain)
+    assert chain.result() == 21
+    total = client.submit(sum, futs)
+    assert total.result() == sum(range(1, 51))
+    # A tree reduction over futures.
+    level = futs
+    while len(level) > 1:
+        level = [client.submit(operator.add, a, b) if b is not None else a
+                 for a, b in zip(level[::2], level[1::2] + [None] * (len(level) % 2))]
+    assert level[0].result() == sum(range(1, 51))
+    data = client.scatter([1, 2, 3])
+    assert client.gather(data) == [1, 2, 3]
+    arr = client.scatter(np.arange(10), broadcast=True)
+    assert client.submit(np.sum, arr).result() == 45
+    assert len(client.who_has(arr)[arr.key]) == 3
+
+
+def test_task_exception_type_message_traceback(client):
+    def boom(x):
+        raise ValueError(f"boom {x}")
+
+    f = client.submit(boom, 42)
+    with pytest.raises(ValueError, match="boom 42") as info:
+        f.result()
+    assert any("boom" in (frame.name or "") for frame in info.traceback)
+    dependent = client.submit(lambda v: v, f)
+    with pytest.raises(ValueError, match="boom 42"):
+        dependent.result()
+    assert f.status == "error"
+    exc = f.exception()
+    assert isinstance(exc, ValueError)
+    assert f.traceback() is not None
+
+
+def test_as_completed_cancel_release_recompute(client):
+    futs = client.map(lambda v: v * 10, range(20))
+    seen = sorted(f.result() for f in as_completed(futs))
+    assert seen == [v * 10 for v in range(20)]
+
+    slow = client.submit(time.sleep, 5, pure=False)
+    client.cancel(slow)
+    with pytest.raises(FutureCancelledError):
+        slow.result(timeout=10)
+
+    f = client.submit(operator.add, 100, 23)  # pure: the same key every time
+    key = f.key
+    assert f.result() == 123
+    del f
+    time.sleep(0.5)
+    g = client.submit(operator.add, 100, 23)
+    assert g.key == key and g.result() == 123
+
+
+def test_publish_dataset_and_run(client):
+    x = client.submit(lambda: 7)
+    client.publish_dataset(seven=x)
+    assert "seven" in client.list_datasets()
+    with Client(client.scheduler.address, timeout=30) as other:
+        assert other.get_dataset("seven").result() == 7
+    client.unpublish_dataset("seven")
+    assert "seven" not in client.list_datasets()
+    pids = client.run(lambda: __import__("os").getpid())
+    assert len(pids) == 3 and len(set(pids.values())) == 3
+
+
+def test_200mb_result(client):
+    f = client.submit(np.ones, 25_000_000)  # 200 MB of float64
+    out = f.result()
+    assert out.nbytes == 200_000_000 and out.sum() == 25_000_000
+
+
+def test_concurrent_clients_and_shared_keys(client, native_cluster):
+    errors = []
+
+    def work(i):
+        try:
+            with Client(native_cluster.address, timeout=30) as c:
+                futs = c.map(lambda v, i=i: v + i, range(30), key=[f"k{i}-{v}" for v in range(30)])
+                assert c.gather(futs) == [v + i for v in range(30)]
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+    with Client(native_cluster.address, timeout=30) as other:
+        a = client.submit(lambda: 99, key="shared-key")
+        b = other.submit(lambda: 99, key="shared-key")
+        assert a.result() == 99 and b.result() == 99
+        del a
+        time.sleep(0.5)
+        assert b.result() == 99  # one client releasing does not hurt the other
+        assert other.gather(b) == 99
