@@ -12,4 +12,9 @@ check() {  # folder, forbidden pattern, reason
 check common '#include [<"](protocol|scheduler|worker)/' "protocol/scheduler/worker"
 check protocol '#include [<"](scheduler|worker)/' "scheduler/worker"
 check protocol '#include [<"](boost/asio|Python\.h|tbb/)' "asio, Python or TBB (only protocol/comm may use asio)"
+check scheduler/state '#include [<"](boost/asio|Python\.h|tbb/)' "asio, Python or TBB (it is the pure state machine)"
+check scheduler '#include [<"]worker/' "worker/ (scheduler and worker never include each other)"
+if grep -rln 'Python\.h' scheduler --include=*.h --include=*.cc | grep -v '^scheduler/graph/'; then
+  echo "layering: only scheduler/graph may include Python.h" >&2; fail=1
+fi
 exit $fail
