@@ -31,6 +31,32 @@ bool ParsePortSpec(const std::string& spec, uint16_t* port) {
   }
 }
 
+// A number of seconds with an optional unit, like dask's parse_timedelta: "90",
+// "30s", "500ms", "5m", "5 minutes", "1h", "2d".
+bool ParseDuration(const std::string& text, double* seconds) {
+  size_t used = 0;
+  double value;
+  try {
+    value = std::stod(text, &used);
+  } catch (...) {
+    return false;
+  }
+  std::string unit = text.substr(used);
+  unit.erase(0, unit.find_first_not_of(' '));
+  static const std::pair<const char*, double> kUnits[] = {
+      {"", 1}, {"s", 1}, {"sec", 1}, {"second", 1}, {"seconds", 1}, {"ms", 1e-3},
+      {"milliseconds", 1e-3}, {"m", 60}, {"min", 60}, {"minute", 60}, {"minutes", 60},
+      {"h", 3600}, {"hr", 3600}, {"hour", 3600}, {"hours", 3600}, {"d", 86400},
+      {"day", 86400}, {"days", 86400}};
+  for (const auto& [name, scale] : kUnits) {
+    if (unit == name) {
+      *seconds = value * scale;
+      return value >= 0;
+    }
+  }
+  return false;
+}
+
 std::string DefaultPython() {
   if (const char* env = std::getenv("DN_PYTHON")) return env;
   return DN_DEFAULT_PYTHON;
@@ -48,7 +74,7 @@ int main(int argc, char** argv) {
       ("dashboard", "serve the dashboard (default)")
       ("no-dashboard", "do not serve the dashboard")
       ("scheduler-file", po::value<std::string>(), "write scheduler info to this JSON file")
-      ("idle-timeout", po::value<std::string>(), "close after this long without clients (accepted, not yet enforced when 0)")
+      ("idle-timeout", po::value<std::string>(), "close after this long with no clients and no work (e.g. 1h)")
       ("pid-file", po::value<std::string>(), "write the process id to this file")
       ("protocol", po::value<std::string>(), "only tcp is supported")
       ("validate", "check every state machine invariant after each stimulus (tests)");
@@ -82,6 +108,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (vm.count("scheduler-file")) config.scheduler_file = vm["scheduler-file"].as<std::string>();
+  if (vm.count("idle-timeout")) {
+    double secs = 0;
+    if (!ParseDuration(vm["idle-timeout"].as<std::string>(), &secs)) {
+      std::fprintf(stderr, "dask-native-scheduler: bad --idle-timeout '%s' (e.g. 3600, 30s, 1h)\n",
+                   vm["idle-timeout"].as<std::string>().c_str());
+      return 2;
+    }
+    config.idle_timeout_s = secs;
+  }
   config.state.validate = vm.count("validate") > 0 || std::getenv("DN_VALIDATE") != nullptr;
   if (vm.count("pid-file")) std::ofstream(vm["pid-file"].as<std::string>()) << getpid() << "\n";
 

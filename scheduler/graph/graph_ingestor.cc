@@ -212,6 +212,16 @@ void GraphIngestor::Run(const std::string& python_executable, std::promise<Statu
       return;
     }
     fn = PyObject_GetAttrString(module.get(), "materialize");
+    PyRef versions_fn(PyObject_GetAttrString(module.get(), "versions"));
+    PyRef blob(versions_fn ? PyObject_CallNoArgs(versions_fn.get()) : nullptr);
+    if (blob && PyBytes_Check(blob.get())) {
+      auto v = DecodeMsgpack(Buffer::CopyFrom(std::string_view(PyBytes_AS_STRING(blob.get()),
+                                                               PyBytes_GET_SIZE(blob.get()))),
+                             MapConvention::kPlain);
+      if (v.ok()) versions_ = *v;
+    } else {
+      PyErr_Clear();
+    }
   }
   started->set_value(Status::OK());
   PyThreadState* saved = PyEval_SaveThread();  // hold the GIL only while materializing

@@ -52,6 +52,9 @@ class GraphIngestor {
 
   void Submit(IngestRequest request, Callback done);
 
+  /// The embedded interpreter's `distributed.versions.get_versions()`, read at start.
+  const Value& versions() const { return versions_; }
+
  private:
   GraphIngestor() = default;
   void Run(const std::string& python_executable, std::promise<Status>* started);
@@ -61,6 +64,7 @@ class GraphIngestor {
   std::condition_variable cv_;
   std::deque<std::pair<IngestRequest, Callback>> queue_;
   bool stop_ = false;
+  Value versions_;
 };
 
 }  // namespace dn

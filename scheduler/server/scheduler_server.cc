@@ -120,6 +120,8 @@ Status SchedulerServer::Start() {
   address_ = "tcp://" + host + ":" + std::to_string(local.port());
   WriteSchedulerFile();
   asio::co_spawn(io_, AcceptLoop(), asio::detached);
+  asio::co_spawn(io_, Housekeeping(), asio::detached);
+  last_activity_ = Now();
   return Status::OK();
 }
 
@@ -168,7 +170,14 @@ awaitable<void> SchedulerServer::AcceptLoop() {
 awaitable<void> SchedulerServer::HandleComm(std::shared_ptr<Connection> conn) {
   open_comms_.push_back(conn);
   Handshake local;
+  // A peer that does not complete its handshake in time is dropped.
+  auto deadline = std::make_shared<asio::steady_timer>(
+      io_, std::chrono::milliseconds(static_cast<int64_t>(config_.handshake_timeout_s * 1000)));
+  deadline->async_wait([conn](boost::system::error_code ec) {
+    if (!ec) conn->Close();
+  });
   Result<Handshake> peer = co_await conn->DoHandshake(local);
+  deadline->cancel();
   if (peer.ok()) {
     while (!conn->closed()) {
       Result<Value> msg = co_await conn->Read();
@@ -514,6 +523,111 @@ Value SchedulerServer::PublishDelete(const Value& msg) {
   return Value();
 }
 
+// --- housekeeping ------------------------------------------------------------------
+
+awaitable<void> SchedulerServer::Housekeeping() {
+  asio::steady_timer timer(io_);
+  while (!stopping_) {
+    timer.expires_after(std::chrono::seconds(1));
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (stopping_) co_return;
+    double now = Now();
+    std::vector<std::string> silent;
+    for (const auto& ws : state_.workers()) {
+      if (now - ws->last_seen > config_.worker_ttl_s) silent.push_back(ws->address);
+    }
+    for (const std::string& addr : silent) {
+      std::fprintf(stderr, "dask-native-scheduler: removing %s: no heartbeat for %.0f s\n",
+                   addr.c_str(), config_.worker_ttl_s);
+      auto it = worker_streams_.find(addr);
+      if (it != worker_streams_.end()) it->second->Close();
+      state_.RemoveWorker(addr, "worker-ttl-timed-out");
+    }
+    if (!silent.empty()) Flush();
+    bool busy = !client_streams_.empty();
+    for (const auto& ws : state_.workers()) busy = busy || !ws->processing.empty();
+    if (busy) last_activity_ = now;
+    if (config_.idle_timeout_s > 0 && now - last_activity_ > config_.idle_timeout_s) {
+      std::fprintf(stderr, "dask-native-scheduler: idle for %.0f s, closing\n",
+                   config_.idle_timeout_s);
+      Stop();
+    }
+  }
+}
+
+awaitable<Value> SchedulerServer::RetireWorkers(const Value& msg) {
+  std::vector<WorkerState*> targets;
+  auto add = [&](WorkerState* ws) {
+    if (ws && std::find(targets.begin(), targets.end(), ws) == targets.end()) targets.push_back(ws);
+  };
+  if (const Value* w = msg.Find("workers"); w && w->array()) {
+    for (const Value& x : *w->array()) {
+      if (const std::string* s = x.str()) add(state_.worker(*s));
+    }
+  }
+  if (const Value* n = msg.Find("names"); n && n->array()) {
+    for (const Value& name : *n->array()) {
+      for (const auto& ws : state_.workers()) {
+        if (ws->name == name || (name.str() && Value(*name.str()) == ws->name)) add(ws.get());
+      }
+    }
+  }
+  const Value* cw = msg.Find("close_workers");
+  bool close_workers = cw && cw->is<bool>() && *cw->get_if<bool>();
+  Map out;
+  for (WorkerState* ws : targets) out.push_back({Value(ws->address), WorkerInfo(*ws)});
+  std::vector<std::string> addresses;
+  for (WorkerState* ws : targets) addresses.push_back(ws->address);
+  for (const std::string& addr : addresses) {
+    state_.WorkerStatusChange(addr, "closing_gracefully");
+  }
+  Flush();
+  // Copy results only the retiring workers hold to the others, then wait for them.
+  for (int round = 0; round < 300; ++round) {
+    std::unordered_map<WorkerState*, std::vector<TaskState*>> copies;
+    bool pending = false;
+    for (const std::string& addr : addresses) {
+      WorkerState* ws = state_.worker(addr);
+      if (ws == nullptr) continue;
+      pending = pending || !ws->processing.empty();
+      for (TaskState* ts : ws->has_what) {
+        bool elsewhere = false;
+        for (WorkerState* h : ts->who_has) {
+          elsewhere = elsewhere || std::find(addresses.begin(), addresses.end(), h->address) == addresses.end();
+        }
+        if (elsewhere || (ts->who_wants.empty() && ts->waiters.empty())) continue;
+        pending = true;
+        WorkerState* dest = nullptr;
+        for (const auto& other : state_.workers()) {
+          if (other->running() && (dest == nullptr || other->nbytes < dest->nbytes)) dest = other.get();
+        }
+        if (dest != nullptr && round % 20 == 0) copies[dest].push_back(ts);
+      }
+    }
+    if (!pending) break;
+    for (auto& [dest, keys] : copies) state_.AcquireReplicas(dest->address, keys);
+    Flush();
+    asio::steady_timer t(io_, std::chrono::milliseconds(100));
+    boost::system::error_code ec;
+    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  for (const std::string& addr : addresses) {
+    if (close_workers) state_.CloseWorker(addr, "scheduler-remove-worker");
+  }
+  Flush();
+  for (const std::string& addr : addresses) {
+    auto it = worker_streams_.find(addr);
+    state_.RemoveWorker(addr, "retired");
+    if (it != worker_streams_.end() && !close_workers) {
+      // Without close_workers the worker stays up but leaves the cluster.
+      it->second->Send(Value(Array{Value(Map{{Value("op"), Value("close-stream")}})}));
+    }
+  }
+  Flush();
+  co_return Value(std::move(out));
+}
+
 // --- RPCs ----------------------------------------------------------------------------
 
 Value SchedulerServer::WorkerInfo(const WorkerState& ws) const {
@@ -774,6 +888,14 @@ awaitable<std::optional<Value>> SchedulerServer::HandleRpc(std::shared_ptr<Conne
     Array out;
     for (auto& n : names) out.push_back(std::move(n.second));
     co_return Value(std::move(out));
+  }
+  if (op == "retire_workers") co_return co_await RetireWorkers(msg);
+  if (op == "versions") co_return ingestor_->versions();  // core.py:Server.versions
+  if (op == "run_function") {
+    co_return Value(Map{{Value("status"), Value("error")},
+                        {Value("exception"), Value("NotImplementedError: run_on_scheduler is not "
+                                                   "available: dask-native's scheduler runs no user code")},
+                        {Value("traceback"), Value()}});
   }
   if (op == "terminate") {
     Stop();

@@ -20,6 +20,8 @@ struct ServerConfig {
   uint16_t dashboard_port = 8787;  ///< advertised in identity's services
   std::string scheduler_file;
   double idle_timeout_s = 0;       ///< 0: never close for idleness
+  double worker_ttl_s = 300;       ///< `distributed.scheduler.worker-ttl`
+  double handshake_timeout_s = 10; ///< a peer must handshake this quickly
   SchedulerConfig state;
   ConnectionLimits limits;
 };
@@ -65,6 +67,11 @@ class SchedulerServer {
   awaitable<Value> Gather(const Value& msg);
   awaitable<Value> Scatter(const Value& msg);
   awaitable<Value> Broadcast(const Value& msg);
+  /// Retire workers gracefully: no new tasks, unique results copied elsewhere first,
+  /// then (with close_workers) the worker is told to close (scheduler.py:retire_workers).
+  awaitable<Value> RetireWorkers(const Value& msg);
+  /// Once a second: drop workers silent past the TTL and honour --idle-timeout.
+  awaitable<void> Housekeeping();
   awaitable<Result<Value>> WorkerRpc(const std::string& address, const Value& request,
                                      bool get_data_ack = false);
 
@@ -99,6 +106,7 @@ class SchedulerServer {
   awaitable<Value> PublishPut(const Value& msg);
   Value PublishDelete(const Value& msg);
   bool stopping_ = false;
+  double last_activity_ = 0;
 };
 
 }  // namespace dn

@@ -508,6 +508,26 @@ void SchedulerState::AddKeys(const std::string& worker_address, const std::vecto
   AfterStimulus();
 }
 
+void SchedulerState::AcquireReplicas(const std::string& worker_address,
+                                     const std::vector<TaskState*>& keys) {
+  Map who_has, nbytes;
+  for (TaskState* ts : keys) {
+    Array holders;
+    for (WorkerState* h : ts->who_has) holders.emplace_back(h->address);
+    who_has.push_back({ts->key.ToValue(), Value(std::move(holders))});
+    nbytes.push_back({ts->key.ToValue(), Value(std::max<int64_t>(ts->nbytes, 0))});
+  }
+  SendToWorker(worker_address, Value(Map{{Value("op"), Value("acquire-replicas")},
+                                         {Value("who_has"), Value(std::move(who_has))},
+                                         {Value("nbytes"), Value(std::move(nbytes))},
+                                         {Value("stimulus_id"), Value(StimulusId("retire-workers"))}}));
+}
+
+void SchedulerState::CloseWorker(const std::string& worker_address, std::string_view reason) {
+  SendToWorker(worker_address, Value(Map{{Value("op"), Value("close")},
+                                         {Value("reason"), Value(std::string(reason))}}));
+}
+
 void SchedulerState::ReleaseWorkerData(const std::string& worker_address, const Key& key) {
   WorkerState* ws = worker(worker_address);
   TaskState* ts = task(key);

@@ -78,6 +78,10 @@ class SchedulerState {
   void TaskErred(const std::string& worker, const Key& key, int64_t run_id, Value exception,
                  Value traceback);
   void AddKeys(const std::string& worker, const std::vector<Key>& keys);
+  /// Ask `worker` to fetch copies of `keys` from their holders (acquire-replicas).
+  void AcquireReplicas(const std::string& worker, const std::vector<TaskState*>& keys);
+  /// Tell `worker` to shut down (the `close` stream op).
+  void CloseWorker(const std::string& worker, std::string_view reason);
   void ReleaseWorkerData(const std::string& worker, const Key& key);
 
   // --- queries -----------------------------------------------------------------

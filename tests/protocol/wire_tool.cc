@@ -170,9 +170,17 @@ int Message(int argc, char** argv) {
     auto frames = EncodeMessage(*v);
     bool same = frames.ok() && EncodeFramedMessage(*frames, m.nosplit_frames) == wire;
     line += ",\"nframes\":" + std::to_string(m.frames.size());
-    line += ",\"op\":";
-    const Value* first = v->array() && !v->array()->empty() ? &v->array()->front() : &*v;
-    JsonString(OpOf(*first), &line);
+    // Every op of a batch (a single message is a batch of one).
+    line += ",\"ops\":[";
+    if (const Array* batch = v->array()) {
+      for (size_t k = 0; k < batch->size(); ++k) {
+        if (k) line += ",";
+        JsonString(OpOf((*batch)[k]), &line);
+      }
+    } else {
+      JsonString(OpOf(*v), &line);
+    }
+    line += "]";
     line += std::string(",\"reencoded_identical\":") + (same ? "true" : "false");
     line += ",\"value\":";
     Canonical(*v, &line);

@@ -94,3 +94,11 @@ def materialize(expr_header: bytes, expr_frames: list, keys_packed: bytes,
             exc, tb = b"", b""
         return msgpack.packb(["error", exc, tb, text + "\n" + traceback.format_exc()],
                              use_bin_type=True)
+
+
+def versions() -> bytes:
+    """msgpack of the embedded interpreter's software versions, as `Scheduler.versions`
+    reports them to `Client.get_versions` (host info and package versions)."""
+    from distributed.versions import get_versions
+
+    return msgpack.packb(get_versions(), use_bin_type=True)

@@ -1,0 +1,73 @@
+"""dask-native-scheduler's command line, versions, and graceful worker retirement."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from distributed import Client
+
+from conftest import make_cluster, native_scheduler_cmd
+from dask_native.cluster import free_port
+
+SCHED = str(Path(sys.executable).parent / "dask-native-scheduler")
+
+
+def test_unsupported_flag_is_refused():
+    r = subprocess.run([SCHED, "--preload", "x.py"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert "unrecognised option '--preload'" in r.stderr or "--preload" in r.stderr
+    r = subprocess.run([SCHED, "--protocol", "ucx"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "ucx" in r.stderr
+
+
+def test_scheduler_file_pid_file_and_idle_timeout(tmp_path):
+    port = free_port()
+    sf, pf = tmp_path / "scheduler.json", tmp_path / "scheduler.pid"
+    proc = subprocess.Popen([SCHED, "--host", "127.0.0.1", "--port", str(port),
+                             "--dashboard-address", ":0", "--scheduler-file", str(sf),
+                             "--pid-file", str(pf), "--idle-timeout", "2s"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(100):
+            if sf.exists() and sf.stat().st_size:
+                break
+            time.sleep(0.1)
+        info = json.loads(sf.read_text())
+        assert info["address"] == f"tcp://127.0.0.1:{port}"
+        assert int(pf.read_text()) == proc.pid
+        with Client(scheduler_file=str(sf), timeout=30) as c:
+            assert c.scheduler_info()["address"] == info["address"]
+        assert proc.wait(timeout=30) == 0  # idle for 2 s with no clients: it closes
+    finally:
+        proc.kill()
+
+
+def test_versions(client):
+    v = client.get_versions(check=False)
+    assert v["scheduler"]["packages"]["dask"] == v["client"]["packages"]["dask"]
+    assert v["scheduler"]["packages"]["distributed"] == v["client"]["packages"]["distributed"]
+    assert len(v["workers"]) == 3
+
+
+def test_graceful_retire_keeps_results(tmp_path_factory):
+    with make_cluster(tmp_path_factory, "retire") as cluster:
+        with Client(cluster.address, timeout=30) as c:
+            c.wait_for_workers(3, timeout=60)
+            futs = c.map(lambda v: v * 3, range(30), pure=False)
+            c.gather(futs)
+            victim = sorted(c.scheduler_info()["workers"])[0]
+            out = c.retire_workers([victim], close_workers=True)
+            assert list(out) == [victim]
+            assert victim not in c.scheduler_info()["workers"]
+            # Nothing was lost: no recomputation is needed to read the results.
+            assert c.gather(futs) == [v * 3 for v in range(30)]
+            assert all(victim not in ws for ws in c.who_has(futs).values())
+            # The retired worker process exits on its own after `close`.
+            deadline = time.time() + 30
+            while time.time() < deadline and all(p.poll() is None for p in cluster.procs[1:]):
+                time.sleep(0.2)
+            assert sum(p.poll() is not None for p in cluster.procs[1:]) == 1
