@@ -3,8 +3,9 @@
     x = da.random.random((20000, 20000), chunks=(2000, 2000)).persist()
     x.sum().compute()
 
-Until the native scheduler and worker exist (issues 3 and 4), the cluster is the stock
-`dask scheduler` with 3 stock `dask worker` processes (1 thread each); the output says so.
+The cluster is dask-native-scheduler with 3 stock `dask worker` processes (1 thread
+each) until the native worker lands (issue 4); `--stock` runs the all-stock cluster for
+comparison. The output says which ran.
 """
 from __future__ import annotations
 
@@ -38,14 +39,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shape", type=int, default=20000)
     ap.add_argument("--chunk", type=int, default=2000)
     ap.add_argument("--logs", default=None, help="folder for the processes' logs")
+    ap.add_argument("--stock", action="store_true", help="use the stock dask scheduler")
     args = ap.parse_args(argv)
+
+    import os
+    import sys
 
     from dask_native.cluster import ProcessCluster
 
-    print("cluster: stock `dask scheduler` + "
-          f"{args.workers} stock `dask worker` (1 thread each) on 127.0.0.1; the native "
-          "scheduler and worker replace them in issues 3 and 4")
-    with ProcessCluster(n_workers=args.workers, log_dir=args.logs) as cluster:
+    if args.stock:
+        scheduler_cmd, what = None, "stock `dask scheduler`"
+    else:
+        scheduler_cmd = [os.path.join(os.path.dirname(sys.executable), "dask-native-scheduler")]
+        what = "dask-native-scheduler (native)"
+    print(f"cluster: {what} + {args.workers} stock `dask worker` (1 thread each) on "
+          "127.0.0.1; the native worker replaces the stock ones in issue 4")
+    with ProcessCluster(n_workers=args.workers, log_dir=args.logs,
+                        scheduler_cmd=scheduler_cmd) as cluster:
         print("scheduler:", cluster.address)
         run_seed(cluster.address, args.shape, args.chunk, args.workers)
     return 0
