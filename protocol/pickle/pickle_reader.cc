@@ -3,7 +3,6 @@
 #include <bit>
 #include <cstring>
 #include <string>
-#include <unordered_map>
 
 #include "protocol/msgpack/msgpack_codec.h"
 #include "protocol/pickle/pickle_opcodes.h"
@@ -22,6 +21,8 @@ class Reader {
       : data_(data), buffers_(buffers), limits_(limits) {}
 
   Result<PickleTree> Run() {
+    nodes_hint_ = std::min<size_t>(data_.size() / 4 + 8, limits_.max_nodes);
+    tree_.Reserve(nodes_hint_);
     while (true) {
       if (pos_ >= data_.size()) return Error("pickle ends without STOP");
       size_t at = pos_;
@@ -158,19 +159,25 @@ class Reader {
     n.items = std::move(items);
     return PushNew(std::move(n));
   }
+  // The memo is a vector indexed like CPython's (MEMOIZE appends; BINPUT may name any
+  // index below the limit, as _Unpickler_MemoPut grows its table).
   Status Memoize(uint64_t index) {
     DN_ASSIGN_OR_RETURN(NodeId top, Top());
-    if (memo_.size() >= limits_.max_memo && !memo_.count(index)) {
-      return Status::OutOfMemory("pickle memo larger than " + std::to_string(limits_.max_memo));
+    if (index >= limits_.max_memo) {
+      return Status::OutOfMemory("pickle memo index " + std::to_string(index) + " over the limit " +
+                                 std::to_string(limits_.max_memo));
     }
+    if (index >= memo_.size()) memo_.resize(index + 1, kNoNode);
+    if (memo_[index] == kNoNode) ++memo_count_;
     memo_[index] = top;
     tree_.mutable_node(top).memoized = true;
     return Status::OK();
   }
   Status Get(uint64_t index) {
-    auto it = memo_.find(index);
-    if (it == memo_.end()) return Error("memo key " + std::to_string(index) + " not found");
-    return Push(it->second);
+    if (index >= memo_.size() || memo_[index] == kNoNode) {
+      return Error("memo key " + std::to_string(index) + " not found");
+    }
+    return Push(memo_[index]);
   }
   Status Append(NodeId target, std::span<const NodeId> items) {
     PickleNode& t = tree_.mutable_node(target);
@@ -428,7 +435,7 @@ class Reader {
         t.state = state;
         return Status::OK();
       }
-      case op::kMemoize: return Memoize(memo_.size());
+      case op::kMemoize: return Memoize(memo_count_);  // len(memo) in CPython
       case op::kBinPut: {
         DN_ASSIGN_OR_RETURN(uint8_t i, ReadLE<uint8_t>());
         return Memoize(i);
@@ -474,9 +481,11 @@ class Reader {
   const PickleLimits& limits_;
   size_t pos_ = 0;
   size_t next_buffer_ = 0;
+  size_t nodes_hint_ = 0;
   std::vector<NodeId> stack_;
   std::vector<size_t> marks_;
-  std::unordered_map<uint64_t, NodeId> memo_;
+  std::vector<NodeId> memo_;
+  uint64_t memo_count_ = 0;
   PickleTree tree_;
 };
 

@@ -14,8 +14,9 @@ struct PickleLimits {
   /// Most nodes one pickle may create (each costs ~150 bytes). The seed chunk task has
   /// ~60; a 100k-key fused graph a few million.
   uint64_t max_nodes = uint64_t{1} << 24;
-  /// Most memo entries (BINPUT/LONG_BINPUT may name any index up to 2^32).
-  uint64_t max_memo = uint64_t{1} << 24;
+  /// Highest memo index + 1 (BINPUT/LONG_BINPUT may name any index up to 2^32; the memo
+  /// table is sized by the highest one, 4 bytes an entry).
+  uint64_t max_memo = uint64_t{1} << 22;
 };
 
 /// Read a pickle (protocols 2-5) into an inert tree, executing nothing.

@@ -87,6 +87,8 @@ class PickleTree {
 
   /// Append a node and return its id.
   NodeId Add(PickleNode node);
+  /// Reserve room for `n` nodes.
+  void Reserve(size_t n) { nodes_.reserve(n); }
 
   NodeId AddNone();
   NodeId AddBool(bool b);
