@@ -262,6 +262,7 @@ awaitable<void> SchedulerServer::ClientStream(std::shared_ptr<Connection> conn, 
     Flush();
   }
   if (client_streams_[id] == conn) client_streams_.erase(id);
+  client_batches_.erase(id);
   state_.RemoveClient(id);
   Flush();
 }
@@ -443,9 +444,23 @@ void SchedulerServer::Flush() {
     if (it != worker_streams_.end()) it->second->Send(Value(std::move(ops)));
   }
   for (auto& [id, ops] : out.to_clients) {
-    auto it = client_streams_.find(id);
-    if (it != client_streams_.end()) it->second->Send(Value(std::move(ops)));
+    Array& pending = client_batches_[id];
+    for (Value& op : ops) pending.push_back(std::move(op));
   }
+  if (!client_batches_.empty() && !client_flush_armed_) {
+    client_flush_armed_ = true;
+    auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(2));
+    timer->async_wait([this, timer](boost::system::error_code) { SendClientBatches(); });
+  }
+}
+
+void SchedulerServer::SendClientBatches() {
+  client_flush_armed_ = false;
+  for (auto& [id, ops] : client_batches_) {
+    auto it = client_streams_.find(id);
+    if (it != client_streams_.end() && !ops.empty()) it->second->Send(Value(std::move(ops)));
+  }
+  client_batches_.clear();
 }
 
 // --- datasets --------------------------------------------------------------------------

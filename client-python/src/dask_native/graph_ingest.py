@@ -9,9 +9,12 @@ so run_specs are pickled exactly as a stock scheduler pickles ToPickle(run_spec)
 """
 from __future__ import annotations
 
+import io
 import pickle
 import traceback
+import types
 
+import cloudpickle
 import msgpack
 
 import dask
@@ -24,6 +27,55 @@ from distributed.protocol import pickle as dpickle
 from distributed.protocol.serialize import deserialize
 
 _UNPACK = dict(raw=False, strict_map_key=False, use_list=False)
+
+
+def _by_value(fn) -> bool:
+    """True for functions cloudpickle must ship by value (lambdas, __main__)."""
+    try:
+        from cloudpickle.cloudpickle import _should_pickle_by_reference
+        return not _should_pickle_by_reference(fn)
+    except Exception:
+        return fn.__module__ == "__main__" or "<lambda>" in fn.__qualname__
+
+
+class _RunSpecPickler(cloudpickle.Pickler):
+    """Pickle run_specs as distributed.protocol.pickle.dumps does, but pickle each
+    by-value function once per graph: `client.map(f, ...)` otherwise re-runs cloudpickle
+    on `f` for every task. The cached bytes travel as `pickle.loads(<f's pickle>)`, which
+    any worker unpickles to the same function. Importable callables (numpy.sum,
+    dask's own) stay plain global references, so workers can recognise them."""
+
+    def __init__(self, file, cache, buffer_callback):
+        super().__init__(file, protocol=5, buffer_callback=buffer_callback)
+        self._cache = cache
+
+    def reducer_override(self, obj):
+        # Functions and classes recur in every task of a graph: decide once per object.
+        if isinstance(obj, (types.FunctionType, type)):
+            hit = self._cache.get(id(obj))
+            if hit is not None:
+                return hit[1]
+            if isinstance(obj, types.FunctionType) and _by_value(obj):
+                result = (pickle.loads, (dpickle.dumps(obj),))
+            else:
+                result = super().reducer_override(obj)
+                if result is not NotImplemented:
+                    return result  # a by-value class: reduce it afresh each time
+            self._cache[id(obj)] = (obj, result)  # keeps obj alive so its id stays unique
+            return result
+        return super().reducer_override(obj)
+
+
+def _dumps_run_spec(node, cache, buffers):
+    f = io.BytesIO()
+    try:
+        _RunSpecPickler(f, cache, buffers.append).dump(node)
+        return f.getvalue()
+    except Exception:
+        pass
+    # Whatever this pickler cannot handle goes the stock way.
+    buffers.clear()
+    return dpickle.dumps(node, buffer_callback=buffers.append)
 
 
 def _cull(dsk: dict, keys: set) -> dict:
@@ -47,8 +99,23 @@ def _packable(v):
         return False
 
 
-def materialize(expr_header: bytes, expr_frames: list, keys_packed: bytes,
-                priority_packed: bytes, annotations_pickle: bytes, annotations_buffers: list):
+def materialize(*args):
+    """Run `_materialize`; with DN_PROFILE_INGEST=FILE set, append a cProfile report."""
+    import os
+    path = os.environ.get("DN_PROFILE_INGEST")
+    if not path:
+        return _materialize(*args)
+    import cProfile
+    import pstats
+    prof = cProfile.Profile()
+    out = prof.runcall(_materialize, *args)
+    with open(path, "a") as f:
+        pstats.Stats(prof, stream=f).sort_stats("cumulative").print_stats(25)
+    return out
+
+
+def _materialize(expr_header: bytes, expr_frames: list, keys_packed: bytes,
+                 priority_packed: bytes, annotations_pickle: bytes, annotations_buffers: list):
     """Return msgpack bytes: ["ok", [task...]] or ["error", exc_pickle, tb_pickle, text].
 
     Each task is [key, [dependency keys], order, {annotation: value}, run_spec pickle,
@@ -72,6 +139,7 @@ def materialize(expr_header: bytes, expr_frames: list, keys_packed: bytes,
         order = internal_priority or dask.order.order(dsk)
 
         tasks = []
+        cache: dict = {}
         for key, node in dsk.items():
             if not isinstance(node, GraphNode):
                 node = DataNode(key, node)
@@ -81,7 +149,7 @@ def materialize(expr_header: bytes, expr_frames: list, keys_packed: bytes,
                 ann.setdefault(kind, value(key) if callable(value) else value)
             ann = {k: v for k, v in ann.items() if _packable(v)}
             buffers: list = []
-            run_spec = dpickle.dumps(node, buffer_callback=buffers.append)
+            run_spec = _dumps_run_spec(node, cache, buffers)
             tasks.append([key, list(node.dependencies), order.get(key, 0), ann, run_spec,
                           [memoryview(b).cast("B").tobytes() for b in buffers]])
         return msgpack.packb(["ok", tasks], use_bin_type=True)
