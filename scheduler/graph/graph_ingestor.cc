@@ -169,6 +169,11 @@ Result<std::unique_ptr<GraphIngestor>> GraphIngestor::Start(const std::string& p
     g->thread_.join();
     return st;
   }
+  // More threads on the same interpreter: the GIL switches every 5 ms, so a small graph
+  // from one client completes while another client's large graph materializes.
+  for (int i = 1; i < kThreads; ++i) {
+    g->helpers_.emplace_back([raw = g.get()] { raw->Loop(); });
+  }
   return g;
 }
 
@@ -178,6 +183,7 @@ GraphIngestor::~GraphIngestor() {
     stop_ = true;
   }
   cv_.notify_all();
+  for (std::thread& t : helpers_) t.join();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -223,9 +229,17 @@ void GraphIngestor::Run(const std::string& python_executable, std::promise<Statu
       PyErr_Clear();
     }
   }
-  started->set_value(Status::OK());
+  fn_ = fn;
   PyThreadState* saved = PyEval_SaveThread();  // hold the GIL only while materializing
+  started->set_value(Status::OK());
+  Loop();
+  // The helper threads have finished (the destructor joins them first).
+  PyEval_RestoreThread(saved);
+  Py_XDECREF(fn);
+  Py_FinalizeEx();
+}
 
+void GraphIngestor::Loop() {
   while (true) {
     std::pair<IngestRequest, Callback> item;
     {
@@ -235,12 +249,9 @@ void GraphIngestor::Run(const std::string& python_executable, std::promise<Statu
       item = std::move(queue_.front());
       queue_.pop_front();
     }
-    Result<IngestResult> result = Materialize(fn, item.first);
+    Result<IngestResult> result = Materialize(static_cast<PyObject*>(fn_), item.first);
     item.second(std::move(result));
   }
-  PyEval_RestoreThread(saved);
-  Py_XDECREF(fn);
-  Py_FinalizeEx();
 }
 
 }  // namespace dn

@@ -38,8 +38,10 @@ struct IngestResult {
 /// Materialize graphs in an embedded CPython on a thread of its own.
 ///
 /// The only code in the scheduler that includes Python.h (graph_ingestor.cc). Requests
-/// run one at a time in submission order; `done` is called on the ingestor thread, so
-/// callers post the result back to their event loop. The interpreter is the `.venv`
+/// are taken in submission order by kThreads threads sharing one interpreter, so a small
+/// graph is not stuck behind a large one; a caller that needs ordering waits for its
+/// result before submitting more (the server does, per client). `done` is called on an
+/// ingestor thread, so callers post the result back to their event loop. The interpreter is the `.venv`
 /// one given by `python_executable` (its site-packages hold the pinned dask).
 class GraphIngestor {
  public:
@@ -56,10 +58,15 @@ class GraphIngestor {
   const Value& versions() const { return versions_; }
 
  private:
+  static constexpr int kThreads = 2;
+
   GraphIngestor() = default;
   void Run(const std::string& python_executable, std::promise<Status>* started);
+  void Loop();
 
-  std::thread thread_;
+  std::thread thread_;               ///< initializes and finalizes the interpreter
+  std::vector<std::thread> helpers_;
+  void* fn_ = nullptr;               ///< PyObject* graph_ingest.materialize
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::pair<IngestRequest, Callback>> queue_;

@@ -171,3 +171,18 @@ def test_concurrent_clients_and_shared_keys(client, native_cluster):
         time.sleep(0.5)
         assert b.result() == 99  # one client releasing does not hurt the other
         assert other.gather(b) == 99
+
+
+def test_other_clients_served_while_a_large_graph_materializes(client, native_cluster):
+    big = (da.ones(300_000, chunks=3) + 1).sum()  # 100k chunks, seconds to materialize
+    fut = client.compute(big)
+    time.sleep(0.3)
+    with Client(native_cluster.address, timeout=30) as other:
+        t0 = time.perf_counter()
+        assert other.submit(operator.mul, 6, 7).result(timeout=30) == 42
+        assert other.scheduler_info()["type"] == "Scheduler"
+        elapsed = time.perf_counter() - t0
+    still_pending = fut.status == "pending"
+    client.cancel(fut)
+    assert still_pending, "the large graph finished first; the test proves nothing"
+    assert elapsed < 2.0, f"a one-task graph waited {elapsed:.1f}s behind the large one"
