@@ -133,12 +133,13 @@ void SchedulerServer::WriteSchedulerFile() const {
       << "}, \"started\": " << started_ << ", \"workers\": {}}\n";
 }
 
-void SchedulerServer::Stop() {
+void SchedulerServer::Stop(bool close_workers) {
   if (stopping_) return;
   stopping_ = true;
   boost::system::error_code ec;
   acceptor_.close(ec);
   for (auto& [addr, conn] : worker_streams_) {
+    if (!close_workers) continue;
     conn->Send(Value(Array{Value(Map{{Value("op"), Value("close")},
                                      {Value("reason"), Value("scheduler-close")}}),
                            Value(Map{{Value("op"), Value("close-stream")}})}));
@@ -180,7 +181,14 @@ awaitable<void> SchedulerServer::HandleComm(std::shared_ptr<Connection> conn) {
   deadline->cancel();
   if (peer.ok()) {
     while (!conn->closed()) {
+      // The same timer now bounds how long an RPC comm may sit idle.
+      deadline->expires_after(
+          std::chrono::milliseconds(static_cast<int64_t>(config_.idle_comm_timeout_s * 1000)));
+      deadline->async_wait([conn](boost::system::error_code ec) {
+        if (!ec) conn->Close();
+      });
       Result<Value> msg = co_await conn->Read();
+      deadline->cancel();
       if (!msg.ok()) {
         if (msg.status().code() != StatusCode::kIOError) {
           std::fprintf(stderr, "dask-native-scheduler: closing %s: %s\n", conn->peer().c_str(),
@@ -913,7 +921,7 @@ awaitable<std::optional<Value>> SchedulerServer::HandleRpc(std::shared_ptr<Conne
                         {Value("traceback"), Value()}});
   }
   if (op == "terminate") {
-    Stop();
+    Stop(/*close_workers=*/true);
     co_return std::nullopt;
   }
   std::fprintf(stderr, "dask-native-scheduler: unknown RPC op '%.*s' from %s\n",

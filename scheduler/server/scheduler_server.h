@@ -22,6 +22,9 @@ struct ServerConfig {
   double idle_timeout_s = 0;       ///< 0: never close for idleness
   double worker_ttl_s = 300;       ///< `distributed.scheduler.worker-ttl`
   double handshake_timeout_s = 10; ///< a peer must handshake this quickly
+  /// An RPC comm with no request for this long is closed (streams heartbeat, so they
+  /// are exempt); stock clients reopen pooled comms as needed.
+  double idle_comm_timeout_s = 600;
   SchedulerConfig state;
   ConnectionLimits limits;
 };
@@ -39,8 +42,10 @@ class SchedulerServer {
 
   /// Bind and start accepting. The bound address is address() afterwards.
   Status Start();
-  /// Close every connection and stop accepting.
-  void Stop();
+  /// Close every connection and stop accepting. With `close_workers` (the `terminate`
+  /// RPC, i.e. client.shutdown()) workers are told to shut down too; on a signal they are
+  /// left running to reconnect to the next scheduler, as stock does.
+  void Stop(bool close_workers = false);
   const std::string& address() const { return address_; }
 
  private:
