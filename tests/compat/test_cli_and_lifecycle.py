@@ -71,3 +71,24 @@ def test_graceful_retire_keeps_results(tmp_path_factory):
             while time.time() < deadline and all(p.poll() is None for p in cluster.procs[1:]):
                 time.sleep(0.2)
             assert sum(p.poll() is not None for p in cluster.procs[1:]) == 1
+
+
+def test_shutdown_closes_scheduler_and_workers(tmp_path_factory):
+    with make_cluster(tmp_path_factory, "shutdown") as cluster:
+        with Client(cluster.address, timeout=30) as c:
+            c.wait_for_workers(3, timeout=60)
+            assert c.submit(lambda: 1).result() == 1
+            c.shutdown()
+        deadline = time.time() + 30
+        while time.time() < deadline and any(p.poll() is None for p in cluster.procs):
+            time.sleep(0.2)
+        assert all(p.poll() is not None for p in cluster.procs)
+
+
+def test_sigterm_exits_cleanly(tmp_path_factory):
+    with make_cluster(tmp_path_factory, "sigterm") as cluster:
+        with Client(cluster.address, timeout=30) as c:
+            c.wait_for_workers(3, timeout=60)
+            assert c.submit(lambda: 2).result() == 2
+        cluster.procs[0].terminate()
+        assert cluster.procs[0].wait(timeout=30) == 0
