@@ -1,5 +1,7 @@
 #include "protocol/msgpack/value.h"
 
+#include "common/escape.h"
+
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -85,23 +87,6 @@ namespace {
 
 void AppendDebug(const Value& v, std::string* out);
 
-void AppendQuoted(std::string_view s, char quote, std::string* out) {
-  out->push_back(quote);
-  for (unsigned char c : s) {
-    if (c == '\\' || c == static_cast<unsigned char>(quote)) {
-      out->push_back('\\');
-      out->push_back(static_cast<char>(c));
-    } else if (c >= 0x20 && c < 0x7f) {
-      out->push_back(static_cast<char>(c));
-    } else {
-      char buf[5];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out->append(buf);
-    }
-  }
-  out->push_back(quote);
-}
-
 template <typename Seq>
 void AppendSeq(const Seq& items, std::string_view open, std::string_view close,
                std::string* out) {
@@ -136,11 +121,11 @@ void AppendDebug(const Value& v, std::string* out) {
       std::snprintf(buf, sizeof buf, "%.17g", d);
       out->append(buf);
     }
-    void operator()(const std::string& s) const { AppendQuoted(s, '\'', out); }
+    void operator()(const std::string& s) const { AppendQuotedBytes(s, out); }
     void operator()(const Bin& b) const {
       out->push_back('b');
       if (b.data.size() <= 64) {
-        AppendQuoted(b.data.view(), '\'', out);
+        AppendQuotedBytes(b.data.view(), out);
       } else {
         out->append("<" + std::to_string(b.data.size()) + " bytes>");
       }

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "common/escape.h"
 #include "protocol/pickle/pickle_opcodes.h"
 
 namespace dn {
@@ -409,23 +410,6 @@ class Writer {
 
 // --- canonical dump -------------------------------------------------------------
 
-void AppendEscaped(std::string_view s, std::string* out) {
-  out->push_back('\'');
-  for (unsigned char c : s) {
-    if (c == '\\' || c == '\'') {
-      out->push_back('\\');
-      out->push_back(static_cast<char>(c));
-    } else if (c >= 0x20 && c < 0x7f) {
-      out->push_back(static_cast<char>(c));
-    } else {
-      char buf[5];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out->append(buf);
-    }
-  }
-  out->push_back('\'');
-}
-
 class Dumper {
  public:
   explicit Dumper(const PickleTree& tree) : tree_(tree), on_path_(tree.size(), false) {}
@@ -489,14 +473,14 @@ class Dumper {
         out->append(buf);
         return Status::OK();
       }
-      case PickleKind::kStr: AppendEscaped(n.data.view(), out); return Status::OK();
+      case PickleKind::kStr: AppendQuotedBytes(n.data.view(), out); return Status::OK();
       case PickleKind::kBytes:
         out->push_back('b');
-        AppendEscaped(n.data.view(), out);
+        AppendQuotedBytes(n.data.view(), out);
         return Status::OK();
       case PickleKind::kByteArray:
         out->append("bytearray(b");
-        AppendEscaped(n.data.view(), out);
+        AppendQuotedBytes(n.data.view(), out);
         out->push_back(')');
         return Status::OK();
       case PickleKind::kTuple: return List(n.items, "(", ")", depth, out);

@@ -70,6 +70,23 @@ Value SerializedBytes(const Buffer& payload) {
   return Value(std::move(s));
 }
 
+// Read one message of a batched stream as its list of op maps (core.py:handle_stream):
+// a lone map counts as a batch of one, and a plain "OK" ends the batch (legacy).
+awaitable<Result<Array>> ReadBatch(Connection& conn) {
+  Result<Value> batch = co_await conn.Read();
+  if (!batch.ok()) co_return batch.status();
+  Array out;
+  if (const Array* msgs = batch->array()) {
+    for (const Value& m : *msgs) {
+      if (m.str() && *m.str() == "OK") break;
+      out.push_back(m);
+    }
+  } else {
+    out.push_back(std::move(*batch));
+  }
+  co_return out;
+}
+
 std::string NewId(std::string_view prefix) {
   static std::mt19937_64 rng(std::random_device{}());
   char buf[64];
@@ -244,16 +261,9 @@ awaitable<void> SchedulerServer::ClientStream(std::shared_ptr<Connection> conn, 
                                    {Value("error"), Value("")}})}));
   bool closing = false;
   while (!closing) {
-    Result<Value> batch = co_await conn->Read();
+    Result<Array> batch = co_await ReadBatch(*conn);
     if (!batch.ok()) break;
-    const Array* msgs = batch->array();
-    Array single;
-    if (msgs == nullptr) {
-      single.push_back(*batch);
-      msgs = &single;
-    }
-    for (const Value& m : *msgs) {
-      if (m.str() && *m.str() == "OK") break;
+    for (const Value& m : *batch) {
       std::string_view op = OpOf(m);
       if (op == "close-stream" || op == "close-client") {
         closing = closing || op == "close-stream";
@@ -390,16 +400,9 @@ awaitable<void> SchedulerServer::WorkerStream(std::shared_ptr<Connection> conn, 
   Flush();
   bool closing = false;
   while (!closing) {
-    Result<Value> batch = co_await conn->Read();
+    Result<Array> batch = co_await ReadBatch(*conn);
     if (!batch.ok()) break;
-    const Array* msgs = batch->array();
-    Array single;
-    if (msgs == nullptr) {
-      single.push_back(*batch);
-      msgs = &single;
-    }
-    for (const Value& m : *msgs) {
-      if (m.str() && *m.str() == "OK") break;
+    for (const Value& m : *batch) {
       if (OpOf(m) == "close-stream") {
         closing = true;
         continue;

@@ -1,29 +1,10 @@
-"""Clusters for the compatibility tests: the native scheduler with stock `dask worker`
-processes, started from the tests themselves on 127.0.0.1."""
+"""Fixtures: one native-scheduler cluster with 3 stock workers for the whole session."""
 from __future__ import annotations
-
-import os
-import pathlib
-import sys
 
 import pytest
 from distributed import Client
 
-from dask_native.cluster import ProcessCluster
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-BIN = pathlib.Path(sys.executable).parent
-
-
-def native_scheduler_cmd() -> list[str]:
-    # --validate: SchedulerState checks every invariant after each stimulus.
-    return [str(BIN / "dask-native-scheduler"), "--validate"]
-
-
-def make_cluster(tmp_path_factory, name, n_workers=3, **kw) -> ProcessCluster:
-    logs = tmp_path_factory.mktemp(name)
-    return ProcessCluster(n_workers=n_workers, scheduler_cmd=native_scheduler_cmd(),
-                          log_dir=str(logs), **kw)
+from compat_cluster import make_cluster
 
 
 @pytest.fixture(scope="session")

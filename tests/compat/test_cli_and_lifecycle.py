@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from distributed import Client
 
-from conftest import make_cluster, native_scheduler_cmd
+from compat_cluster import make_cluster, native_scheduler_cmd
 from dask_native.cluster import free_port
 
 SCHED = str(Path(sys.executable).parent / "dask-native-scheduler")

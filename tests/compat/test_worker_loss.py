@@ -8,7 +8,7 @@ import time
 
 from distributed import Client
 
-from conftest import make_cluster
+from compat_cluster import make_cluster
 
 
 def test_worker_killed_mid_graph(tmp_path_factory):

@@ -42,8 +42,3 @@ def vector_root(request):
     if request.param == "shared":
         return SHARED / "vectors"
     return _regenerated()
-
-
-def run_tool(tool, *args, input=None):
-    r = subprocess.run([tool, *map(str, args)], capture_output=True, input=input, text=True)
-    return r

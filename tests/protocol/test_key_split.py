@@ -3,7 +3,7 @@ including every key that appears in the captured traffic."""
 import msgpack
 from dask.utils import key_split
 
-from conftest import run_tool
+from protocol_tool import run_tool
 
 KEYS = [
     "x", "x-1", "x-1-2-3", ("x-2", 1), "('x-2', 1)", "('x', 1)", "hello-world-1",

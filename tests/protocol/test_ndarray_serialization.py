@@ -7,7 +7,7 @@ from distributed.protocol.serialize import deserialize, serialize_and_split
 from distributed.protocol.core import loads
 
 from canonical import split_frames
-from conftest import run_tool
+from protocol_tool import run_tool
 
 CASES = [
     ("f8", (7, 5), "C"), ("f8", (7, 5), "F"), ("f4", (3, 4, 5), "C"), ("i8", (100,), "C"),

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from conftest import run_tool
+from protocol_tool import run_tool
 from pickle_reference import build_tree, dump
 
 

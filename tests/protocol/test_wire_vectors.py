@@ -3,7 +3,7 @@ re-encodes each one to the identical bytes (nosplit length included)."""
 import json
 
 from canonical import canonical_message
-from conftest import run_tool
+from protocol_tool import run_tool
 
 # An op each named capture must contain (batches may hold others too, depending on
 # timing when they were captured); see
