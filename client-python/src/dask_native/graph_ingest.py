@@ -14,7 +14,6 @@ import pickle
 import traceback
 import types
 
-import cloudpickle
 import msgpack
 
 import dask
@@ -38,32 +37,46 @@ def _by_value(fn) -> bool:
         return fn.__module__ == "__main__" or "<lambda>" in fn.__qualname__
 
 
-class _RunSpecPickler(cloudpickle.Pickler):
-    """Pickle run_specs as distributed.protocol.pickle.dumps does, but pickle each
-    by-value function once per graph: `client.map(f, ...)` otherwise re-runs cloudpickle
-    on `f` for every task. The cached bytes travel as `pickle.loads(<f's pickle>)`, which
-    any worker unpickles to the same function. Importable callables (numpy.sum,
-    dask's own) stay plain global references, so workers can recognise them."""
+class _NeedsCloudpickle(Exception):
+    """A class that must travel by value: let the stock path pickle this run_spec."""
+
+
+class _RunSpecPickler(pickle.Pickler):
+    """Pickle run_specs as distributed.protocol.pickle.dumps does, but decide once per
+    graph how each function and class travels. A by-value function (a lambda, a notebook
+    function) is cloudpickled once and embedded as `pickle.loads(<its pickle>)`, instead
+    of re-running cloudpickle for each of client.map's tasks; any worker unpickles that
+    to the same function. Importable callables (numpy.sum, dask's own) stay plain global
+    references, so workers can recognise them. This is the C pickler with a Python hook
+    that returns at once for everything but functions and classes."""
 
     def __init__(self, file, cache, buffer_callback):
         super().__init__(file, protocol=5, buffer_callback=buffer_callback)
         self._cache = cache
 
     def reducer_override(self, obj):
-        # Functions and classes recur in every task of a graph: decide once per object.
-        if isinstance(obj, (types.FunctionType, type)):
-            hit = self._cache.get(id(obj))
-            if hit is not None:
-                return hit[1]
-            if isinstance(obj, types.FunctionType) and _by_value(obj):
-                result = (pickle.loads, (dpickle.dumps(obj),))
-            else:
-                result = super().reducer_override(obj)
-                if result is not NotImplemented:
-                    return result  # a by-value class: reduce it afresh each time
-            self._cache[id(obj)] = (obj, result)  # keeps obj alive so its id stays unique
-            return result
-        return super().reducer_override(obj)
+        t = type(obj)
+        if t is not types.FunctionType and not issubclass(t, type):
+            return NotImplemented
+        hit = self._cache.get(id(obj))
+        if hit is not None:
+            return hit[1]
+        if t is types.FunctionType:
+            result = (pickle.loads, (dpickle.dumps(obj),)) if _by_value(obj) else NotImplemented
+        elif _by_value_class(obj):
+            raise _NeedsCloudpickle(obj)
+        else:
+            result = NotImplemented
+        self._cache[id(obj)] = (obj, result)  # keeps obj alive so its id stays unique
+        return result
+
+
+def _by_value_class(cls) -> bool:
+    try:
+        from cloudpickle.cloudpickle import _should_pickle_by_reference
+        return not _should_pickle_by_reference(cls)
+    except Exception:
+        return cls.__module__ == "__main__"
 
 
 def _dumps_run_spec(node, cache, buffers):
