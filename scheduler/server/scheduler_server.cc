@@ -8,6 +8,7 @@
 
 #include "common/check.h"
 #include "protocol/pickle/pickle_writer.h"
+#include "protocol/serialize/bytes_serializer.h"
 
 namespace dn {
 
@@ -52,22 +53,6 @@ Value ErrorReply(const std::string& text) {
                    {Value("traceback"), Value()},
                    {Value("exception_text"), Value(text)},
                    {Value("traceback_text"), Value("")}});
-}
-
-// Serialize(bytes) in the dask family, as stock wraps pickled exceptions.
-Value SerializedBytes(const Buffer& payload) {
-  static const Buffer kBytesType = Buffer::FromString(PickleGlobalRef("builtins", "bytes", 5));
-  Serialized s;
-  s.header = Map{{Value("sub-header"), Value(Map{})},
-                 {Value("type"), Value("bytes")},
-                 {Value("type-serialized"), Value(Bin{kBytesType})},
-                 {Value("serializer"), Value("dask")},
-                 {Value("split-num-sub-frames"), Value(Array{Value(1)})},
-                 {Value("split-offsets"), Value(Array{Value(0)})},
-                 {Value("compression"), Value(Array{Value()})},
-                 {Value("num-sub-frames"), Value(1)}};
-  s.frames = {payload};
-  return Value(std::move(s));
 }
 
 // Read one message of a batched stream as its list of op maps (core.py:handle_stream):
@@ -353,9 +338,9 @@ awaitable<void> SchedulerServer::UpdateGraph(const std::string& client, const Va
     state_.UpdateGraphFailed(client, keys, Value(result.status().ToString()), Value());
   } else if (result->failed) {
     Value exc = result->exception_pickle.empty() ? Value(result->error_text)
-                                                 : SerializedBytes(result->exception_pickle);
+                                                 : Value(SerializeBytes(result->exception_pickle));
     Value tb = result->traceback_pickle.empty() ? Value()
-                                                : SerializedBytes(result->traceback_pickle);
+                                                : Value(SerializeBytes(result->traceback_pickle));
     state_.UpdateGraphFailed(client, keys, exc, tb);
   } else {
     state_.UpdateGraph(client, std::move(result->tasks), keys, 0);
@@ -916,6 +901,14 @@ awaitable<std::optional<Value>> SchedulerServer::HandleRpc(std::shared_ptr<Conne
     co_return Value(std::move(out));
   }
   if (op == "retire_workers") co_return co_await RetireWorkers(msg);
+  if (op == "register_nanny") {
+    // scheduler.py:add_nanny: plugins now, then wait while the nanny starts its worker
+    // (it writes {"status": "ok"|"error"}), then the ordinary nil reply.
+    conn->Send(Value(Map{{Value("status"), Value("OK")}, {Value("nanny-plugins"), Value(Map{})}}));
+    Result<Value> started = co_await conn->Read();
+    (void)started;
+    co_return Value();
+  }
   if (op == "versions") co_return ingestor_->versions();  // core.py:Server.versions
   if (op == "run_function") {
     co_return Value(Map{{Value("status"), Value("error")},

@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "common/check.h"
+#include "protocol/pickle/pickle_writer.h"
+#include "protocol/serialize/bytes_serializer.h"
 
 namespace dn {
 
@@ -79,6 +81,35 @@ void SchedulerState::SetStatus(TaskState* ts, TaskStatus s) { ts->status = s; }
 
 bool SchedulerState::Needed(const TaskState* ts) const {
   return !ts->who_wants.empty() || !ts->waiters.empty();
+}
+
+namespace {
+
+NodeId AddKeyNode(PickleTree& t, const Key& key) {
+  if (const std::string* s = key.str()) return t.AddStr(*s);
+  if (const Key::Tuple* tup = key.tuple()) {
+    std::vector<NodeId> items;
+    for (const Key& k : *tup) items.push_back(AddKeyNode(t, k));
+    return t.AddTuple(std::move(items));
+  }
+  Value v = key.ToValue();
+  if (const int64_t* i = v.get_if<int64_t>()) return t.AddInt(*i);
+  return t.AddFloat(*v.get_if<double>());
+}
+
+}  // namespace
+
+// The exception stock raises after allowed-failures worker deaths, pickled as the
+// client expects it: distributed.scheduler.KilledWorker(task, last_worker, allowed).
+// `last_worker` is a WorkerState on the stock side; its __str__ reads `.address`, so a
+// types.SimpleNamespace(address=...) stands in for it.
+Value KilledWorkerException(const Key& key, const std::string& last_worker, int allowed) {
+  PickleTree t;
+  NodeId ns = t.AddReduce(t.AddGlobal("types", "SimpleNamespace"), t.AddTuple({}),
+                          t.AddDict({t.AddStr("address"), t.AddStr(last_worker)}));
+  NodeId args = t.AddTuple({AddKeyNode(t, key), ns, t.AddInt(allowed)});
+  t.set_root(t.AddReduce(t.AddGlobal("distributed.scheduler", "KilledWorker"), args));
+  return Value(SerializeBytes(Buffer::FromString(WritePickle(t, 5).ValueOrDie())));
 }
 
 // --- stimuli ---------------------------------------------------------------------
@@ -351,11 +382,8 @@ void SchedulerState::RemoveWorker(const std::string& address, std::string_view r
     ts->processing_on = nullptr;
     SetStatus(ts, TaskStatus::kReleased);
     if (ts->suspicious > config_.allowed_failures) {
-      std::string msg = "KilledWorker: Attempted to run task " + ts->key.Repr() + " on " +
-                        std::to_string(ts->suspicious) +
-                        " different workers, but all those workers died while running it. "
-                        "The last worker that attempted to run the task was " + address + ".";
-      TransitionToErred(ts, ts, Value(msg), Value());
+      TransitionToErred(ts, ts, KilledWorkerException(ts->key, address, config_.allowed_failures),
+                        Value());
     } else if (Needed(ts)) {
       Recommend(ts, TaskStatus::kWaiting);
     }

@@ -1,11 +1,12 @@
-"""A worker killed mid-graph: the native scheduler reschedules its tasks and
-recomputes its lost results, and the client still gets the right answer."""
+"""Worker deaths: the native scheduler reschedules and recomputes, and gives up with
+KilledWorker after allowed-failures, as stock does."""
 from __future__ import annotations
 
 import os
 import signal
 import time
 
+import pytest
 from distributed import Client
 
 from compat_cluster import make_cluster
@@ -28,3 +29,26 @@ def test_worker_killed_mid_graph(tmp_path_factory):
             os.killpg(victim.pid, signal.SIGKILL)
             assert total.result(timeout=120) == sum(range(1, 61))
             assert len(c.scheduler_info()["workers"]) == 2
+
+
+def test_nanny_workers_and_killed_worker(tmp_path_factory):
+    """`dask worker` with its nanny (the Helm chart's default) registers through
+    register_nanny; a task that kills its worker process every time ends as
+    KilledWorker after distributed.scheduler.allowed-failures (3) deaths."""
+    from distributed.scheduler import KilledWorker
+
+    with make_cluster(tmp_path_factory, "nanny", nanny=True) as cluster:
+        with Client(cluster.address, timeout=30) as c:
+            c.wait_for_workers(3, timeout=60)
+            assert c.submit(lambda: 41).result() == 41
+
+            def die():
+                import os
+                os._exit(1)
+
+            f = c.submit(die, pure=False)
+            with pytest.raises(KilledWorker) as info:
+                f.result(timeout=120)
+            assert "died while running it" in str(info.value)
+            c.wait_for_workers(3, timeout=60)  # the nannies brought them back
+            assert c.submit(lambda: 42).result() == 42

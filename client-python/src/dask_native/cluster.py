@@ -39,7 +39,7 @@ class ProcessCluster:
 
     def __init__(self, n_workers: int = 3, nthreads: int = 1, memory_limit: str = "auto",
                  scheduler_cmd: list[str] | None = None, worker_cmd: list[str] | None = None,
-                 log_dir: str | None = None):
+                 log_dir: str | None = None, nanny: bool = False):
         bindir = os.path.dirname(sys.executable)
         self.scheduler_cmd = scheduler_cmd or [os.path.join(bindir, "dask"), "scheduler"]
         self.worker_cmd = worker_cmd or [os.path.join(bindir, "dask"), "worker"]
@@ -47,6 +47,7 @@ class ProcessCluster:
         self.nthreads = nthreads
         self.memory_limit = memory_limit
         self.log_dir = log_dir
+        self.nanny = nanny
         self.port = free_port()
         self.dashboard_port = free_port()
         self.address = f"tcp://127.0.0.1:{self.port}"
@@ -70,7 +71,8 @@ class ProcessCluster:
             self._spawn(self.worker_cmd + [
                 self.address, "--nthreads", str(self.nthreads), "--memory-limit",
                 self.memory_limit, "--name", f"worker-{i}", "--host", "127.0.0.1",
-                "--dashboard-address", "127.0.0.1:0", "--no-nanny"], f"worker-{i}")
+                "--dashboard-address", "127.0.0.1:0",
+                *([] if self.nanny else ["--no-nanny"])], f"worker-{i}")
         return self
 
     def stop(self) -> None:
