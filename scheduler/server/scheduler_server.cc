@@ -397,6 +397,7 @@ awaitable<void> SchedulerServer::WorkerStream(std::shared_ptr<Connection> conn, 
     Flush();
   }
   if (worker_streams_[address] == conn) worker_streams_.erase(address);
+  worker_batches_.erase(address);
   for (auto& c : rpc_pool_[address]) c->Close();
   rpc_pool_.erase(address);
   state_.RemoveWorker(address, "worker-stream-closed");
@@ -436,8 +437,12 @@ void SchedulerServer::HandleWorkerOp(const std::string& worker, const Value& msg
 void SchedulerServer::Flush() {
   Outbox out = state_.TakeOutbox();
   for (auto& [addr, ops] : out.to_workers) {
-    auto it = worker_streams_.find(addr);
-    if (it != worker_streams_.end()) it->second->Send(Value(std::move(ops)));
+    Array& pending = worker_batches_[addr];
+    for (Value& op : ops) pending.push_back(std::move(op));
+  }
+  if (!worker_batches_.empty() && !worker_flush_posted_) {
+    worker_flush_posted_ = true;
+    asio::post(io_, [this] { SendWorkerBatches(); });
   }
   for (auto& [id, ops] : out.to_clients) {
     Array& pending = client_batches_[id];
@@ -448,6 +453,15 @@ void SchedulerServer::Flush() {
     auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(2));
     timer->async_wait([this, timer](boost::system::error_code) { SendClientBatches(); });
   }
+}
+
+void SchedulerServer::SendWorkerBatches() {
+  worker_flush_posted_ = false;
+  for (auto& [addr, ops] : worker_batches_) {
+    auto it = worker_streams_.find(addr);
+    if (it != worker_streams_.end() && !ops.empty()) it->second->Send(Value(std::move(ops)));
+  }
+  worker_batches_.clear();
 }
 
 void SchedulerServer::SendClientBatches() {

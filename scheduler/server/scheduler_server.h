@@ -117,6 +117,11 @@ class SchedulerServer {
   std::unordered_map<std::string, Array> client_batches_;
   bool client_flush_armed_ = false;
   void SendClientBatches();
+  /// Messages for workers leave at the end of the current loop turn, so the stimuli
+  /// handled in one turn (several workers' task-finished) share one write per worker.
+  std::unordered_map<std::string, Array> worker_batches_;
+  bool worker_flush_posted_ = false;
+  void SendWorkerBatches();
 };
 
 }  // namespace dn
