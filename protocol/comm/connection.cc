@@ -94,7 +94,6 @@ awaitable<Result<Value>> Connection::Read() {
       co_return Status::IOError(ec == asio::error::eof ? "peer closed the connection"
                                                        : ec.message());
     }
-    bytes_read_ += n;
     Status st = decoder_.Commit(n);
     if (!st.ok()) {
       Close();

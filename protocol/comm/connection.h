@@ -69,8 +69,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// "tcp://ip:port" of the peer, as dask writes addresses.
   const std::string& peer() const { return peer_; }
   const CommSettings& settings() const { return settings_; }
-  /// Total bytes this connection has read and written (for the dashboard).
-  uint64_t bytes_read() const { return bytes_read_; }
 
  private:
   awaitable<void> WriteLoop();
@@ -83,7 +81,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed_ = false;
   std::string peer_;
   CommSettings settings_;
-  uint64_t bytes_read_ = 0;
 };
 
 /// Return "tcp://host:port" split into host and port; Invalid for other schemes.

@@ -343,7 +343,7 @@ awaitable<void> SchedulerServer::UpdateGraph(const std::string& client, const Va
                                                 : Value(SerializeBytes(result->traceback_pickle));
     state_.UpdateGraphFailed(client, keys, exc, tb);
   } else {
-    state_.UpdateGraph(client, std::move(result->tasks), keys, 0);
+    state_.UpdateGraph(client, std::move(result->tasks), keys);
   }
 }
 

@@ -49,8 +49,6 @@ class SchedulerServer {
   const std::string& address() const { return address_; }
 
  private:
-  struct Session;
-
   awaitable<void> AcceptLoop();
   awaitable<void> HandleComm(std::shared_ptr<Connection> conn);
   awaitable<void> ClientStream(std::shared_ptr<Connection> conn, const Value& first);

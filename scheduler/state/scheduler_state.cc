@@ -139,7 +139,7 @@ void SchedulerState::RemoveClient(const std::string& id) {
 }
 
 void SchedulerState::UpdateGraph(const std::string& client, std::vector<GraphTask> tasks,
-                                 const std::vector<Key>& wanted, double user_priority) {
+                                 const std::vector<Key>& wanted) {
   AddClient(client, 0);
   ClientState* cs = clients_[client].get();
   generation_ += 1;
@@ -156,7 +156,7 @@ void SchedulerState::UpdateGraph(const std::string& client, std::vector<GraphTas
     if (!ts->run_spec) {
       ts->run_spec = std::move(gt.run_spec);
       ts->annotations = std::move(gt.annotations);
-      double prio = user_priority;
+      double prio = 0;  // the `priority` annotation; stock clients never send user_priority
       if (const Value* p = FindKey(ts->annotations, "priority")) {
         if (const int64_t* i = p->get_if<int64_t>()) prio = static_cast<double>(*i);
         if (const double* d = p->get_if<double>()) prio = *d;
@@ -700,24 +700,17 @@ void SchedulerState::TransitionWaitingProcessing(TaskState* ts) {
     return;
   }
   // Root tasks wait in the queue until some worker has room (worker-saturation).
-  if (ts->root_ish() && !HasRoom(ws)) {
-    WorkerState* roomy = nullptr;
-    for (const auto& w : workers_) {
-      if (w->running() && HasRoom(w.get()) &&
-          (roomy == nullptr || w->processing.size() < roomy->processing.size())) {
-        roomy = w.get();
-      }
+  // Tasks with worker restrictions are never queued, as in stock: the queue hands
+  // tasks to whichever worker frees up first.
+  if (ts->root_ish() && ts->worker_restrictions.empty() && !HasRoom(ws)) {
+    WorkerState* roomy = RoomiestWorker();
+    if (roomy == nullptr) {
+      unrunnable_.erase(ts);
+      queued_.insert(ts);
+      SetStatus(ts, TaskStatus::kQueued);
+      return;
     }
-    if (roomy == nullptr || (!ts->worker_restrictions.empty() && !ts->loose_restrictions)) {
-      if (roomy == nullptr) {
-        unrunnable_.erase(ts);
-        queued_.insert(ts);
-        SetStatus(ts, TaskStatus::kQueued);
-        return;
-      }
-    } else {
-      ws = roomy;
-    }
+    ws = roomy;
   }
   if (start == TaskStatus::kQueued) queued_.erase(ts);
   if (start == TaskStatus::kNoWorker) unrunnable_.erase(ts);
@@ -755,17 +748,22 @@ void SchedulerState::SendCompute(TaskState* ts, WorkerState* ws) {
   SendToWorker(ws->address, Value(std::move(msg)));
 }
 
+WorkerState* SchedulerState::RoomiestWorker() const {
+  WorkerState* best = nullptr;
+  for (const auto& w : workers_) {
+    if (w->running() && HasRoom(w.get()) &&
+        (best == nullptr || w->processing.size() < best->processing.size())) {
+      best = w.get();
+    }
+  }
+  return best;
+}
+
 void SchedulerState::FillFreeSlots() {
   while (!queued_.empty()) {
-    TaskState* ts = *queued_.begin();
-    WorkerState* roomy = nullptr;
-    for (const auto& w : workers_) {
-      if (w->running() && HasRoom(w.get()) &&
-          (roomy == nullptr || w->processing.size() < roomy->processing.size())) {
-        roomy = w.get();
-      }
-    }
+    WorkerState* roomy = RoomiestWorker();
     if (roomy == nullptr) return;
+    TaskState* ts = *queued_.begin();
     queued_.erase(queued_.begin());
     SendCompute(ts, roomy);
   }

@@ -57,7 +57,7 @@ class SchedulerState {
   void RemoveClient(const std::string& id);
   /// Add the tasks of a graph and make `client` want `wanted`.
   void UpdateGraph(const std::string& client, std::vector<GraphTask> tasks,
-                   const std::vector<Key>& wanted, double user_priority);
+                   const std::vector<Key>& wanted);
   /// Report a failed materialization to `client` as task-erred for each wanted key.
   void UpdateGraphFailed(const std::string& client, const std::vector<Key>& wanted,
                          const Value& exception, const Value& traceback);
@@ -120,6 +120,8 @@ class SchedulerState {
   bool HasRoom(const WorkerState* ws) const;
   void SendCompute(TaskState* ts, WorkerState* ws);
   void FillFreeSlots();
+  /// A running worker below its saturation limit, the least busy one; or nullptr.
+  WorkerState* RoomiestWorker() const;
   bool Needed(const TaskState* ts) const;
   void ReleaseIfUnneeded(TaskState* ts);
   void ReportToClients(TaskState* ts, Value message);

@@ -47,7 +47,7 @@ TEST_F(SchedulerStateTest, ChainRunsAndReportsToClient) {
   std::vector<GraphTask> g;
   g.push_back(T("a"));
   g.push_back(T("b", {"a"}));
-  state_.UpdateGraph("c", std::move(g), {K("b")}, 0);
+  state_.UpdateGraph("c", std::move(g), {K("b")});
   Outbox out = state_.TakeOutbox();
   ASSERT_EQ(Ops(out.to_workers["tcp://w1:1"]), std::vector<std::string>{"compute-task"});
   const Value& ct = out.to_workers["tcp://w1:1"][0];
@@ -83,7 +83,7 @@ TEST_F(SchedulerStateTest, RootTasksAreQueuedByWorkerSaturation) {
     g.push_back(T("r" + std::to_string(i), {}, i));
     wanted.push_back(K("r" + std::to_string(i)));
   }
-  state_.UpdateGraph("c", std::move(g), wanted, 0);
+  state_.UpdateGraph("c", std::move(g), wanted);
   Outbox out = state_.TakeOutbox();
   EXPECT_EQ(out.to_workers["tcp://w1:1"].size(), 2u);  // ceil(1.1 * 1)
   EXPECT_EQ(state_.StatusCounts()[static_cast<int>(TaskStatus::kQueued)], 8);
@@ -101,7 +101,7 @@ TEST_F(SchedulerStateTest, WorkerLossRecomputesLostResults) {
   std::vector<GraphTask> g;
   g.push_back(T("a"));
   g.push_back(T("b", {"a"}));
-  state_.UpdateGraph("c", std::move(g), {K("a"), K("b")}, 0);
+  state_.UpdateGraph("c", std::move(g), {K("a"), K("b")});
   Outbox out = state_.TakeOutbox();
   int64_t run = *out.to_workers["tcp://w1:1"][0].Find("run_id")->get_if<int64_t>();
   state_.TaskFinished("tcp://w1:1", K("a"), run, 8, {}, "int");
@@ -122,7 +122,7 @@ TEST_F(SchedulerStateTest, ErrorsPropagateToDependents) {
   std::vector<GraphTask> g;
   g.push_back(T("a"));
   g.push_back(T("b", {"a"}));
-  state_.UpdateGraph("c", std::move(g), {K("b")}, 0);
+  state_.UpdateGraph("c", std::move(g), {K("b")});
   Outbox out = state_.TakeOutbox();
   int64_t run = *out.to_workers["tcp://w1:1"][0].Find("run_id")->get_if<int64_t>();
   state_.TaskErred("tcp://w1:1", K("a"), run, Value("boom"), Value());
@@ -134,7 +134,7 @@ TEST_F(SchedulerStateTest, ErrorsPropagateToDependents) {
 }
 
 TEST_F(SchedulerStateTest, KilledWorkerAfterAllowedFailures) {
-  state_.UpdateGraph("c", {T("x")}, {K("x")}, 0);
+  state_.UpdateGraph("c", {T("x")}, {K("x")});
   for (int i = 0; i < 4; ++i) {
     std::string addr = "tcp://w" + std::to_string(i) + ":1";
     ASSERT_TRUE(state_.AddWorker(W(addr)).ok());
@@ -150,8 +150,8 @@ TEST_F(SchedulerStateTest, KilledWorkerAfterAllowedFailures) {
 
 TEST_F(SchedulerStateTest, SharedKeysAreReferenceCounted) {
   ASSERT_TRUE(state_.AddWorker(W("tcp://w1:1")).ok());
-  state_.UpdateGraph("c1", {T("x")}, {K("x")}, 0);
-  state_.UpdateGraph("c2", {T("x")}, {K("x")}, 0);
+  state_.UpdateGraph("c1", {T("x")}, {K("x")});
+  state_.UpdateGraph("c2", {T("x")}, {K("x")});
   Outbox out = state_.TakeOutbox();
   int64_t run = *out.to_workers["tcp://w1:1"][0].Find("run_id")->get_if<int64_t>();
   state_.TaskFinished("tcp://w1:1", K("x"), run, 8, {}, "int");
@@ -164,7 +164,7 @@ TEST_F(SchedulerStateTest, SharedKeysAreReferenceCounted) {
 }
 
 TEST_F(SchedulerStateTest, NoWorkerUntilOneArrives) {
-  state_.UpdateGraph("c", {T("x")}, {K("x")}, 0);
+  state_.UpdateGraph("c", {T("x")}, {K("x")});
   EXPECT_EQ(state_.task(K("x"))->status, TaskStatus::kNoWorker);
   ASSERT_TRUE(state_.AddWorker(W("tcp://w1:1")).ok());
   EXPECT_EQ(state_.task(K("x"))->status, TaskStatus::kProcessing);
@@ -192,13 +192,44 @@ TEST(SchedulerStateLostDepsTest, UnknownDependencyCancelsInsteadOfRunning) {
   std::vector<GraphTask> g;
   g.push_back(t);
   g.push_back(u);
-  state.UpdateGraph("c", std::move(g), {Key(std::string("after"))}, 0);
+  state.UpdateGraph("c", std::move(g), {Key(std::string("after"))});
   Outbox out = state.TakeOutbox();
   EXPECT_TRUE(out.to_workers.empty());  // nothing runs without its inputs
   ASSERT_EQ(out.to_clients["c"].size(), 1u);
   EXPECT_EQ(OpOf(out.to_clients["c"][0]), "cancelled-keys");
   EXPECT_EQ(out.to_clients["c"][0].Find("keys")->array()->size(), 2u);
   EXPECT_EQ(state.num_tasks(), 0u);
+}
+
+}  // namespace
+}  // namespace dn
+
+namespace dn {
+namespace {
+
+TEST(SchedulerStateRestrictionsTest, RestrictedRootTasksNeverLandElsewhere) {
+  SchedulerState state(SchedulerConfig{1.1, 3, true});
+  for (const char* a : {"tcp://w1:1", "tcp://w2:1"}) {
+    auto ws = std::make_unique<WorkerState>();
+    ws->address = a;
+    ws->name = Value(a);
+    ws->status = "running";
+    ASSERT_TRUE(state.AddWorker(std::move(ws)).ok());
+  }
+  std::vector<GraphTask> g;
+  std::vector<Key> wanted;
+  for (int i = 0; i < 6; ++i) {
+    GraphTask t;
+    t.key = Key("r" + std::to_string(i));
+    t.annotations = {{Value("workers"), Value(Array{Value("tcp://w2:1")})}};
+    g.push_back(std::move(t));
+    wanted.push_back(Key("r" + std::to_string(i)));
+  }
+  state.UpdateGraph("c", std::move(g), wanted);
+  Outbox out = state.TakeOutbox();
+  EXPECT_EQ(out.to_workers.count("tcp://w1:1"), 0u);
+  EXPECT_EQ(out.to_workers["tcp://w2:1"].size(), 6u);
+  EXPECT_EQ(state.StatusCounts()[static_cast<int>(TaskStatus::kQueued)], 0);
 }
 
 }  // namespace
