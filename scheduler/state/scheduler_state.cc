@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/check.h"
+#include "protocol/messages/worker_ops.h"
 #include "protocol/pickle/pickle_writer.h"
 #include "protocol/serialize/bytes_serializer.h"
 
@@ -723,29 +724,20 @@ void SchedulerState::SendCompute(TaskState* ts, WorkerState* ws) {
   ws->processing.insert(ts);
   ts->run_id = next_run_id_++;
   SetStatus(ts, TaskStatus::kProcessing);
-  Map who_has, nbytes;
+  ComputeTask msg;
+  msg.key = ts->key;
+  msg.run_id = ts->run_id;
+  msg.priority = ts->priority.ToValue();
+  msg.stimulus_id = StimulusId("compute-task");
   for (TaskState* dep : ts->dependencies) {
-    Array holders;
-    for (WorkerState* h : dep->who_has) holders.emplace_back(h->address);
-    who_has.push_back({dep->key.ToValue(), Value(std::move(holders))});
-    nbytes.push_back({dep->key.ToValue(), Value(std::max<int64_t>(dep->nbytes, 0))});
+    std::vector<std::string> holders;
+    for (WorkerState* h : dep->who_has) holders.push_back(h->address);
+    msg.who_has.emplace_back(dep->key, std::move(holders));
+    msg.nbytes.emplace_back(dep->key, std::max<int64_t>(dep->nbytes, 0));
   }
-  // Field set and order of scheduler.py:_task_to_msg (worker ComputeTaskEvent is strict).
-  Map msg;
-  msg.reserve(12);
-  msg.push_back({Value("op"), Value("compute-task")});
-  msg.push_back({Value("key"), ts->key.ToValue()});
-  msg.push_back({Value("run_id"), Value(ts->run_id)});
-  msg.push_back({Value("priority"), ts->priority.ToValue()});
-  msg.push_back({Value("stimulus_id"), Value(StimulusId("compute-task"))});
-  msg.push_back({Value("who_has"), Value(std::move(who_has))});
-  msg.push_back({Value("nbytes"), Value(std::move(nbytes))});
-  msg.push_back({Value("run_spec"), ts->run_spec ? Value(*ts->run_spec) : Value()});
-  msg.push_back({Value("resource_restrictions"), Value()});
-  msg.push_back({Value("actor"), Value(false)});
-  msg.push_back({Value("annotations"), Value(ts->annotations)});
-  msg.push_back({Value("span_id"), Value()});
-  SendToWorker(ws->address, Value(std::move(msg)));
+  msg.run_spec = ts->run_spec;
+  msg.annotations = ts->annotations;
+  SendToWorker(ws->address, msg.ToValue());
 }
 
 WorkerState* SchedulerState::RoomiestWorker() const {
