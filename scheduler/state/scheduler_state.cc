@@ -223,18 +223,8 @@ void SchedulerState::UpdateGraph(const std::string& client, std::vector<GraphTas
     if (ts == nullptr || cancelled.count(ts)) continue;
     ts->who_wants.insert(cs);
     cs->wants_what.insert(ts);
-    if (ts->status == TaskStatus::kMemory) {
-      SendToClient(client, Value(Map{{Value("op"), Value("key-in-memory")},
-                                     {Value("key"), ts->key.ToValue()},
-                                     {Value("type"), ts->type.empty() ? Value() : Value(Bin{ts->type})}}));
-    } else if (ts->status == TaskStatus::kErred) {
-      SendToClient(client, Value(Map{{Value("op"), Value("task-erred")},
-                                     {Value("key"), ts->key.ToValue()},
-                                     {Value("exception"), ts->exception},
-                                     {Value("traceback"), ts->traceback}}));
-    } else if (ts->status == TaskStatus::kReleased) {
-      Recommend(ts, TaskStatus::kWaiting);
-    }
+    ReportState(client, ts);
+    if (ts->status == TaskStatus::kReleased) Recommend(ts, TaskStatus::kWaiting);
   }
   // New tasks that something needs start waiting; others were culled client-side.
   for (TaskState* ts : touched) {
@@ -276,15 +266,25 @@ void SchedulerState::ClientDesiresKeys(const std::string& client, const std::vec
     if (ts == nullptr) continue;
     ts->who_wants.insert(cs);
     cs->wants_what.insert(ts);
-    if (ts->status == TaskStatus::kMemory) {
-      SendToClient(client, Value(Map{{Value("op"), Value("key-in-memory")},
-                                     {Value("key"), ts->key.ToValue()}}));
-    } else if (ts->status == TaskStatus::kReleased) {
-      Recommend(ts, TaskStatus::kWaiting);
-    }
+    ReportState(client, ts);
+    if (ts->status == TaskStatus::kReleased) Recommend(ts, TaskStatus::kWaiting);
   }
   RunTransitions();
   AfterStimulus();
+}
+
+void SchedulerState::ReportState(const std::string& client, TaskState* ts) {
+  // scheduler.py:report_on_key: tell a client where a key stands.
+  if (ts->status == TaskStatus::kMemory) {
+    Map msg{{Value("op"), Value("key-in-memory")}, {Value("key"), ts->key.ToValue()}};
+    if (!ts->type.empty()) msg.push_back({Value("type"), Value(Bin{ts->type})});
+    SendToClient(client, Value(std::move(msg)));
+  } else if (ts->status == TaskStatus::kErred) {
+    SendToClient(client, Value(Map{{Value("op"), Value("task-erred")},
+                                   {Value("key"), ts->key.ToValue()},
+                                   {Value("exception"), ts->exception},
+                                   {Value("traceback"), ts->traceback}}));
+  }
 }
 
 void SchedulerState::CancelKeys(const std::string& client, const std::vector<Key>& keys) {

@@ -125,6 +125,8 @@ class SchedulerState {
   bool Needed(const TaskState* ts) const;
   void ReleaseIfUnneeded(TaskState* ts);
   void ReportToClients(TaskState* ts, Value message);
+  /// Send `client` the key's current outcome (key-in-memory or task-erred), if any.
+  void ReportState(const std::string& client, TaskState* ts);
   void SendToWorker(const std::string& address, Value message);
   void SendToClient(const std::string& id, Value message);
   void SetStatus(TaskState* ts, TaskStatus s);

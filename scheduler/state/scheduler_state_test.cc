@@ -234,3 +234,30 @@ TEST(SchedulerStateRestrictionsTest, RestrictedRootTasksNeverLandElsewhere) {
 
 }  // namespace
 }  // namespace dn
+
+namespace dn {
+namespace {
+
+TEST(SchedulerStateReportTest, DesiringAnErredKeyReportsTheError) {
+  SchedulerState state(SchedulerConfig{1.1, 3, true});
+  auto ws = std::make_unique<WorkerState>();
+  ws->address = "tcp://w:1";
+  ws->status = "running";
+  ASSERT_TRUE(state.AddWorker(std::move(ws)).ok());
+  GraphTask t;
+  t.key = Key(std::string("x"));
+  state.UpdateGraph("c", {t}, {t.key});
+  Outbox out = state.TakeOutbox();
+  int64_t run = *out.to_workers["tcp://w:1"][0].Find("run_id")->get_if<int64_t>();
+  state.TaskErred("tcp://w:1", t.key, run, Value("boom"), Value());
+  state.TakeOutbox();
+  // What a client's report-key (after gather said the key failed) leads to.
+  state.ClientDesiresKeys("c", {t.key});
+  out = state.TakeOutbox();
+  ASSERT_EQ(out.to_clients["c"].size(), 1u);
+  EXPECT_EQ(OpOf(out.to_clients["c"][0]), "task-erred");
+  EXPECT_EQ(*out.to_clients["c"][0].Find("exception"), Value("boom"));
+}
+
+}  // namespace
+}  // namespace dn
