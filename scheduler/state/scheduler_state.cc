@@ -394,10 +394,14 @@ void SchedulerState::RemoveWorker(const std::string& address, std::string_view r
     ts->who_has.erase(ws);
     if (!ts->who_has.empty() || ts->status != TaskStatus::kMemory) continue;
     SetStatus(ts, TaskStatus::kReleased);
-    for (TaskState* dts : ts->dependents) {
+    for (TaskState* dts : std::vector<TaskState*>(ts->dependents.begin(), ts->dependents.end())) {
       if (dts->status == TaskStatus::kWaiting) {
         dts->waiting_on.insert(ts);
         ts->waiters.insert(dts);
+      } else if (dts->status == TaskStatus::kProcessing) {
+        // Its worker can no longer fetch this input: take the task back (free-keys)
+        // and let it wait for the recomputation, as _transition_memory_released does.
+        TransitionToReleased(dts);
       }
     }
     if (!ts->run_spec) {
@@ -602,9 +606,14 @@ void SchedulerState::Transition(TaskState* ts, TaskStatus finish) {
       }
       return;
     case TaskStatus::kReleased:
+      // A release recommended because nothing needed the task is void if something
+      // wants it again by the time it is processed (e.g. a dependent went back to
+      // waiting on it in the same stimulus).
+      if (start != TaskStatus::kErred && Needed(ts)) return;
       TransitionToReleased(ts);
       return;
     case TaskStatus::kForgotten:
+      if (Needed(ts)) return;
       if (start != TaskStatus::kReleased && start != TaskStatus::kErred) {
         TransitionToReleased(ts);
       }

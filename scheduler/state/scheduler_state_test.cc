@@ -261,3 +261,43 @@ TEST(SchedulerStateReportTest, DesiringAnErredKeyReportsTheError) {
 
 }  // namespace
 }  // namespace dn
+
+namespace dn {
+namespace {
+
+TEST(SchedulerStateLossTest, ProcessingDependentOfLostDataWaitsForTheRecompute) {
+  SchedulerState state(SchedulerConfig{1.1, 3, true});
+  for (const char* a : {"tcp://w1:1", "tcp://w2:1"}) {
+    auto ws = std::make_unique<WorkerState>();
+    ws->address = a;
+    ws->name = Value(a);
+    ws->status = "running";
+    ASSERT_TRUE(state.AddWorker(std::move(ws)).ok());
+  }
+  GraphTask a;
+  a.key = Key(std::string("a"));
+  a.annotations = {{Value("workers"), Value(Array{Value("tcp://w1:1")})}};
+  GraphTask b;
+  b.key = Key(std::string("b"));
+  b.dependencies = {a.key};
+  b.annotations = {{Value("workers"), Value(Array{Value("tcp://w2:1")})}};
+  state.UpdateGraph("c", {a, b}, {b.key});
+  Outbox out = state.TakeOutbox();
+  int64_t run = *out.to_workers["tcp://w1:1"][0].Find("run_id")->get_if<int64_t>();
+  state.TaskFinished("tcp://w1:1", a.key, run, 8, {}, "int");
+  out = state.TakeOutbox();
+  ASSERT_EQ(state.task(b.key)->status, TaskStatus::kProcessing);  // on w2, fetching a
+  // w1 dies: a is lost; b cannot fetch it any more.
+  state.RemoveWorker("tcp://w1:1", "died");
+  out = state.TakeOutbox();
+  // b was taken back from w2 and waits for a again; a cannot run (its only allowed
+  // worker is gone), so it waits for one.
+  bool freed = false;
+  for (const Value& m : out.to_workers["tcp://w2:1"]) freed = freed || OpOf(m) == "free-keys";
+  EXPECT_TRUE(freed);
+  EXPECT_EQ(state.task(b.key)->status, TaskStatus::kWaiting);
+  EXPECT_EQ(state.task(a.key)->status, TaskStatus::kNoWorker);
+}
+
+}  // namespace
+}  // namespace dn
