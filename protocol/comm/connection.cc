@@ -26,6 +26,12 @@ Connection::Connection(tcp::socket socket, ConnectionLimits limits)
 
 Connection::~Connection() = default;
 
+std::string Connection::local_host() const {
+  boost::system::error_code ec;
+  auto ep = socket_.local_endpoint(ec);
+  return ec ? std::string() : ep.address().to_string();
+}
+
 Result<std::pair<std::string, uint16_t>> ParseTcpAddress(std::string_view address) {
   std::string_view rest = address;
   if (rest.starts_with("tcp://")) {

@@ -69,6 +69,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// "tcp://ip:port" of the peer, as dask writes addresses.
   const std::string& peer() const { return peer_; }
   const CommSettings& settings() const { return settings_; }
+  /// The local IP of this connection (how the peer sees us), or "" when closed.
+  std::string local_host() const;
 
  private:
   awaitable<void> WriteLoop();

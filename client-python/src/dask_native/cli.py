@@ -26,3 +26,7 @@ def _exec(name: str, env_var: str) -> None:
 
 def scheduler() -> None:
     _exec("dask-native-scheduler", "DN_SCHEDULER_BIN")
+
+
+def worker() -> None:
+    _exec("dask-native-worker", "DN_WORKER_BIN")

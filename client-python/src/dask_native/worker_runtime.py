@@ -1,0 +1,101 @@
+"""The Python half of dask-native-worker, run in its embedded interpreter.
+
+The C++ worker (worker/python/) calls these functions to unpickle and run tasks and to
+(de)serialize values; deciding, fetching, storing and talking on the network stay in
+C++. Results live in `_store` (key -> object) so values never leave Python unless a
+peer or client asks for them. Keys arrive as msgpack bytes (tuples as arrays). This
+module never touches distributed's Worker, comm or state-machine code.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import traceback
+
+import msgpack
+
+from dask.sizeof import sizeof
+from dask.utils import typename
+
+import distributed  # noqa: F401  registers serializers
+from distributed.protocol import pickle as dpickle
+from distributed.protocol.serialize import merge_and_deserialize, serialize_and_split
+
+_UNPACK = dict(raw=False, strict_map_key=False, use_list=False)
+_store: dict = {}
+
+
+def _key(packed: bytes):
+    return msgpack.unpackb(packed, **_UNPACK)
+
+
+def execute(key_packed: bytes, run_spec: bytes, buffers: list, dep_keys: list) -> tuple:
+    """Run one task; store its result. Returns
+    ("OK", nbytes, type_pickle, typename, thread, start, stop) or
+    ("error", exc_pickle, tb_pickle, exc_text, tb_text, thread, start, stop)."""
+    start = time.time()
+    try:
+        task = dpickle.loads(run_spec, buffers=buffers)
+        data = {_key(k): _store[k] for k in dep_keys}
+        result = task(data) if callable(task) else task
+        _store[key_packed] = result
+        stop = time.time()
+        return ("OK", int(sizeof(result)), dpickle.dumps(type(result)),
+                typename(type(result)), threading.get_ident(), start, stop)
+    except BaseException as e:  # noqa: B036  user code may raise anything
+        stop = time.time()
+        try:
+            exc = dpickle.dumps(e)
+        except Exception:
+            exc = dpickle.dumps(Exception(repr(e)))
+        try:
+            tb = dpickle.dumps(e.__traceback__)
+        except Exception:
+            tb = b""
+        return ("error", exc, tb, repr(e), "".join(traceback.format_tb(e.__traceback__)),
+                threading.get_ident(), start, stop)
+
+
+def serialize(key_packed: bytes):
+    """(header msgpack, frames) of a stored value, as a stock worker's get_data sends."""
+    header, frames = serialize_and_split(_store[key_packed], serializers=("dask", "pickle"))
+    header["num-sub-frames"] = len(frames)
+    return msgpack.packb(header, use_bin_type=True), [bytes(memoryview(f)) for f in frames]
+
+
+def put(key_packed: bytes, header_packed: bytes, frames: list) -> int:
+    """Store a value received from a peer or a client; returns its sizeof."""
+    header = msgpack.unpackb(header_packed, **_UNPACK)
+    value = merge_and_deserialize(header, [memoryview(f) for f in frames])
+    _store[key_packed] = value
+    return int(sizeof(value))
+
+
+def delete(key_packed: bytes) -> None:
+    _store.pop(key_packed, None)
+
+
+def run(function: bytes, args: bytes, kwargs: bytes):
+    """The `run` RPC (client.run): returns ("OK", header, frames) or ("error", text)."""
+    try:
+        fn = dpickle.loads(function)
+        a = dpickle.loads(args) if args else ()
+        kw = dpickle.loads(kwargs) if kwargs else {}
+        result = fn(*a, **kw)
+        header, frames = serialize_and_split(result, serializers=("dask", "pickle"))
+        header["num-sub-frames"] = len(frames)
+        return ("OK", msgpack.packb(header, use_bin_type=True),
+                [bytes(memoryview(f)) for f in frames])
+    except Exception as e:
+        return ("error", f"{type(e).__name__}: {e}")
+
+
+def versions() -> bytes:
+    from distributed.versions import get_versions
+
+    return msgpack.packb(get_versions(), use_bin_type=True)
+
+
+def python_version() -> list:
+    return list(sys.version_info[:3])

@@ -1,0 +1,117 @@
+// dask-native-worker SCHEDULER_ADDRESS: the flags of `dask worker` -> WorkerConfig ->
+// PythonRuntime + WorkerServer on one event loop.
+#include <utility>
+
+#include <boost/asio.hpp>
+#include <boost/program_options.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include "worker/config/memory_limit.h"
+#include "worker/server/worker_server.h"
+
+namespace po = boost::program_options;
+
+int main(int argc, char** argv) {
+  po::options_description opts("dask-native-worker options (a subset of `dask worker`)");
+  opts.add_options()
+      ("help,h", "show this help")
+      ("scheduler", po::value<std::string>(), "scheduler address, e.g. tcp://host:8786")
+      ("nthreads", po::value<int>()->default_value(1), "threads for tasks")
+      ("memory-limit", po::value<std::string>()->default_value("auto"), "bytes, fraction, 'auto' or 0")
+      ("name", po::value<std::string>(), "worker name (default: its address)")
+      ("host", po::value<std::string>(), "address to listen on and advertise")
+      ("listen-address", po::value<std::string>(), "tcp://host:port to listen on")
+      ("contact-address", po::value<std::string>(), "tcp://host:port to advertise")
+      ("dashboard-address", po::value<std::string>(), "accepted; no worker dashboard yet")
+      ("no-dashboard", "no worker dashboard")
+      ("dashboard", "accepted; no worker dashboard yet")
+      ("death-timeout", po::value<double>(), "seconds to keep trying to reach the scheduler")
+      ("local-directory", po::value<std::string>()->default_value("/tmp"), "scratch space")
+      ("nanny", "accepted: the native worker runs without a nanny")
+      ("no-nanny", "run without a nanny (always)")
+      ("resources", po::value<std::string>(), "e.g. 'GPU=2 MEM=10e9'");
+  po::positional_options_description pos;
+  pos.add("scheduler", 1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(opts).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dask-native-worker: %s\n(unsupported flags are refused; see --help)\n", e.what());
+    return 2;
+  }
+  if (vm.count("help") || !vm.count("scheduler")) {
+    std::cout << "usage: dask-native-worker SCHEDULER_ADDRESS [options]\n" << opts << "\n";
+    return vm.count("help") ? 0 : 2;
+  }
+  dn::WorkerConfig config;
+  config.scheduler_address = vm["scheduler"].as<std::string>();
+  if (config.scheduler_address.find("://") == std::string::npos) {
+    config.scheduler_address = "tcp://" + config.scheduler_address;
+  }
+  config.nthreads = std::max(1, vm["nthreads"].as<int>());
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  auto limit = dn::ParseMemoryLimit(vm["memory-limit"].as<std::string>(), config.nthreads, cores,
+                                    dn::SystemMemoryLimit());
+  if (!limit.ok()) {
+    std::fprintf(stderr, "dask-native-worker: --memory-limit: %s\n", limit.status().message().c_str());
+    return 2;
+  }
+  config.memory_limit = *limit;
+  if (vm.count("name")) config.name = dn::Value(vm["name"].as<std::string>());
+  if (vm.count("host")) config.listen_host = config.contact_host = vm["host"].as<std::string>();
+  for (const char* flag : {"listen-address", "contact-address"}) {
+    if (!vm.count(flag)) continue;
+    auto hp = dn::ParseTcpAddress(vm[flag].as<std::string>());
+    if (!hp.ok()) {
+      std::fprintf(stderr, "dask-native-worker: --%s: %s\n", flag, hp.status().message().c_str());
+      return 2;
+    }
+    if (std::string(flag) == "listen-address") {
+      config.listen_host = hp->first;
+      config.listen_port = hp->second;
+    } else {
+      config.contact_host = hp->first;
+    }
+  }
+  if (vm.count("death-timeout")) config.death_timeout_s = vm["death-timeout"].as<double>();
+  config.local_directory = vm["local-directory"].as<std::string>();
+  if (vm.count("resources")) {
+    std::string spec = vm["resources"].as<std::string>();
+    size_t pos = 0;
+    while (pos < spec.size()) {
+      size_t end = spec.find_first_of(" ,", pos);
+      std::string item = spec.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+      pos = end == std::string::npos ? spec.size() : end + 1;
+      if (item.empty()) continue;
+      size_t eq = item.find('=');
+      if (eq == std::string::npos) {
+        std::fprintf(stderr, "dask-native-worker: bad --resources item '%s'\n", item.c_str());
+        return 2;
+      }
+      config.resources.push_back({dn::Value(item.substr(0, eq)), dn::Value(std::stod(item.substr(eq + 1)))});
+    }
+  }
+  const char* py = std::getenv("DN_PYTHON");
+  auto python = dn::PythonRuntime::Start(py ? py : DN_DEFAULT_PYTHON, config.nthreads);
+  if (!python.ok()) {
+    std::fprintf(stderr, "dask-native-worker: %s\n", python.status().ToString().c_str());
+    return 1;
+  }
+  boost::asio::io_context io(1);
+  dn::WorkerServer server(io, config, python.MoveValueUnsafe());
+  dn::Status st = server.Start();
+  if (!st.ok()) {
+    std::fprintf(stderr, "dask-native-worker: %s\n", st.ToString().c_str());
+    return 1;
+  }
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code, int) { server.Stop(); });
+  io.run();
+  return 0;
+}

@@ -1,0 +1,242 @@
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "worker/python/python_runtime.h"
+
+#include "protocol/msgpack/msgpack_codec.h"
+
+namespace dn {
+
+namespace {
+
+class PyRef {
+ public:
+  explicit PyRef(PyObject* p = nullptr) : p_(p) {}
+  ~PyRef() { Py_XDECREF(p_); }
+  PyRef(const PyRef&) = delete;
+  PyRef& operator=(const PyRef&) = delete;
+  PyObject* get() const { return p_; }
+  explicit operator bool() const { return p_ != nullptr; }
+
+ private:
+  PyObject* p_;
+};
+
+class GilLock {
+ public:
+  GilLock() : state_(PyGILState_Ensure()) {}
+  ~GilLock() { PyGILState_Release(state_); }
+
+ private:
+  PyGILState_STATE state_;
+};
+
+Status PyError(std::string_view context) {
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  std::string msg(context);
+  if (value) {
+    PyRef s(PyObject_Str(value));
+    if (s) {
+      if (const char* c = PyUnicode_AsUTF8(s.get())) msg += std::string(": ") + c;
+    }
+  }
+  Py_XDECREF(type);
+  Py_XDECREF(value);
+  Py_XDECREF(tb);
+  PyErr_Clear();
+  return Status::Internal(msg);
+}
+
+PyObject* Bytes(std::string_view s) {
+  return PyBytes_FromStringAndSize(s.data(), static_cast<Py_ssize_t>(s.size()));
+}
+
+PyObject* KeyBytes(const Key& key) {
+  std::string packed;
+  (void)EncodeMsgpack(key.ToValue(), &packed);
+  return Bytes(packed);
+}
+
+PyObject* BytesList(const std::vector<Buffer>& bufs) {
+  PyObject* list = PyList_New(static_cast<Py_ssize_t>(bufs.size()));
+  for (size_t i = 0; i < bufs.size(); ++i) PyList_SET_ITEM(list, i, Bytes(bufs[i].view()));
+  return list;
+}
+
+Buffer BufferOf(PyObject* bytes) {
+  if (bytes == nullptr || !PyBytes_Check(bytes)) return {};
+  return Buffer::CopyFrom(std::string_view(PyBytes_AS_STRING(bytes), PyBytes_GET_SIZE(bytes)));
+}
+
+std::string StrOf(PyObject* s) {
+  const char* c = s && PyUnicode_Check(s) ? PyUnicode_AsUTF8(s) : nullptr;
+  return c ? c : "";
+}
+
+// (header msgpack bytes, [frames]) -> PySerialized
+Result<PySerialized> ToSerialized(PyObject* header, PyObject* frames) {
+  PySerialized out;
+  DN_ASSIGN_OR_RETURN(Value h, DecodeMsgpack(BufferOf(header), MapConvention::kSets));
+  if (h.map() == nullptr) return Status::Internal("serialized header is not a map");
+  out.header = std::move(*h.map());
+  for (Py_ssize_t i = 0; frames && i < PyList_Size(frames); ++i) {
+    out.frames.push_back(BufferOf(PyList_GetItem(frames, i)));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PythonRuntime>> PythonRuntime::Start(const std::string& python_executable,
+                                                            int nthreads) {
+  std::unique_ptr<PythonRuntime> rt(new PythonRuntime());
+  rt->nthreads_ = std::max(1, nthreads);
+  std::promise<Status> started;
+  std::future<Status> ready = started.get_future();
+  rt->main_ = std::thread([raw = rt.get(), python_executable, &started] {
+    raw->Main(python_executable, &started);
+  });
+  Status st = ready.get();
+  if (!st.ok()) {
+    rt->main_.join();
+    return st;
+  }
+  for (int i = 1; i < rt->nthreads_; ++i) rt->helpers_.emplace_back([raw = rt.get()] { raw->Loop(); });
+  return rt;
+}
+
+PythonRuntime::~PythonRuntime() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : helpers_) t.join();
+  if (main_.joinable()) main_.join();
+}
+
+void PythonRuntime::Post(std::function<void()> job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+}
+
+void PythonRuntime::Main(const std::string& python_executable, std::promise<Status>* started) {
+  PyConfig config;
+  PyConfig_InitPythonConfig(&config);
+  config.install_signal_handlers = 0;
+  PyStatus ps = PyConfig_SetBytesString(&config, &config.executable, python_executable.c_str());
+  if (!PyStatus_Exception(ps)) ps = Py_InitializeFromConfig(&config);
+  PyConfig_Clear(&config);
+  if (PyStatus_Exception(ps)) {
+    started->set_value(Status::Internal("Python initialization failed"));
+    return;
+  }
+  PyObject* module = PyImport_ImportModule("dask_native.worker_runtime");
+  if (module == nullptr) {
+    started->set_value(PyError("import dask_native.worker_runtime"));
+    Py_FinalizeEx();
+    return;
+  }
+  module_ = module;
+  {
+    PyRef blob(PyObject_CallMethod(module, "versions", nullptr));
+    if (blob) {
+      auto v = DecodeMsgpack(BufferOf(blob.get()), MapConvention::kPlain);
+      if (v.ok()) versions_ = *v;
+    } else {
+      PyErr_Clear();
+    }
+  }
+  PyThreadState* saved = PyEval_SaveThread();
+  started->set_value(Status::OK());
+  Loop();
+  PyEval_RestoreThread(saved);
+  Py_XDECREF(module);
+  Py_FinalizeEx();
+}
+
+void PythonRuntime::Loop() {
+  while (true) {
+    std::function<void()> job;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
+      if (stop_ && jobs_.empty()) return;
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    GilLock gil;
+    job();
+  }
+}
+
+PyTaskOutcome PythonRuntime::Execute(const Key& key, const Pickled& run_spec,
+                                     const std::vector<Key>& deps) {
+  PyTaskOutcome out;
+  PyObject* dep_list = PyList_New(static_cast<Py_ssize_t>(deps.size()));
+  for (size_t i = 0; i < deps.size(); ++i) PyList_SET_ITEM(dep_list, i, KeyBytes(deps[i]));
+  PyRef r(PyObject_CallMethod(static_cast<PyObject*>(module_), "execute", "(NNNN)",
+                              KeyBytes(key), Bytes(run_spec.pickled_obj().view()),
+                              BytesList(run_spec.frames), dep_list));
+  if (!r || !PyTuple_Check(r.get())) {
+    Status st = PyError("worker_runtime.execute");
+    out.exception_text = st.message();
+    return out;
+  }
+  PyObject* t = r.get();
+  out.ok = StrOf(PyTuple_GetItem(t, 0)) == "OK";
+  if (out.ok) {
+    out.nbytes = PyLong_AsLongLong(PyTuple_GetItem(t, 1));
+    out.type_pickle = BufferOf(PyTuple_GetItem(t, 2));
+    out.type_name = StrOf(PyTuple_GetItem(t, 3));
+    out.thread = PyLong_AsLongLong(PyTuple_GetItem(t, 4));
+    out.start = PyFloat_AsDouble(PyTuple_GetItem(t, 5));
+    out.stop = PyFloat_AsDouble(PyTuple_GetItem(t, 6));
+  } else {
+    out.exception_pickle = BufferOf(PyTuple_GetItem(t, 1));
+    out.traceback_pickle = BufferOf(PyTuple_GetItem(t, 2));
+    out.exception_text = StrOf(PyTuple_GetItem(t, 3));
+    out.traceback_text = StrOf(PyTuple_GetItem(t, 4));
+    out.thread = PyLong_AsLongLong(PyTuple_GetItem(t, 5));
+    out.start = PyFloat_AsDouble(PyTuple_GetItem(t, 6));
+    out.stop = PyFloat_AsDouble(PyTuple_GetItem(t, 7));
+  }
+  return out;
+}
+
+Result<PySerialized> PythonRuntime::Serialize(const Key& key) {
+  PyRef r(PyObject_CallMethod(static_cast<PyObject*>(module_), "serialize", "(N)", KeyBytes(key)));
+  if (!r || !PyTuple_Check(r.get())) return PyError("worker_runtime.serialize");
+  return ToSerialized(PyTuple_GetItem(r.get(), 0), PyTuple_GetItem(r.get(), 1));
+}
+
+Result<int64_t> PythonRuntime::Put(const Key& key, const Serialized& value) {
+  std::string header;
+  DN_RETURN_NOT_OK(EncodeMsgpack(Value(value.header), &header));
+  PyRef r(PyObject_CallMethod(static_cast<PyObject*>(module_), "put", "(NNN)", KeyBytes(key),
+                              Bytes(header), BytesList(value.frames)));
+  if (!r) return PyError("worker_runtime.put");
+  return static_cast<int64_t>(PyLong_AsLongLong(r.get()));
+}
+
+void PythonRuntime::Delete(const Key& key) {
+  PyRef r(PyObject_CallMethod(static_cast<PyObject*>(module_), "delete", "(N)", KeyBytes(key)));
+  if (!r) PyErr_Clear();
+}
+
+Result<PySerialized> PythonRuntime::RunFunction(const Buffer& function, const Buffer& args,
+                                                const Buffer& kwargs) {
+  PyRef r(PyObject_CallMethod(static_cast<PyObject*>(module_), "run", "(NNN)",
+                              Bytes(function.view()), Bytes(args.view()), Bytes(kwargs.view())));
+  if (!r || !PyTuple_Check(r.get())) return PyError("worker_runtime.run");
+  if (StrOf(PyTuple_GetItem(r.get(), 0)) != "OK") {
+    return Status::Invalid(StrOf(PyTuple_GetItem(r.get(), 1)));
+  }
+  return ToSerialized(PyTuple_GetItem(r.get(), 1), PyTuple_GetItem(r.get(), 2));
+}
+
+}  // namespace dn

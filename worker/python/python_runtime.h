@@ -1,0 +1,81 @@
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/result.h"
+#include "protocol/messages/key.h"
+#include "protocol/msgpack/value.h"
+
+namespace dn {
+
+/// Outcome of running one task in Python (dask_native.worker_runtime.execute).
+struct PyTaskOutcome {
+  bool ok = false;
+  int64_t nbytes = 0;
+  Buffer type_pickle;
+  std::string type_name;
+  Buffer exception_pickle;
+  Buffer traceback_pickle;
+  std::string exception_text;
+  std::string traceback_text;
+  int64_t thread = 0;
+  double start = 0;
+  double stop = 0;
+};
+
+/// A value as (sub-header map, frames) for a __Serialized__ placeholder.
+struct PySerialized {
+  Map header;
+  std::vector<Buffer> frames;
+};
+
+/// The embedded CPython of the worker: `nthreads` threads share one interpreter and
+/// run jobs with the GIL held; everything Python-specific is in python_runtime.cc,
+/// the only worker code that includes Python.h.
+///
+/// Post() may be called from any thread; the methods below it must be called from a
+/// job (they use the GIL the job holds). Values stay in Python (worker_runtime._store)
+/// keyed by the msgpack bytes of their key.
+class PythonRuntime {
+ public:
+  static Result<std::unique_ptr<PythonRuntime>> Start(const std::string& python_executable,
+                                                      int nthreads);
+  ~PythonRuntime();
+
+  /// Run `job` on a runtime thread with the GIL held, in submission order.
+  void Post(std::function<void()> job);
+
+  // --- inside a job only ----------------------------------------------------------
+  PyTaskOutcome Execute(const Key& key, const Pickled& run_spec, const std::vector<Key>& deps);
+  Result<PySerialized> Serialize(const Key& key);
+  Result<int64_t> Put(const Key& key, const Serialized& value);
+  void Delete(const Key& key);
+  /// client.run: ("OK", value) or an error text.
+  Result<PySerialized> RunFunction(const Buffer& function, const Buffer& args, const Buffer& kwargs);
+  const Value& versions() const { return versions_; }
+
+ private:
+  PythonRuntime() = default;
+  void Main(const std::string& python_executable, std::promise<Status>* started);
+  void Loop();
+
+  std::thread main_;
+  std::vector<std::thread> helpers_;
+  int nthreads_ = 1;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  bool stop_ = false;
+  void* module_ = nullptr;  // PyObject* dask_native.worker_runtime
+  Value versions_;
+};
+
+}  // namespace dn
