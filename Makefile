@@ -14,6 +14,8 @@ test: build-fuzz
 	ctest --test-dir build-fuzz --output-on-failure -j2
 	.ci/fuzz.sh $(FUZZ_SECONDS)
 	.venv/bin/python -m pytest -q tests $(PYTEST_ARGS)
+	# The compatibility suite again on a fully native cluster (native workers, issue 4).
+	DN_COMPAT_WORKERS=native .venv/bin/python -m pytest -q tests/compat $(PYTEST_ARGS)
 
 build:
 	.ci/bootstrap.sh

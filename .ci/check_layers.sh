@@ -17,4 +17,8 @@ check scheduler '#include [<"]worker/' "worker/ (scheduler and worker never incl
 if grep -rln 'Python\.h' scheduler --include=*.h --include=*.cc | grep -v '^scheduler/graph/'; then
   echo "layering: only scheduler/graph may include Python.h" >&2; fail=1
 fi
+if grep -rln 'Python\.h' worker --include=*.h --include=*.cc | grep -v '^worker/python/'; then
+  echo "layering: only worker/python may include Python.h" >&2; fail=1
+fi
+check worker '#include [<"]scheduler/' "scheduler/ (scheduler and worker never include each other)"
 exit $fail

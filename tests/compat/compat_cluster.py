@@ -15,7 +15,17 @@ def native_scheduler_cmd() -> list[str]:
     return [str(BIN / "dask-native-scheduler"), "--validate"]
 
 
+def worker_cmd() -> list[str] | None:
+    """DN_COMPAT_WORKERS=native runs the suite on dask-native-worker (issue 4);
+    the default is stock `dask worker`."""
+    import os
+    if os.environ.get("DN_COMPAT_WORKERS") == "native":
+        return [str(BIN / "dask-native-worker")]
+    return None
+
+
 def make_cluster(tmp_path_factory, name, n_workers=3, **kw) -> ProcessCluster:
     logs = tmp_path_factory.mktemp(name)
+    kw.setdefault("worker_cmd", worker_cmd())
     return ProcessCluster(n_workers=n_workers, scheduler_cmd=native_scheduler_cmd(),
                           log_dir=str(logs), **kw)

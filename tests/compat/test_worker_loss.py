@@ -37,7 +37,9 @@ def test_nanny_workers_and_killed_worker(tmp_path_factory):
     KilledWorker after distributed.scheduler.allowed-failures (3) deaths."""
     from distributed.scheduler import KilledWorker
 
-    with make_cluster(tmp_path_factory, "nanny", nanny=True) as cluster:
+    # Stock workers: this tests the scheduler's side of nannies (the native worker has
+    # no nanny of its own yet).
+    with make_cluster(tmp_path_factory, "nanny", nanny=True, worker_cmd=None) as cluster:
         with Client(cluster.address, timeout=30) as c:
             c.wait_for_workers(3, timeout=60)
             assert c.submit(lambda: 41).result() == 41

@@ -244,6 +244,22 @@ awaitable<void> WorkerServer::StreamLoop() {
         if (spec.ok()) OnComputeTask(spec.MoveValueUnsafe());
       } else if (op == "free-keys") {
         OnFreeKeys(KeysOf(m.Find("keys")));
+      } else if (op == "acquire-replicas") {
+        // Copy keys from their holders (the scheduler retiring a worker); Fetch
+        // reports them with add-keys.
+        std::unordered_map<std::string, std::vector<Key>> by_peer;
+        if (const Value* who = m.Find("who_has"); who && who->map()) {
+          for (const MapEntry& e : *who->map()) {
+            auto k = Key::FromValue(e.key);
+            const Array* holders = e.value.array();
+            if (!k.ok() || !holders || holders->empty() || data_.count(*k) || fetching_.count(*k)) continue;
+            if (const std::string* peer = (*holders)[0].str()) {
+              fetching_.insert(*k);
+              by_peer[*peer].push_back(*k);
+            }
+          }
+        }
+        for (auto& [peer, keys] : by_peer) asio::co_spawn(io_, Fetch(peer, std::move(keys)), asio::detached);
       } else if (op == "close" || op == "close-stream") {
         Stop();
       }
