@@ -5,16 +5,68 @@
 #include <boost/asio.hpp>
 #include <boost/program_options.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <thread>
+#include <vector>
 
 #include "worker/config/memory_limit.h"
 #include "worker/server/worker_server.h"
 
 namespace po = boost::program_options;
+
+namespace {
+
+volatile sig_atomic_t g_stop_signal = 0;
+void OnStopSignal(int sig) { g_stop_signal = sig; }
+
+// The nanny: run the worker as a child process and start a new one when it dies
+// unexpectedly (a task that calls os._exit, a segfault), as `dask worker`'s Nanny does,
+// so the scheduler sees each death and ends such tasks with KilledWorker. A clean exit
+// (status 0: the scheduler closed it, or a signal we forwarded) ends the nanny too.
+int RunNanny(int argc, char** argv) {
+  // No SA_RESTART: waitpid must return on a signal so it can be forwarded.
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  std::vector<char*> child_argv(argv, argv + argc);
+  char no_nanny[] = "--no-nanny";
+  child_argv.push_back(no_nanny);
+  child_argv.push_back(nullptr);
+  while (true) {
+    pid_t pid = fork();
+    if (pid < 0) {
+      std::perror("dask-native-worker: fork");
+      return 1;
+    }
+    if (pid == 0) {
+      execv("/proc/self/exe", child_argv.data());
+      std::perror("dask-native-worker: exec");
+      _exit(127);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+      if (g_stop_signal) kill(pid, SIGTERM);
+    }
+    if (g_stop_signal) return 0;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
+    std::fprintf(stderr, "dask-native-worker (nanny): worker process died (%s %d); restarting\n",
+                 WIFSIGNALED(status) ? "signal" : "exit status",
+                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    if (g_stop_signal) return 0;
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   po::options_description opts("dask-native-worker options (a subset of `dask worker`)");
@@ -32,8 +84,8 @@ int main(int argc, char** argv) {
       ("dashboard", "accepted; no worker dashboard yet")
       ("death-timeout", po::value<double>(), "seconds to keep trying to reach the scheduler")
       ("local-directory", po::value<std::string>()->default_value("/tmp"), "scratch space")
-      ("nanny", "accepted: the native worker runs without a nanny")
-      ("no-nanny", "run without a nanny (always)")
+      ("nanny", "restart the worker process when it dies (the default)")
+      ("no-nanny", "run the worker in this process, without a restarting parent")
       ("resources", po::value<std::string>(), "e.g. 'GPU=2 MEM=10e9'");
   po::positional_options_description pos;
   pos.add("scheduler", 1);
@@ -49,6 +101,8 @@ int main(int argc, char** argv) {
     std::cout << "usage: dask-native-worker SCHEDULER_ADDRESS [options]\n" << opts << "\n";
     return vm.count("help") ? 0 : 2;
   }
+  if (!vm.count("no-nanny")) return RunNanny(argc, argv);
+
   dn::WorkerConfig config;
   config.scheduler_address = vm["scheduler"].as<std::string>();
   if (config.scheduler_address.find("://") == std::string::npos) {
@@ -111,7 +165,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code, int) { server.Stop(); });
+  signals.async_wait([&](boost::system::error_code, int) { server.CloseGracefully(); });
   io.run();
   return 0;
 }

@@ -92,3 +92,18 @@ def test_sigterm_exits_cleanly(tmp_path_factory):
             assert c.submit(lambda: 2).result() == 2
         cluster.procs[0].terminate()
         assert cluster.procs[0].wait(timeout=30) == 0
+
+
+def test_worker_sigterm_retires_gracefully(tmp_path_factory):
+    with make_cluster(tmp_path_factory, "wsigterm") as cluster:
+        with Client(cluster.address, timeout=30) as c:
+            c.wait_for_workers(3, timeout=60)
+            futs = c.map(lambda v: v + 100, range(30), pure=False)
+            c.gather(futs)
+            cluster.procs[1].terminate()  # SIGTERM to one worker (its nanny forwards it)
+            assert cluster.procs[1].wait(timeout=60) == 0
+            deadline = time.time() + 30
+            while len(c.scheduler_info()["workers"]) != 2 and time.time() < deadline:
+                time.sleep(0.2)
+            assert len(c.scheduler_info()["workers"]) == 2
+            assert c.gather(futs) == [v + 100 for v in range(30)]

@@ -32,14 +32,13 @@ def test_worker_killed_mid_graph(tmp_path_factory):
 
 
 def test_nanny_workers_and_killed_worker(tmp_path_factory):
-    """`dask worker` with its nanny (the Helm chart's default) registers through
-    register_nanny; a task that kills its worker process every time ends as
-    KilledWorker after distributed.scheduler.allowed-failures (3) deaths."""
+    """Workers with their nanny (the Helm chart's default): stock `dask worker` registers
+    through register_nanny, dask-native-worker restarts its worker process itself. A
+    task that kills its worker every time ends as KilledWorker after
+    distributed.scheduler.allowed-failures (3) deaths."""
     from distributed.scheduler import KilledWorker
 
-    # Stock workers: this tests the scheduler's side of nannies (the native worker has
-    # no nanny of its own yet).
-    with make_cluster(tmp_path_factory, "nanny", nanny=True, worker_cmd=None) as cluster:
+    with make_cluster(tmp_path_factory, "nanny", nanny=True) as cluster:
         with Client(cluster.address, timeout=30) as c:
             c.wait_for_workers(3, timeout=60)
             assert c.submit(lambda: 41).result() == 41

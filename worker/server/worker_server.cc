@@ -130,6 +130,39 @@ void WorkerServer::Stop() {
   });
 }
 
+void WorkerServer::CloseGracefully() {
+  if (stopping_) return;
+  if (!stream_) {
+    Stop();
+    return;
+  }
+  asio::co_spawn(io_, RetireSelf(), asio::detached);
+}
+
+awaitable<void> WorkerServer::RetireSelf() {
+  auto hp = ParseTcpAddress(config_.scheduler_address);
+  if (hp.ok()) {
+    auto dialed = co_await Connection::Dial(hp->first, hp->second, config_.limits);
+    if (dialed.ok()) {
+      std::shared_ptr<Connection> conn = *dialed;
+      Handshake local;
+      auto hs = co_await conn->DoHandshake(local);
+      if (hs.ok()) {
+        Value req(Map{{Value("op"), Value("retire_workers")},
+                      {Value("workers"), Value(Array{Value(address_)})},
+                      {Value("close_workers"), Value(false)},
+                      {Value("remove"), Value(true)},
+                      {Value("stimulus_id"), Value("worker-close-" + std::to_string(Now()))},
+                      {Value("reply"), Value(true)}});
+        Result<Value> reply = co_await conn->Request(req);
+        (void)reply;
+      }
+      conn->Close();
+    }
+  }
+  Stop();
+}
+
 Value WorkerServer::Metrics() const {
   Map transfer;
   for (const char* k : {"incoming_bytes", "incoming_count", "incoming_count_total",

@@ -43,6 +43,9 @@ class WorkerServer {
   Status Start();
   /// Leave the scheduler (close-stream) and stop the loop.
   void Stop();
+  /// On SIGTERM: ask the scheduler to retire this worker (so its results are copied
+  /// elsewhere first), then stop, as Worker.close_gracefully does.
+  void CloseGracefully();
   const std::string& address() const { return address_; }
 
  private:
@@ -58,6 +61,7 @@ class WorkerServer {
   awaitable<void> ConnectToScheduler();
   awaitable<void> StreamLoop();
   awaitable<void> HeartbeatLoop();
+  awaitable<void> RetireSelf();
   awaitable<void> Fetch(std::string peer, std::vector<Key> keys);
   awaitable<Result<Value>> GetData(const std::string& peer, const std::vector<Key>& keys);
   awaitable<Result<int64_t>> StoreInPython(Key key, Serialized value);
