@@ -32,6 +32,21 @@ std::string Connection::local_host() const {
   return ec ? std::string() : ep.address().to_string();
 }
 
+awaitable<Result<Array>> ReadBatch(Connection& conn) {
+  Result<Value> batch = co_await conn.Read();
+  if (!batch.ok()) co_return batch.status();
+  Array out;
+  if (const Array* msgs = batch->array()) {
+    for (const Value& m : *msgs) {
+      if (m.str() && *m.str() == "OK") break;
+      out.push_back(m);
+    }
+  } else {
+    out.push_back(std::move(*batch));
+  }
+  co_return out;
+}
+
 Result<std::pair<std::string, uint16_t>> ParseTcpAddress(std::string_view address) {
   std::string_view rest = address;
   if (rest.starts_with("tcp://")) {

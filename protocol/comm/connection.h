@@ -85,6 +85,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   CommSettings settings_;
 };
 
+/// Read one message of a batched stream as its op maps (core.py:handle_stream): a lone
+/// map is a batch of one, and a plain "OK" string ends the batch (legacy).
+awaitable<Result<Array>> ReadBatch(Connection& conn);
+
 /// Return "tcp://host:port" split into host and port; Invalid for other schemes.
 Result<std::pair<std::string, uint16_t>> ParseTcpAddress(std::string_view address);
 

@@ -173,6 +173,22 @@ std::string KeySplit(std::string_view s) {
   return result;
 }
 
+std::vector<Key> KeysFromValue(const Value* v) {
+  std::vector<Key> out;
+  if (v == nullptr) return out;
+  const Array* a = v->array();
+  if (const Set* s = v->get_if<Set>()) a = &s->items;
+  if (a == nullptr) {
+    if (auto k = Key::FromValue(*v); k.ok()) out.push_back(*k);
+    return out;
+  }
+  out.reserve(a->size());
+  for (const Value& x : *a) {
+    if (auto k = Key::FromValue(x); k.ok()) out.push_back(*k);
+  }
+  return out;
+}
+
 std::string KeySplit(const Key& key) {
   if (const std::string* s = key.str()) return KeySplit(std::string_view(*s));
   if (const Key::Tuple* t = key.tuple()) {

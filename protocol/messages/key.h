@@ -51,6 +51,10 @@ struct KeyHash {
   size_t operator()(const Key& k) const { return k.Hash(); }
 };
 
+/// Read a list of keys from a message field: an array, a `__Set__`, or a single key.
+/// Entries that are not valid keys are skipped; nullptr gives an empty list.
+std::vector<Key> KeysFromValue(const Value* v);
+
 /// Return the task prefix of `key`, as dask.utils.key_split does: "('x-1', 2)" -> "x",
 /// "hello-world-1" -> "hello-world", 32 hex chars -> "data", non-str keys -> "Other".
 /// Non-ASCII code points count as letters (Python's str.isalpha is Unicode-aware; key

@@ -130,6 +130,14 @@ Status CompressSubFrames(std::string_view codec, Map* header, std::vector<Buffer
   return Status::OK();
 }
 
+Value ErrorMessage(std::string_view text, std::string_view status) {
+  return Value(Map{{Value("status"), Value(status)},
+                   {Value("exception"), Value(text)},
+                   {Value("traceback"), Value()},
+                   {Value("exception_text"), Value(text)},
+                   {Value("traceback_text"), Value("")}});
+}
+
 std::string_view OpOf(const Value& message) {
   const Value* op = message.Find("op");
   const std::string* s = op ? op->str() : nullptr;

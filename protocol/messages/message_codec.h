@@ -45,6 +45,11 @@ Result<std::vector<Buffer>> DecompressSubFrames(const Map& header,
 /// heuristic, so here the whole frame decides.)
 Status CompressSubFrames(std::string_view codec, Map* header, std::vector<Buffer>* frames);
 
+/// Return the error reply core.py:error_message builds, with the exception as a str
+/// (which clean_exception accepts): status "uncaught-error" for a failed RPC, or
+/// "error" where a handler returns the error as a value (e.g. the run RPC).
+Value ErrorMessage(std::string_view text, std::string_view status = "uncaught-error");
+
 /// Return the "op" of a message map, or "" if there is none.
 std::string_view OpOf(const Value& message);
 

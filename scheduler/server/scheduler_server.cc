@@ -7,28 +7,13 @@
 #include <random>
 
 #include "common/check.h"
+#include "common/clock.h"
 #include "protocol/pickle/pickle_writer.h"
 #include "protocol/serialize/bytes_serializer.h"
 
 namespace dn {
 
 namespace {
-
-std::vector<Key> KeysOf(const Value* v) {
-  std::vector<Key> out;
-  if (v == nullptr) return out;
-  const Array* a = v->array();
-  if (const Set* s = v->get_if<Set>()) a = &s->items;
-  if (a == nullptr) {
-    // A single key where a list is expected.
-    if (auto k = Key::FromValue(*v); k.ok()) out.push_back(*k);
-    return out;
-  }
-  for (const Value& x : *a) {
-    if (auto k = Key::FromValue(x); k.ok()) out.push_back(*k);
-  }
-  return out;
-}
 
 const std::string* StrField(const Value& msg, std::string_view name) {
   const Value* v = msg.Find(name);
@@ -44,32 +29,6 @@ int64_t IntField(const Value& msg, std::string_view name, int64_t def) {
 Value Field(const Value& msg, std::string_view name) {
   const Value* v = msg.Find(name);
   return v ? *v : Value();
-}
-
-// The reply core.py:error_message builds, with a str exception (protocol.md §4.1).
-Value ErrorReply(const std::string& text) {
-  return Value(Map{{Value("status"), Value("uncaught-error")},
-                   {Value("exception"), Value(text)},
-                   {Value("traceback"), Value()},
-                   {Value("exception_text"), Value(text)},
-                   {Value("traceback_text"), Value("")}});
-}
-
-// Read one message of a batched stream as its list of op maps (core.py:handle_stream):
-// a lone map counts as a batch of one, and a plain "OK" ends the batch (legacy).
-awaitable<Result<Array>> ReadBatch(Connection& conn) {
-  Result<Value> batch = co_await conn.Read();
-  if (!batch.ok()) co_return batch.status();
-  Array out;
-  if (const Array* msgs = batch->array()) {
-    for (const Value& m : *msgs) {
-      if (m.str() && *m.str() == "OK") break;
-      out.push_back(m);
-    }
-  } else {
-    out.push_back(std::move(*batch));
-  }
-  co_return out;
 }
 
 std::string NewId(std::string_view prefix) {
@@ -99,10 +58,7 @@ SchedulerServer::~SchedulerServer() {
   ingestor_.reset();  // joins its thread before the state it posts to goes away
 }
 
-double SchedulerServer::Now() const {
-  using namespace std::chrono;
-  return duration<double>(system_clock::now().time_since_epoch()).count();
-}
+double SchedulerServer::Now() const { return WallTime(); }
 
 Status SchedulerServer::Start() {
   boost::system::error_code ec;
@@ -273,10 +229,10 @@ awaitable<void> SchedulerServer::ClientStream(std::shared_ptr<Connection> conn, 
 void SchedulerServer::HandleClientOp(const std::string& client, const Value& msg) {
   std::string_view op = OpOf(msg);
   if (op == "client-releases-keys") {
-    state_.ClientReleasesKeys(client, KeysOf(msg.Find("keys")));
+    state_.ClientReleasesKeys(client, KeysFromValue(msg.Find("keys")));
   } else if (op == "client-desires-keys") {
     const std::string* c = StrField(msg, "client");
-    state_.ClientDesiresKeys(c ? *c : client, KeysOf(msg.Find("keys")));
+    state_.ClientDesiresKeys(c ? *c : client, KeysFromValue(msg.Find("keys")));
   } else if (op == "heartbeat-client") {
     if (ClientState* cs = state_.client(client)) cs->last_seen = Now();
     auto it = client_streams_.find(client);
@@ -285,9 +241,9 @@ void SchedulerServer::HandleClientOp(const std::string& client, const Value& msg
                                              {Value("interval"), Value(5.0)}})}));
     }
   } else if (op == "cancel-keys") {
-    state_.CancelKeys(client, KeysOf(msg.Find("keys")));
+    state_.CancelKeys(client, KeysFromValue(msg.Find("keys")));
   } else if (op == "report-key") {
-    std::vector<Key> keys = KeysOf(msg.Find("key"));
+    std::vector<Key> keys = KeysFromValue(msg.Find("key"));
     state_.ClientDesiresKeys(client, keys);
   } else if (op == "close-client") {
     state_.RemoveClient(client);
@@ -320,7 +276,7 @@ awaitable<Result<IngestResult>> SchedulerServer::Ingest(IngestRequest request) {
 }
 
 awaitable<void> SchedulerServer::UpdateGraph(const std::string& client, const Value& msg) {
-  std::vector<Key> keys = KeysOf(msg.Find("keys"));
+  std::vector<Key> keys = KeysFromValue(msg.Find("keys"));
   const Value* expr = msg.Find("expr_ser");
   if (expr == nullptr || !expr->is<Serialized>()) {
     state_.UpdateGraphFailed(client, keys, Value("update-graph without an expr_ser graph"), Value());
@@ -420,7 +376,7 @@ void SchedulerServer::HandleWorkerOp(const std::string& worker, const Value& msg
     state_.TaskErred(worker, *key, IntField(msg, "run_id", -1), Field(msg, "exception"),
                      Field(msg, "traceback"));
   } else if (op == "add-keys") {
-    state_.AddKeys(worker, KeysOf(msg.Find("keys")));
+    state_.AddKeys(worker, KeysFromValue(msg.Find("keys")));
   } else if (op == "release-worker-data") {
     if (auto key = Key::FromValue(Field(msg, "key")); key.ok()) state_.ReleaseWorkerData(worker, *key);
   } else if (op == "worker-status-change") {
@@ -512,20 +468,20 @@ awaitable<Value> SchedulerServer::PublishPut(const Value& msg) {
   if (!names || !names->array() || !keys || !keys->array() || !data || !data->array() ||
       names->array()->size() != keys->array()->size() ||
       names->array()->size() != data->array()->size()) {
-    co_return ErrorReply("publish_put needs names, keys and data of equal length");
+    co_return ErrorMessage("publish_put needs names, keys and data of equal length");
   }
   for (size_t i = 0; i < names->array()->size(); ++i) {
     auto name = Key::FromValue((*names->array())[i]);
-    if (!name.ok()) co_return ErrorReply("bad dataset name");
+    if (!name.ok()) co_return ErrorMessage("bad dataset name");
     std::string holder = "published-" + (name->str() ? *name->str() : name->Repr());
     auto it = datasets_.find(*name);
     if (it != datasets_.end()) {
-      if (!override) co_return ErrorReply("KeyError: 'Dataset " + name->Repr() + " already exists'");
-      state_.ClientReleasesKeys(holder, KeysOf(&it->second.keys));
+      if (!override) co_return ErrorMessage("KeyError: 'Dataset " + name->Repr() + " already exists'");
+      state_.ClientReleasesKeys(holder, KeysFromValue(&it->second.keys));
       datasets_.erase(it);
     }
     const Value& keys_i = (*keys->array())[i];
-    state_.ClientDesiresKeys(holder, KeysOf(&keys_i));
+    state_.ClientDesiresKeys(holder, KeysFromValue(&keys_i));
     datasets_[*name] = Dataset{keys_i, (*data->array())[i]};
   }
   Flush();
@@ -540,7 +496,7 @@ Value SchedulerServer::PublishDelete(const Value& msg) {
       auto it = datasets_.find(*name);
       if (it == datasets_.end()) continue;
       state_.ClientReleasesKeys("published-" + (name->str() ? *name->str() : name->Repr()),
-                                KeysOf(&it->second.keys));
+                                KeysFromValue(&it->second.keys));
       datasets_.erase(it);
     }
   }
@@ -743,7 +699,7 @@ awaitable<Result<Value>> SchedulerServer::WorkerRpc(const std::string& address,
 }
 
 awaitable<Value> SchedulerServer::Gather(const Value& msg) {
-  std::vector<Key> keys = KeysOf(msg.Find("keys"));
+  std::vector<Key> keys = KeysFromValue(msg.Find("keys"));
   Array missing;
   std::unordered_map<std::string, Array> by_worker;
   for (const Key& k : keys) {
@@ -782,7 +738,7 @@ awaitable<Value> SchedulerServer::Scatter(const Value& msg) {
   const Value* data = msg.Find("data");
   const Map* items = data ? data->map() : nullptr;
   const std::string* client = StrField(msg, "client");
-  if (items == nullptr || client == nullptr) co_return ErrorReply("scatter needs data and client");
+  if (items == nullptr || client == nullptr) co_return ErrorMessage("scatter needs data and client");
   std::vector<std::string> targets;
   if (const Value* w = msg.Find("workers"); w && w->array()) {
     for (const Value& x : *w->array()) {
@@ -794,7 +750,7 @@ awaitable<Value> SchedulerServer::Scatter(const Value& msg) {
       if (ws->running()) targets.push_back(ws->address);
     }
   }
-  if (targets.empty()) co_return ErrorReply("TimeoutError: No valid workers found");
+  if (targets.empty()) co_return ErrorMessage("TimeoutError: No valid workers found");
   const Value* bc = msg.Find("broadcast");
   bool broadcast = bc && bc->is<bool>() && *bc->get_if<bool>();
   std::unordered_map<std::string, Map> per_worker;
@@ -813,7 +769,7 @@ awaitable<Value> SchedulerServer::Scatter(const Value& msg) {
                   {Value("data"), Value(part)},
                   {Value("reply"), Value(true)}});
     Result<Value> reply = co_await WorkerRpc(addr, req);
-    if (!reply.ok()) co_return ErrorReply("scatter to " + addr + " failed: " + reply.status().ToString());
+    if (!reply.ok()) co_return ErrorMessage("scatter to " + addr + " failed: " + reply.status().ToString());
     std::vector<std::pair<Key, int64_t>> stored;
     const Value* nb = reply->Find("nbytes");
     for (const MapEntry& e : part) {
@@ -833,7 +789,7 @@ awaitable<Value> SchedulerServer::Scatter(const Value& msg) {
 
 awaitable<Value> SchedulerServer::Broadcast(const Value& msg) {
   const Value* inner = msg.Find("msg");
-  if (inner == nullptr || inner->map() == nullptr) co_return ErrorReply("broadcast needs msg");
+  if (inner == nullptr || inner->map() == nullptr) co_return ErrorMessage("broadcast needs msg");
   std::vector<std::string> targets;
   if (const Value* w = msg.Find("workers"); w && w->array()) {
     for (const Value& x : *w->array()) {
@@ -845,7 +801,7 @@ awaitable<Value> SchedulerServer::Broadcast(const Value& msg) {
   Map out;
   for (const std::string& addr : targets) {
     Result<Value> reply = co_await WorkerRpc(addr, *inner);
-    if (!reply.ok()) co_return ErrorReply("broadcast to " + addr + " failed: " + reply.status().ToString());
+    if (!reply.ok()) co_return ErrorMessage("broadcast to " + addr + " failed: " + reply.status().ToString());
     out.push_back({Value(addr), *reply});
   }
   co_return Value(std::move(out));
@@ -862,7 +818,7 @@ awaitable<std::optional<Value>> SchedulerServer::HandleRpc(std::shared_ptr<Conne
   if (op == "echo") co_return Field(msg, "data");
   if (op == "who_has") {
     Map out;
-    for (const Key& k : KeysOf(msg.Find("keys"))) {
+    for (const Key& k : KeysFromValue(msg.Find("keys"))) {
       Array holders;
       if (TaskState* ts = state_.task(k)) {
         for (WorkerState* ws : ts->who_has) holders.emplace_back(ws->address);

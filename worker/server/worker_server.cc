@@ -7,28 +7,12 @@
 #include <fstream>
 #include <random>
 
+#include "common/clock.h"
 #include "protocol/serialize/bytes_serializer.h"
 
 namespace dn {
 
 namespace {
-
-double Now() {
-  using namespace std::chrono;
-  return duration<double>(system_clock::now().time_since_epoch()).count();
-}
-
-std::vector<Key> KeysOf(const Value* v) {
-  std::vector<Key> out;
-  if (v == nullptr) return out;
-  const Array* a = v->array();
-  if (const Set* s = v->get_if<Set>()) a = &s->items;
-  if (a == nullptr) return out;
-  for (const Value& x : *a) {
-    if (auto k = Key::FromValue(x); k.ok()) out.push_back(*k);
-  }
-  return out;
-}
 
 // Priorities are arrays of numbers compared lexicographically; lower runs first.
 bool PriorityLess(const Value& a, const Value& b) {
@@ -52,22 +36,6 @@ int64_t RssBytes() {
   int64_t pages = 0, rss = 0;
   in >> pages >> rss;
   return rss * sysconf(_SC_PAGESIZE);
-}
-
-Value ErrorReply(const std::string& text) {
-  return Value(Map{{Value("status"), Value("error")},
-                   {Value("exception"), Value(text)},
-                   {Value("traceback"), Value()},
-                   {Value("exception_text"), Value(text)},
-                   {Value("traceback_text"), Value("")}});
-}
-
-// Read a batched-stream message as its op maps (a lone map is a batch of one).
-awaitable<Result<Array>> ReadBatch(Connection& conn) {
-  Result<Value> batch = co_await conn.Read();
-  if (!batch.ok()) co_return batch.status();
-  if (const Array* msgs = batch->array()) co_return *msgs;
-  co_return Array{std::move(*batch)};
 }
 
 }  // namespace
@@ -152,7 +120,7 @@ awaitable<void> WorkerServer::RetireSelf() {
                       {Value("workers"), Value(Array{Value(address_)})},
                       {Value("close_workers"), Value(false)},
                       {Value("remove"), Value(true)},
-                      {Value("stimulus_id"), Value("worker-close-" + std::to_string(Now()))},
+                      {Value("stimulus_id"), Value("worker-close-" + std::to_string(WallTime()))},
                       {Value("reply"), Value(true)}});
         Result<Value> reply = co_await conn->Request(req);
         (void)reply;
@@ -183,7 +151,7 @@ Value WorkerServer::Metrics() const {
       {Value("event_loop_interval"), Value(0.02)},
       {Value("cpu"), Value(0.0)},
       {Value("memory"), Value(RssBytes())},
-      {Value("time"), Value(Now())},
+      {Value("time"), Value(WallTime())},
       {Value("host_net_io"), Value(Map{{Value("read_bps"), Value(0.0)}, {Value("write_bps"), Value(0.0)}})},
       {Value("host_disk_io"), Value(Map{{Value("read_bps"), Value(0.0)}, {Value("write_bps"), Value(0.0)}})},
       {Value("num_fds"), Value(0)}});
@@ -197,7 +165,7 @@ Value WorkerServer::RegisterMessage() const {
                    {Value("status"), Value("running")},
                    {Value("nthreads"), Value(static_cast<int64_t>(config_.nthreads))},
                    {Value("name"), config_.name.is_nil() ? Value(address_) : config_.name},
-                   {Value("now"), Value(Now())},
+                   {Value("now"), Value(WallTime())},
                    {Value("resources"), Value(config_.resources)},
                    {Value("memory_limit"), config_.memory_limit ? Value(*config_.memory_limit) : Value()},
                    {Value("local_directory"), Value(config_.local_directory)},
@@ -207,7 +175,7 @@ Value WorkerServer::RegisterMessage() const {
                    {Value("versions"), python_->versions()},
                    {Value("metrics"), Metrics()},
                    {Value("extra"), Value(Map{})},
-                   {Value("stimulus_id"), Value("worker-connect-" + std::to_string(Now()))},
+                   {Value("stimulus_id"), Value("worker-connect-" + std::to_string(WallTime()))},
                    {Value("server_id"), Value(server_id_)}});
 }
 
@@ -218,7 +186,7 @@ awaitable<void> WorkerServer::ConnectToScheduler() {
     Stop();
     co_return;
   }
-  double deadline = config_.death_timeout_s > 0 ? Now() + config_.death_timeout_s : 0;
+  double deadline = config_.death_timeout_s > 0 ? WallTime() + config_.death_timeout_s : 0;
   std::shared_ptr<Connection> conn;
   while (!stopping_) {
     auto dialed = co_await Connection::Dial(hp->first, hp->second, config_.limits);
@@ -226,7 +194,7 @@ awaitable<void> WorkerServer::ConnectToScheduler() {
       conn = *dialed;
       break;
     }
-    if (deadline > 0 && Now() > deadline) {
+    if (deadline > 0 && WallTime() > deadline) {
       std::fprintf(stderr, "dask-native-worker: no scheduler at %s within the death timeout\n",
                    config_.scheduler_address.c_str());
       Stop();
@@ -276,7 +244,7 @@ awaitable<void> WorkerServer::StreamLoop() {
         auto spec = ComputeTask::FromValue(m);
         if (spec.ok()) OnComputeTask(spec.MoveValueUnsafe());
       } else if (op == "free-keys") {
-        OnFreeKeys(KeysOf(m.Find("keys")));
+        OnFreeKeys(KeysFromValue(m.Find("keys")));
       } else if (op == "acquire-replicas") {
         // Copy keys from their holders (the scheduler retiring a worker); Fetch
         // reports them with add-keys.
@@ -320,7 +288,7 @@ awaitable<void> WorkerServer::HeartbeatLoop() {
     }
     Value req(Map{{Value("op"), Value("heartbeat_worker")},
                   {Value("address"), Value(address_)},
-                  {Value("now"), Value(Now())},
+                  {Value("now"), Value(WallTime())},
                   {Value("metrics"), Metrics()},
                   {Value("executing"), Value(Map{})},
                   {Value("extensions"), Value(Map{})},
@@ -350,7 +318,7 @@ void WorkerServer::OnComputeTask(ComputeTask spec) {
     f.key = key;
     f.run_id = spec.run_id;
     f.nbytes = nbytes_[key];
-    f.stimulus_id = "task-finished-" + std::to_string(Now());
+    f.stimulus_id = "task-finished-" + std::to_string(WallTime());
     SendToScheduler(f.ToValue());
     return;
   }
@@ -421,7 +389,7 @@ awaitable<void> WorkerServer::Fetch(std::string peer, std::vector<Key> keys) {
   if (!added.empty()) {
     SendToScheduler(Value(Map{{Value("op"), Value("add-keys")},
                               {Value("keys"), Value(std::move(added))},
-                              {Value("stimulus_id"), Value("gather-dep-success-" + std::to_string(Now()))}}));
+                              {Value("stimulus_id"), Value("gather-dep-success-" + std::to_string(WallTime()))}}));
   }
 }
 
@@ -474,7 +442,7 @@ void WorkerServer::Dispatch() {
 void WorkerServer::OnExecuted(Key key, int64_t run_id, PyTaskOutcome outcome) {
   --executing_;
   StartStop ss{"compute", outcome.start, outcome.stop};
-  std::string sid = std::to_string(Now());
+  std::string sid = std::to_string(WallTime());
   auto it = tasks_.find(key);
   if (outcome.ok) {
     data_.insert(key);
@@ -569,7 +537,7 @@ awaitable<void> WorkerServer::ServeComm(std::shared_ptr<Connection> conn) {
 
 awaitable<Value> WorkerServer::GetDataReply(Value msg) {
   Map data;
-  for (const Key& k : KeysOf(msg.Find("keys"))) {
+  for (const Key& k : KeysFromValue(msg.Find("keys"))) {
     if (!data_.count(k)) continue;  // keys we lack are simply missing, as stock
     std::function<Result<PySerialized>()> job = [this, k] { return python_->Serialize(k); };
     Result<PySerialized> s = co_await InPython<Result<PySerialized>>(std::move(job));
@@ -620,7 +588,7 @@ awaitable<Value> WorkerServer::RunFunction(Value msg) {
     return python_->RunFunction(fn, args, kwargs);
   };
   Result<PySerialized> r = co_await InPython<Result<PySerialized>>(std::move(job));
-  if (!r.ok()) co_return ErrorReply(r.status().message());
+  if (!r.ok()) co_return ErrorMessage(r.status().message(), "error");
   Serialized value;
   value.header = std::move(r->header);
   value.frames = std::move(r->frames);
