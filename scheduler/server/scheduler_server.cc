@@ -1,5 +1,7 @@
 #include "scheduler/server/scheduler_server.h"
 
+#include "protocol/comm/listener.h"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -61,23 +63,13 @@ SchedulerServer::~SchedulerServer() {
 double SchedulerServer::Now() const { return WallTime(); }
 
 Status SchedulerServer::Start() {
-  boost::system::error_code ec;
-  auto addr = asio::ip::make_address(config_.host, ec);
-  if (ec) return Status::Invalid("bad --host " + config_.host + ": " + ec.message());
-  tcp::endpoint ep(addr, config_.port);
-  acceptor_.open(ep.protocol(), ec);
-  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(ep, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return Status::IOError("cannot listen on " + config_.host + ":" +
-                           std::to_string(config_.port) + ": " + ec.message());
-  }
+  DN_RETURN_NOT_OK(Listen(acceptor_, config_.host, config_.port));
   auto local = acceptor_.local_endpoint();
   std::string host = config_.host == "0.0.0.0" ? "127.0.0.1" : config_.host;
   address_ = "tcp://" + host + ":" + std::to_string(local.port());
   WriteSchedulerFile();
-  asio::co_spawn(io_, AcceptLoop(), asio::detached);
+  asio::co_spawn(io_, AcceptLoop(acceptor_, config_.limits, [this](auto conn) { return HandleComm(conn); }),
+                 asio::detached);
   asio::co_spawn(io_, Housekeeping(), asio::detached);
   last_activity_ = Now();
   return Status::OK();
@@ -111,19 +103,6 @@ void SchedulerServer::Stop(bool close_workers) {
     for (auto& c : open_comms_) c->Close();
     io_.stop();
   });
-}
-
-awaitable<void> SchedulerServer::AcceptLoop() {
-  while (!stopping_) {
-    boost::system::error_code ec;
-    tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
-      if (stopping_) co_return;
-      continue;
-    }
-    auto conn = std::make_shared<Connection>(std::move(socket), config_.limits);
-    asio::co_spawn(io_, HandleComm(conn), asio::detached);
-  }
 }
 
 awaitable<void> SchedulerServer::HandleComm(std::shared_ptr<Connection> conn) {

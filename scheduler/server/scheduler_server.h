@@ -49,7 +49,6 @@ class SchedulerServer {
   const std::string& address() const { return address_; }
 
  private:
-  awaitable<void> AcceptLoop();
   awaitable<void> HandleComm(std::shared_ptr<Connection> conn);
   awaitable<void> ClientStream(std::shared_ptr<Connection> conn, const Value& first);
   awaitable<void> WorkerStream(std::shared_ptr<Connection> conn, const Value& first);

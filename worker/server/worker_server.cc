@@ -8,6 +8,7 @@
 #include <random>
 
 #include "common/clock.h"
+#include "protocol/comm/listener.h"
 #include "protocol/serialize/bytes_serializer.h"
 
 namespace dn {
@@ -71,16 +72,9 @@ awaitable<T> WorkerServer::InPython(std::function<T()> fn) {
 }
 
 Status WorkerServer::Start() {
-  boost::system::error_code ec;
-  auto addr = asio::ip::make_address(config_.listen_host, ec);
-  if (ec) return Status::Invalid("bad listen host " + config_.listen_host);
-  tcp::endpoint ep(addr, config_.listen_port);
-  acceptor_.open(ep.protocol(), ec);
-  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(ep, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return Status::IOError("cannot listen: " + ec.message());
-  asio::co_spawn(io_, AcceptLoop(), asio::detached);
+  DN_RETURN_NOT_OK(Listen(acceptor_, config_.listen_host, config_.listen_port));
+  asio::co_spawn(io_, AcceptLoop(acceptor_, config_.limits, [this](auto conn) { return ServeComm(conn); }),
+                 asio::detached);
   asio::co_spawn(io_, ConnectToScheduler(), asio::detached);
   return Status::OK();
 }
@@ -487,19 +481,6 @@ void WorkerServer::OnFreeKeys(const std::vector<Key>& keys) {
       nbytes_.erase(k);
       python_->Post([this, k] { python_->Delete(k); });
     }
-  }
-}
-
-awaitable<void> WorkerServer::AcceptLoop() {
-  while (!stopping_) {
-    boost::system::error_code ec;
-    tcp::socket socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
-      if (stopping_) co_return;
-      continue;
-    }
-    auto conn = std::make_shared<Connection>(std::move(socket), config_.limits);
-    asio::co_spawn(io_, ServeComm(conn), asio::detached);
   }
 }
 

@@ -56,7 +56,6 @@ class WorkerServer {
     std::unordered_set<Key, KeyHash> missing;
   };
 
-  awaitable<void> AcceptLoop();
   awaitable<void> ServeComm(std::shared_ptr<Connection> conn);
   awaitable<void> ConnectToScheduler();
   awaitable<void> StreamLoop();
