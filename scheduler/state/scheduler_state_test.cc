@@ -171,18 +171,10 @@ TEST_F(SchedulerStateTest, NoWorkerUntilOneArrives) {
   EXPECT_FALSE(state_.AddWorker(W("tcp://w1:1")).ok());
 }
 
-}  // namespace
-}  // namespace dn
-
-namespace dn {
-namespace {
 
 TEST(SchedulerStateLostDepsTest, UnknownDependencyCancelsInsteadOfRunning) {
   SchedulerState state(SchedulerConfig{1.1, 3, true});
-  auto ws = std::make_unique<WorkerState>();
-  ws->address = "tcp://w:1";
-  ws->status = "running";
-  ASSERT_TRUE(state.AddWorker(std::move(ws)).ok());
+  ASSERT_TRUE(state.AddWorker(W("tcp://w:1")).ok());
   GraphTask t;
   t.key = Key(std::string("sum"));
   t.dependencies = {Key(std::string("never-defined"))};
@@ -201,21 +193,10 @@ TEST(SchedulerStateLostDepsTest, UnknownDependencyCancelsInsteadOfRunning) {
   EXPECT_EQ(state.num_tasks(), 0u);
 }
 
-}  // namespace
-}  // namespace dn
-
-namespace dn {
-namespace {
 
 TEST(SchedulerStateRestrictionsTest, RestrictedRootTasksNeverLandElsewhere) {
   SchedulerState state(SchedulerConfig{1.1, 3, true});
-  for (const char* a : {"tcp://w1:1", "tcp://w2:1"}) {
-    auto ws = std::make_unique<WorkerState>();
-    ws->address = a;
-    ws->name = Value(a);
-    ws->status = "running";
-    ASSERT_TRUE(state.AddWorker(std::move(ws)).ok());
-  }
+  for (const char* a : {"tcp://w1:1", "tcp://w2:1"}) ASSERT_TRUE(state.AddWorker(W(a)).ok());
   std::vector<GraphTask> g;
   std::vector<Key> wanted;
   for (int i = 0; i < 6; ++i) {
@@ -232,18 +213,10 @@ TEST(SchedulerStateRestrictionsTest, RestrictedRootTasksNeverLandElsewhere) {
   EXPECT_EQ(state.StatusCounts()[static_cast<int>(TaskStatus::kQueued)], 0);
 }
 
-}  // namespace
-}  // namespace dn
-
-namespace dn {
-namespace {
 
 TEST(SchedulerStateReportTest, DesiringAnErredKeyReportsTheError) {
   SchedulerState state(SchedulerConfig{1.1, 3, true});
-  auto ws = std::make_unique<WorkerState>();
-  ws->address = "tcp://w:1";
-  ws->status = "running";
-  ASSERT_TRUE(state.AddWorker(std::move(ws)).ok());
+  ASSERT_TRUE(state.AddWorker(W("tcp://w:1")).ok());
   GraphTask t;
   t.key = Key(std::string("x"));
   state.UpdateGraph("c", {t}, {t.key});
@@ -259,21 +232,10 @@ TEST(SchedulerStateReportTest, DesiringAnErredKeyReportsTheError) {
   EXPECT_EQ(*out.to_clients["c"][0].Find("exception"), Value("boom"));
 }
 
-}  // namespace
-}  // namespace dn
-
-namespace dn {
-namespace {
 
 TEST(SchedulerStateLossTest, ProcessingDependentOfLostDataWaitsForTheRecompute) {
   SchedulerState state(SchedulerConfig{1.1, 3, true});
-  for (const char* a : {"tcp://w1:1", "tcp://w2:1"}) {
-    auto ws = std::make_unique<WorkerState>();
-    ws->address = a;
-    ws->name = Value(a);
-    ws->status = "running";
-    ASSERT_TRUE(state.AddWorker(std::move(ws)).ok());
-  }
+  for (const char* a : {"tcp://w1:1", "tcp://w2:1"}) ASSERT_TRUE(state.AddWorker(W(a)).ok());
   GraphTask a;
   a.key = Key(std::string("a"));
   a.annotations = {{Value("workers"), Value(Array{Value("tcp://w1:1")})}};
