@@ -13,9 +13,14 @@ test: build-fuzz
 	ctest --test-dir build --output-on-failure -j2
 	ctest --test-dir build-fuzz --output-on-failure -j2
 	.ci/fuzz.sh $(FUZZ_SECONDS)
+	# Everything, with the compatibility suite on the native scheduler + stock workers.
 	.venv/bin/python -m pytest -q tests $(PYTEST_ARGS)
-	# The compatibility suite again on a fully native cluster (native workers, issue 4).
-	DN_COMPAT_WORKERS=native .venv/bin/python -m pytest -q tests/compat $(PYTEST_ARGS)
+	# The compatibility suite again on the other clusters (tests/compat/compat_cluster.py):
+	# fully native, the stock scheduler with native workers, and a mixed one.
+	for c in native stock-scheduler mixed; do \
+	  echo "== compat suite on the '$$c' cluster"; \
+	  DN_COMPAT_CLUSTER=$$c .venv/bin/python -m pytest -q tests/compat $(PYTEST_ARGS) || exit 1; \
+	done
 
 build:
 	.ci/bootstrap.sh

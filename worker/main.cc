@@ -5,6 +5,7 @@
 #include <boost/asio.hpp>
 #include <boost/program_options.hpp>
 
+#include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,6 +59,7 @@ int RunNanny(int argc, char** argv) {
     }
     if (g_stop_signal) return 0;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == dn::WorkerServer::kExitGaveUp) return 1;
     std::fprintf(stderr, "dask-native-worker (nanny): worker process died (%s %d); restarting\n",
                  WIFSIGNALED(status) ? "signal" : "exit status",
                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
@@ -69,6 +71,11 @@ int RunNanny(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Give freed memory back to the OS promptly, as stock nannies do for their workers
+  // (MALLOC_TRIM_THRESHOLD_=65536, distributed.nanny.pre-spawn-environ). Without it
+  // glibc keeps freed chunk-sized blocks, process memory never falls after spilling,
+  // and a paused worker stays paused.
+  mallopt(M_TRIM_THRESHOLD, 64 * 1024);
   po::options_description opts("dask-native-worker options (a subset of `dask worker`)");
   opts.add_options()
       ("help,h", "show this help")
@@ -167,5 +174,5 @@ int main(int argc, char** argv) {
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code, int) { server.CloseGracefully(); });
   io.run();
-  return 0;
+  return server.exit_code();
 }

@@ -360,9 +360,11 @@ void SchedulerServer::HandleWorkerOp(const std::string& worker, const Value& msg
     if (auto key = Key::FromValue(Field(msg, "key")); key.ok()) state_.ReleaseWorkerData(worker, *key);
   } else if (op == "worker-status-change") {
     if (const std::string* s = StrField(msg, "status")) state_.WorkerStatusChange(worker, *s);
+  } else if (op == "request-refresh-who-has") {
+    state_.RequestRefreshWhoHas(worker, KeysFromValue(msg.Find("keys")));
   } else if (op == "keep-alive" || op == "log-event" || op == "steal-response" ||
-             op == "long-running" || op == "request-refresh-who-has" || op == "reschedule") {
-    // Accepted; work stealing, secession and refresh are not implemented yet.
+             op == "long-running" || op == "reschedule") {
+    // Accepted; work stealing and secession are not implemented yet.
   } else {
     std::fprintf(stderr, "dask-native-scheduler: unknown worker stream op '%.*s'\n",
                  static_cast<int>(op.size()), op.data());

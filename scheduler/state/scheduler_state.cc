@@ -518,6 +518,23 @@ void SchedulerState::TaskErred(const std::string& worker_address, const Key& key
   AfterStimulus();
 }
 
+void SchedulerState::RequestRefreshWhoHas(const std::string& worker_address,
+                                          const std::vector<Key>& keys) {
+  if (worker(worker_address) == nullptr) return;
+  Map who_has;
+  for (const Key& k : keys) {
+    Array holders;
+    if (TaskState* ts = task(k); ts != nullptr && ts->status == TaskStatus::kMemory) {
+      for (WorkerState* ws : ts->who_has) holders.push_back(Value(ws->address));
+    }
+    who_has.push_back(MapEntry{k.ToValue(), Value(std::move(holders))});
+  }
+  SendToWorker(worker_address, Value(Map{{Value("op"), Value("refresh-who-has")},
+                                         {Value("who_has"), Value(std::move(who_has))},
+                                         {Value("stimulus_id"), Value(StimulusId("refresh-who-has"))}}));
+  AfterStimulus();
+}
+
 void SchedulerState::AddKeys(const std::string& worker_address, const std::vector<Key>& keys) {
   WorkerState* ws = worker(worker_address);
   if (ws == nullptr) return;

@@ -83,6 +83,9 @@ class SchedulerState {
   /// Tell `worker` to shut down (the `close` stream op).
   void CloseWorker(const std::string& worker, std::string_view reason);
   void ReleaseWorkerData(const std::string& worker, const Key& key);
+  /// A worker could not fetch `keys` from the holders it knew: send it the current
+  /// holders (refresh-who-has; an empty list for keys no longer in memory).
+  void RequestRefreshWhoHas(const std::string& worker, const std::vector<Key>& keys);
 
   // --- queries -----------------------------------------------------------------
   TaskState* task(const Key& key) const;

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 from distributed import Client
 
-from compat_cluster import make_cluster, native_scheduler_cmd
+from compat_cluster import make_cluster, native_scheduler_only
 from dask_native.cluster import free_port
 
 SCHED = str(Path(sys.executable).parent / "dask-native-scheduler")
 
 
+@native_scheduler_only
 def test_unsupported_flag_is_refused():
     r = subprocess.run([SCHED, "--preload", "x.py"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 2
@@ -24,6 +25,7 @@ def test_unsupported_flag_is_refused():
     assert r.returncode == 2 and "ucx" in r.stderr
 
 
+@native_scheduler_only
 def test_scheduler_file_pid_file_and_idle_timeout(tmp_path):
     port = free_port()
     sf, pf = tmp_path / "scheduler.json", tmp_path / "scheduler.pid"

@@ -12,6 +12,8 @@ import pytest
 from distributed import Client, as_completed, wait
 from distributed.client import FutureCancelledError
 
+from compat_cluster import native_scheduler_only
+
 
 def test_repr_html_and_scheduler_info(client, native_cluster):
     r = repr(client)
@@ -173,6 +175,7 @@ def test_concurrent_clients_and_shared_keys(client, native_cluster):
         assert other.gather(b) == 99
 
 
+@native_scheduler_only
 def test_other_clients_served_while_a_large_graph_materializes(client, native_cluster):
     big = (da.ones(300_000, chunks=3) + 1).sum()  # 100k chunks, seconds to materialize
     fut = client.compute(big)

@@ -228,6 +228,12 @@ void PythonRuntime::Delete(const Key& key) {
   if (!r) PyErr_Clear();
 }
 
+void PythonRuntime::WithoutGil(const std::function<void()>& fn) {
+  Py_BEGIN_ALLOW_THREADS
+  fn();
+  Py_END_ALLOW_THREADS
+}
+
 Result<PySerialized> PythonRuntime::RunFunction(const Buffer& function, const Buffer& args,
                                                 const Buffer& kwargs) {
   PyRef r(PyObject_CallMethod(static_cast<PyObject*>(module_), "run", "(NNN)",

@@ -58,6 +58,8 @@ class PythonRuntime {
   Result<PySerialized> Serialize(const Key& key);
   Result<int64_t> Put(const Key& key, const Serialized& value);
   void Delete(const Key& key);
+  /// Run `fn` with the GIL released (file I/O, compression), as stock threads do.
+  void WithoutGil(const std::function<void()>& fn);
   /// client.run: ("OK", value) or an error text.
   Result<PySerialized> RunFunction(const Buffer& function, const Buffer& args, const Buffer& kwargs);
   const Value& versions() const { return versions_; }

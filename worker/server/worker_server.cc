@@ -32,6 +32,15 @@ bool PriorityLess(const Value& a, const Value& b) {
   return x->size() < y->size();
 }
 
+// distributed.worker.memory defaults: spill managed data above `target`, spill by
+// process memory above `spill`, pause above `pause` (the nanny's `terminate` at 95% is
+// not implemented: see NOTES.md).
+constexpr double kTargetFraction = 0.6;
+constexpr double kSpillFraction = 0.7;
+constexpr double kPauseFraction = 0.8;
+
+std::string Stimulus(std::string_view what) { return std::string(what) + "-" + std::to_string(WallTime()); }
+
 int64_t RssBytes() {
   std::ifstream in("/proc/self/statm");
   int64_t pages = 0, rss = 0;
@@ -43,7 +52,11 @@ int64_t RssBytes() {
 
 WorkerServer::WorkerServer(asio::io_context& io, WorkerConfig config,
                            std::unique_ptr<PythonRuntime> python)
-    : io_(io), config_(std::move(config)), python_(std::move(python)), acceptor_(io) {
+    : io_(io),
+      config_(std::move(config)),
+      python_(std::move(python)),
+      acceptor_(io),
+      store_(config_.local_directory + "/dask-native-worker-" + std::to_string(getpid()) + "-storage") {
   std::mt19937_64 rng(std::random_device{}());
   char buf[40];
   std::snprintf(buf, sizeof buf, "Worker-%016llx", static_cast<unsigned long long>(rng()));
@@ -76,6 +89,7 @@ Status WorkerServer::Start() {
   asio::co_spawn(io_, AcceptLoop(acceptor_, config_.limits, [this](auto conn) { return ServeComm(conn); }),
                  asio::detached);
   asio::co_spawn(io_, ConnectToScheduler(), asio::detached);
+  if (config_.memory_limit && *config_.memory_limit > 0) asio::co_spawn(io_, MemoryMonitor(), asio::detached);
   return Status::OK();
 }
 
@@ -131,16 +145,15 @@ Value WorkerServer::Metrics() const {
                         "outgoing_bytes", "outgoing_count", "outgoing_count_total"}) {
     transfer.push_back({Value(k), Value(0)});
   }
-  int64_t managed = 0;
-  for (const auto& [k, n] : nbytes_) managed += n;
   return Value(Map{
       {Value("task_counts"), Value(Map{})},
       {Value("bandwidth"), Value(Map{{Value("total"), Value(100000000)},
                                      {Value("workers"), Value(Map{})},
                                      {Value("types"), Value(Map{})}})},
       {Value("digests_total_since_heartbeat"), Value(Map{})},
-      {Value("managed_bytes"), Value(managed)},
-      {Value("spilled_bytes"), Value(Map{{Value("memory"), Value(0)}, {Value("disk"), Value(0)}})},
+      {Value("managed_bytes"), Value(store_.memory_bytes() + store_.spilled_nbytes())},
+      {Value("spilled_bytes"), Value(Map{{Value("memory"), Value(store_.spilled_nbytes())},
+                                         {Value("disk"), Value(store_.disk_bytes())}})},
       {Value("transfer"), Value(std::move(transfer))},
       {Value("event_loop_interval"), Value(0.02)},
       {Value("cpu"), Value(0.0)},
@@ -191,6 +204,7 @@ awaitable<void> WorkerServer::ConnectToScheduler() {
     if (deadline > 0 && WallTime() > deadline) {
       std::fprintf(stderr, "dask-native-worker: no scheduler at %s within the death timeout\n",
                    config_.scheduler_address.c_str());
+      exit_code_ = kExitGaveUp;
       Stop();
       co_return;
     }
@@ -218,6 +232,7 @@ awaitable<void> WorkerServer::ConnectToScheduler() {
   if (!status || !status->str() || *status->str() != "OK") {
     std::fprintf(stderr, "dask-native-worker: registration refused: %s\n",
                  reply.ok() ? reply->ToDebugString().c_str() : reply.status().ToString().c_str());
+    exit_code_ = kExitGaveUp;
     Stop();
     co_return;
   }
@@ -232,34 +247,7 @@ awaitable<void> WorkerServer::StreamLoop() {
   while (!stopping_) {
     Result<Array> batch = co_await ReadBatch(*stream_);
     if (!batch.ok()) break;
-    for (const Value& m : *batch) {
-      std::string_view op = OpOf(m);
-      if (op == ComputeTask::kOp) {
-        auto spec = ComputeTask::FromValue(m);
-        if (spec.ok()) OnComputeTask(spec.MoveValueUnsafe());
-      } else if (op == "free-keys") {
-        OnFreeKeys(KeysFromValue(m.Find("keys")));
-      } else if (op == "acquire-replicas") {
-        // Copy keys from their holders (the scheduler retiring a worker); Fetch
-        // reports them with add-keys.
-        std::unordered_map<std::string, std::vector<Key>> by_peer;
-        if (const Value* who = m.Find("who_has"); who && who->map()) {
-          for (const MapEntry& e : *who->map()) {
-            auto k = Key::FromValue(e.key);
-            const Array* holders = e.value.array();
-            if (!k.ok() || !holders || holders->empty() || data_.count(*k) || fetching_.count(*k)) continue;
-            if (const std::string* peer = (*holders)[0].str()) {
-              fetching_.insert(*k);
-              by_peer[*peer].push_back(*k);
-            }
-          }
-        }
-        for (auto& [peer, keys] : by_peer) asio::co_spawn(io_, Fetch(peer, std::move(keys)), asio::detached);
-      } else if (op == "close" || op == "close-stream") {
-        Stop();
-      }
-      // remove-worker, steal-request, acquire-replicas...: not in this slice yet.
-    }
+    for (const Value& m : *batch) HandleStreamOp(m);
   }
   // A worker without its scheduler closes, as stock workers do.
   Stop();
@@ -305,43 +293,141 @@ void WorkerServer::SendToScheduler(Value op) {
   });
 }
 
+void WorkerServer::HandleStreamOp(const Value& m) {
+  std::string_view op = OpOf(m);
+  if (op == ComputeTask::kOp) {
+    auto spec = ComputeTask::FromValue(m);
+    if (spec.ok()) OnComputeTask(spec.MoveValueUnsafe());
+  } else if (op == "free-keys") {
+    OnFreeKeys(KeysFromValue(m.Find("keys")));
+  } else if (op == "steal-request") {
+    OnStealRequest(m);
+  } else if (op == "cancel-compute") {
+    // Best effort, as stock: only a task that has not started can be dropped.
+    if (auto key = Key::FromValue(m.Find("key") ? *m.Find("key") : Value()); key.ok()) {
+      auto it = tasks_.find(*key);
+      if (it != tasks_.end() && (it->second->state == State::kReady || it->second->state == State::kFetching)) {
+        ForgetTask(*key);
+      }
+    }
+  } else if (op == "acquire-replicas" || op == "refresh-who-has") {
+    // Copy keys from their holders (the scheduler retiring a worker), or learn new
+    // holders of keys whose fetch failed.
+    if (const Value* who = m.Find("who_has")) OnRefreshWhoHas(*who);
+    if (op == "acquire-replicas") {
+      if (const Value* who = m.Find("who_has"); who && who->map()) {
+        for (const MapEntry& e : *who->map()) {
+          auto k = Key::FromValue(e.key);
+          if (!k.ok() || store_.Contains(*k) || fetching_.count(*k) || !e.value.array()) continue;
+          std::vector<std::string> holders;
+          for (const Value& h : *e.value.array()) {
+            if (const std::string* s = h.str()) holders.push_back(*s);
+          }
+          ScheduleFetch(*k, holders);
+        }
+      }
+    }
+  } else if (op == "remove-replicas") {
+    OnRemoveReplicas(KeysFromValue(m.Find("keys")));
+  } else if (op == "remove-worker") {
+    // A peer left: never fetch from it again.
+    if (const Value* w = m.Find("worker"); w && w->str()) {
+      for (auto& [k, task] : tasks_) {
+        for (auto& [dep, holders] : task->spec.who_has) std::erase(holders, *w->str());
+      }
+    }
+  } else if (op == "worker-status-change") {
+    // closing_gracefully during retirement: the scheduler stops sending work itself.
+  } else if (op == "close" || op == "close-stream") {
+    Stop();
+  }
+}
+
 void WorkerServer::OnComputeTask(ComputeTask spec) {
   Key key = spec.key;
-  if (data_.count(key)) {
+  if (auto it = tasks_.find(key); it != tasks_.end() && it->second->state == State::kExecuting) {
+    // Freed while running and now wanted again: report under the new run_id.
+    it->second->cancelled = false;
+    it->second->spec.run_id = spec.run_id;
+    return;
+  }
+  if (std::optional<int64_t> n = store_.nbytes(key)) {
     TaskFinished f;
     f.key = key;
     f.run_id = spec.run_id;
-    f.nbytes = nbytes_[key];
-    f.stimulus_id = "task-finished-" + std::to_string(WallTime());
+    f.nbytes = *n;
+    f.stimulus_id = Stimulus("task-finished");
     SendToScheduler(f.ToValue());
     return;
   }
   auto task = std::make_unique<Task>();
   task->spec = std::move(spec);
-  std::unordered_map<std::string, std::vector<Key>> by_peer;
   for (const auto& [dep, holders] : task->spec.who_has) {
-    if (data_.count(dep)) continue;
+    if (store_.Contains(dep)) continue;
     task->missing.insert(dep);
-    if (fetching_.count(dep) || holders.empty()) continue;
-    fetching_.insert(dep);
-    by_peer[holders.front()].push_back(dep);
+    if (!fetching_.count(dep)) ScheduleFetch(dep, holders);
   }
   task->state = task->missing.empty() ? State::kReady : State::kFetching;
   if (task->state == State::kReady) ready_.push_back(key);
   tasks_[key] = std::move(task);
-  for (auto& [peer, keys] : by_peer) asio::co_spawn(io_, Fetch(peer, std::move(keys)), asio::detached);
   Dispatch();
 }
 
-awaitable<Result<Value>> WorkerServer::GetData(const std::string& peer, const std::vector<Key>& keys) {
+void WorkerServer::ScheduleFetch(const Key& key, const std::vector<std::string>& holders) {
+  const auto& failed = failed_peers_[key];
+  for (const std::string& peer : holders) {
+    if (peer == address_ || failed.count(peer)) continue;
+    fetching_.insert(key);
+    pending_fetches_[peer].push_back(key);
+    if (!fetch_flush_posted_) {
+      fetch_flush_posted_ = true;
+      asio::post(io_, [this] { FlushFetches(); });
+    }
+    return;
+  }
+  // Every known holder failed: ask the scheduler who else has it (it answers with
+  // refresh-who-has, or frees the dependents if the data is gone).
+  SendToScheduler(Value(Map{{Value("op"), Value("request-refresh-who-has")},
+                            {Value("keys"), Value(Array{key.ToValue()})},
+                            {Value("stimulus_id"), Value(Stimulus("gather-dep-failed"))}}));
+}
+
+void WorkerServer::FlushFetches() {
+  fetch_flush_posted_ = false;
+  for (auto& [peer, keys] : std::exchange(pending_fetches_, {})) {
+    asio::co_spawn(io_, Fetch(peer, std::move(keys)), asio::detached);
+  }
+}
+
+awaitable<std::shared_ptr<Connection>> WorkerServer::PeerConnection(const std::string& peer) {
+  auto& idle = idle_peers_[peer];
+  while (!idle.empty()) {
+    std::shared_ptr<Connection> c = std::move(idle.back());
+    idle.pop_back();
+    if (!c->closed()) co_return c;
+  }
   auto hp = ParseTcpAddress(peer);
-  if (!hp.ok()) co_return hp.status();
+  if (!hp.ok()) co_return nullptr;
   auto dialed = co_await Connection::Dial(hp->first, hp->second, config_.limits);
-  if (!dialed.ok()) co_return dialed.status();
+  if (!dialed.ok()) co_return nullptr;
   std::shared_ptr<Connection> conn = *dialed;
   Handshake local;
-  auto hs = co_await conn->DoHandshake(local);
-  if (!hs.ok()) co_return hs.status();
+  if (!(co_await conn->DoHandshake(local)).ok()) co_return nullptr;
+  co_return conn;
+}
+
+void WorkerServer::ReturnPeerConnection(const std::string& peer, std::shared_ptr<Connection> conn) {
+  auto& idle = idle_peers_[peer];
+  if (conn->closed() || idle.size() >= 4) {
+    conn->Close();
+    return;
+  }
+  idle.push_back(std::move(conn));
+}
+
+awaitable<Result<Value>> WorkerServer::GetData(const std::string& peer, const std::vector<Key>& keys) {
+  std::shared_ptr<Connection> conn = co_await PeerConnection(peer);
+  if (!conn) co_return Status::IOError("cannot connect to " + peer);
   Array wanted;
   for (const Key& k : keys) wanted.push_back(k.ToValue());
   Value request(Map{{Value("op"), Value("get_data")},
@@ -349,8 +435,12 @@ awaitable<Result<Value>> WorkerServer::GetData(const std::string& peer, const st
                     {Value("who"), Value(address_)},
                     {Value("reply"), Value(true)}});
   Result<Value> reply = co_await conn->Request(request);
-  if (reply.ok()) conn->Send(Value("OK"));  // get_data's second step
-  conn->Close();
+  if (!reply.ok()) {
+    conn->Close();
+    co_return reply;
+  }
+  conn->Send(Value("OK"));  // get_data's second step
+  ReturnPeerConnection(peer, std::move(conn));
   co_return reply;
 }
 
@@ -360,14 +450,30 @@ awaitable<void> WorkerServer::Fetch(std::string peer, std::vector<Key> keys) {
   if (reply.ok()) {
     const Value* d = reply->Find("data");
     if (d != nullptr) data = d->map();
+  } else {
+    std::fprintf(stderr, "dask-native-worker: get_data from %s failed: %s\n", peer.c_str(),
+                 reply.status().ToString().c_str());
   }
   Array added;
   for (const Key& k : keys) {
     const Value* v = data ? FindKeyValue(*data, k.ToValue()) : nullptr;
     const Serialized* s = v ? v->get_if<Serialized>() : nullptr;
     fetching_.erase(k);
-    if (s == nullptr) {
-      std::fprintf(stderr, "dask-native-worker: %s did not send %s\n", peer.c_str(), k.Repr().c_str());
+    if (s == nullptr || store_.Contains(k)) {
+      if (s == nullptr) {
+        // Try another holder named by a task that needs it.
+        failed_peers_[k].insert(peer);
+        std::vector<std::string> holders;
+        bool needed = false;
+        for (auto& [tk, task] : tasks_) {
+          if (task->state != State::kFetching || !task->missing.count(k)) continue;
+          needed = true;
+          for (auto& [dep, h] : task->spec.who_has) {
+            if (dep == k) holders.insert(holders.end(), h.begin(), h.end());
+          }
+        }
+        if (needed && !fetching_.count(k)) ScheduleFetch(k, holders);
+      }
       continue;
     }
     Result<int64_t> stored = co_await StoreInPython(k, *s);
@@ -376,14 +482,14 @@ awaitable<void> WorkerServer::Fetch(std::string peer, std::vector<Key> keys) {
                    stored.status().ToString().c_str());
       continue;
     }
-    nbytes_[k] = *stored;
+    failed_peers_.erase(k);
     added.push_back(k.ToValue());
-    OnStored(k);
+    OnStored(k, *stored);
   }
   if (!added.empty()) {
     SendToScheduler(Value(Map{{Value("op"), Value("add-keys")},
                               {Value("keys"), Value(std::move(added))},
-                              {Value("stimulus_id"), Value("gather-dep-success-" + std::to_string(WallTime()))}}));
+                              {Value("stimulus_id"), Value(Stimulus("gather-dep-success"))}}));
   }
 }
 
@@ -393,55 +499,82 @@ awaitable<Result<int64_t>> WorkerServer::StoreInPython(Key key, Serialized value
   co_return n;
 }
 
-void WorkerServer::OnStored(const Key& key) {
-  data_.insert(key);
+void WorkerServer::OnStored(const Key& key, int64_t nbytes) {
+  store_.PutInMemory(key, nbytes);
   for (auto& [k, task] : tasks_) {
     if (task->state == State::kFetching && task->missing.erase(key) && task->missing.empty()) {
       task->state = State::kReady;
       ready_.push_back(k);
     }
   }
+  MaybeSpill(0);
   Dispatch();
 }
 
 void WorkerServer::Dispatch() {
-  while (executing_ < config_.nthreads && !ready_.empty()) {
-    auto best = ready_.begin();
-    for (auto it = ready_.begin(); it != ready_.end(); ++it) {
-      auto a = tasks_.find(*it), b = tasks_.find(*best);
-      if (a != tasks_.end() && b != tasks_.end() && PriorityLess(a->second->spec.priority, b->second->spec.priority)) {
-        best = it;
-      }
-    }
-    Key key = *best;
-    ready_.erase(best);
+  if (paused_) return;
+  // Best priority first; a task whose inputs are on disk waits for them to be read
+  // back (started here) and the next one runs meanwhile.
+  std::sort(ready_.begin(), ready_.end(), [this](const Key& a, const Key& b) {
+    auto x = tasks_.find(a), y = tasks_.find(b);
+    if (x == tasks_.end() || y == tasks_.end()) return x != tasks_.end();
+    return PriorityLess(x->second->spec.priority, y->second->spec.priority);
+  });
+  for (size_t i = 0; i < ready_.size() && executing_ < config_.nthreads;) {
+    Key key = ready_[i];
     auto it = tasks_.find(key);
-    if (it == tasks_.end() || it->second->state != State::kReady) continue;
+    if (it == tasks_.end() || it->second->state != State::kReady) {
+      ready_.erase(ready_.begin() + static_cast<std::ptrdiff_t>(i));
+      continue;
+    }
     Task& task = *it->second;
+    bool inputs_in_memory = true;
+    for (const auto& [dep, holders] : task.spec.who_has) {
+      std::optional<Residence> r = store_.residence(dep);
+      if (r == Residence::kMemory) continue;
+      inputs_in_memory = false;
+      if (r == Residence::kDisk) Unspill(dep);
+    }
+    if (!inputs_in_memory) {
+      ++i;
+      continue;
+    }
+    ready_.erase(ready_.begin() + static_cast<std::ptrdiff_t>(i));
     task.state = State::kExecuting;
     ++executing_;
     std::vector<Key> deps;
-    for (const auto& [dep, holders] : task.spec.who_has) deps.push_back(dep);
+    for (const auto& [dep, holders] : task.spec.who_has) {
+      deps.push_back(dep);
+      Pin(dep);
+      store_.Touch(dep);
+    }
     Pickled run_spec = task.spec.run_spec.value_or(Pickled{});
     int64_t run_id = task.spec.run_id;
     python_->Post([this, key, run_spec, deps, run_id] {
       PyTaskOutcome outcome = python_->Execute(key, run_spec, deps);
-      asio::post(io_, [this, key, run_id, outcome = std::move(outcome)]() mutable {
-        OnExecuted(key, run_id, std::move(outcome));
+      asio::post(io_, [this, key, run_id, deps, outcome = std::move(outcome)]() mutable {
+        OnExecuted(key, run_id, std::move(deps), std::move(outcome));
       });
     });
   }
 }
 
-void WorkerServer::OnExecuted(Key key, int64_t run_id, PyTaskOutcome outcome) {
+void WorkerServer::OnExecuted(Key key, int64_t run_id, std::vector<Key> deps, PyTaskOutcome outcome) {
   --executing_;
+  for (const Key& d : deps) Unpin(d);
+  auto it = tasks_.find(key);
+  if (it != tasks_.end()) run_id = it->second->spec.run_id;  // may be newer (resumed)
+  if (it == tasks_.end() || it->second->cancelled) {
+    // Freed while it ran: nobody wants the result.
+    if (it != tasks_.end()) tasks_.erase(it);
+    if (outcome.ok && !store_.Contains(key)) python_->Post([this, key] { python_->Delete(key); });
+    Dispatch();
+    return;
+  }
   StartStop ss{"compute", outcome.start, outcome.stop};
   std::string sid = std::to_string(WallTime());
-  auto it = tasks_.find(key);
   if (outcome.ok) {
-    data_.insert(key);
-    nbytes_[key] = outcome.nbytes;
-    if (it != tasks_.end()) it->second->state = State::kMemory;
+    it->second->state = State::kMemory;
     TaskFinished f;
     f.key = key;
     f.run_id = run_id;
@@ -452,9 +585,9 @@ void WorkerServer::OnExecuted(Key key, int64_t run_id, PyTaskOutcome outcome) {
     f.startstops = {ss};
     f.stimulus_id = "task-finished-" + sid;
     SendToScheduler(f.ToValue());
-    OnStored(key);
+    OnStored(key, outcome.nbytes);
   } else {
-    if (it != tasks_.end()) it->second->state = State::kError;
+    it->second->state = State::kError;
     TaskErred e;
     e.key = key;
     e.run_id = run_id;
@@ -471,16 +604,209 @@ void WorkerServer::OnExecuted(Key key, int64_t run_id, PyTaskOutcome outcome) {
   Dispatch();
 }
 
+void WorkerServer::ForgetTask(const Key& key) {
+  auto it = tasks_.find(key);
+  if (it != tasks_.end() && it->second->state == State::kExecuting) {
+    it->second->cancelled = true;  // OnExecuted drops it
+    return;
+  }
+  tasks_.erase(key);
+  std::erase(ready_, key);
+}
+
+void WorkerServer::ReleaseData(const Key& key) {
+  if (!store_.Erase(key)) return;
+  pins_.erase(key);
+  python_->Post([this, key] { python_->Delete(key); });
+  SendToScheduler(Value(Map{{Value("op"), Value("release-worker-data")},
+                            {Value("key"), key.ToValue()},
+                            {Value("stimulus_id"), Value(Stimulus("free-keys"))}}));
+}
+
 void WorkerServer::OnFreeKeys(const std::vector<Key>& keys) {
   for (const Key& k : keys) {
-    auto it = tasks_.find(k);
-    if (it != tasks_.end() && it->second->state == State::kExecuting) continue;  // still runs
-    tasks_.erase(k);
-    std::erase(ready_, k);
-    if (data_.erase(k)) {
-      nbytes_.erase(k);
-      python_->Post([this, k] { python_->Delete(k); });
+    ForgetTask(k);
+    // Data a running task still reads is dropped from the books now; Python frees the
+    // object after the task's own reference goes.
+    ReleaseData(k);
+  }
+}
+
+// Work stealing (distributed/stealing.py): a task that has not started may be taken
+// away; the reply names its state so the scheduler knows whether the steal happened.
+void WorkerServer::OnStealRequest(const Value& msg) {
+  const Value* kv = msg.Find("key");
+  auto key = Key::FromValue(kv ? *kv : Value());
+  if (!key.ok()) return;
+  Value state;
+  auto it = tasks_.find(*key);
+  if (it != tasks_.end()) {
+    switch (it->second->state) {
+      case State::kFetching: state = Value("waiting"); break;
+      case State::kReady: state = Value("ready"); break;
+      case State::kExecuting: state = Value("executing"); break;
+      case State::kMemory: state = Value("memory"); break;
+      case State::kError: state = Value("error"); break;
     }
+    if (it->second->state == State::kFetching || it->second->state == State::kReady) ForgetTask(*key);
+  } else if (store_.Contains(*key)) {
+    state = Value("memory");
+  }
+  const Value* sid = msg.Find("stimulus_id");
+  SendToScheduler(Value(Map{{Value("op"), Value("steal-response")},
+                            {Value("key"), key->ToValue()},
+                            {Value("state"), std::move(state)},
+                            {Value("stimulus_id"), sid ? *sid : Value(Stimulus("steal"))}}));
+}
+
+// The scheduler dropping a replica (active memory manager): keys still needed here
+// stay and are announced back with add-keys, as stock workers do.
+void WorkerServer::OnRemoveReplicas(const std::vector<Key>& keys) {
+  Array kept;
+  for (const Key& k : keys) {
+    bool needed = Pinned(k);
+    for (auto& [tk, task] : tasks_) {
+      if (task->state == State::kMemory || task->state == State::kError) continue;
+      for (const auto& [dep, holders] : task->spec.who_has) needed = needed || dep == k;
+    }
+    if (auto it = tasks_.find(k); it != tasks_.end() && it->second->state == State::kExecuting) needed = true;
+    if (needed) {
+      if (store_.Contains(k)) kept.push_back(k.ToValue());
+      continue;
+    }
+    ForgetTask(k);
+    ReleaseData(k);
+  }
+  if (!kept.empty()) {
+    SendToScheduler(Value(Map{{Value("op"), Value("add-keys")},
+                              {Value("keys"), Value(std::move(kept))},
+                              {Value("stimulus_id"), Value(Stimulus("remove-replicas"))}}));
+  }
+}
+
+void WorkerServer::OnRefreshWhoHas(const Value& who_has) {
+  const Map* m = who_has.map();
+  if (m == nullptr) return;
+  for (const MapEntry& e : *m) {
+    auto k = Key::FromValue(e.key);
+    if (!k.ok() || !e.value.array()) continue;
+    std::vector<std::string> holders;
+    for (const Value& h : *e.value.array()) {
+      if (const std::string* s = h.str()) holders.push_back(*s);
+    }
+    bool needed = false;
+    for (auto& [tk, task] : tasks_) {
+      if (task->state != State::kFetching || !task->missing.count(*k)) continue;
+      needed = true;
+      for (auto& [dep, h] : task->spec.who_has) {
+        if (dep == *k) h = holders;
+      }
+    }
+    failed_peers_.erase(*k);
+    if (needed && !fetching_.count(*k) && !store_.Contains(*k)) ScheduleFetch(*k, holders);
+  }
+}
+
+void WorkerServer::Unpin(const Key& key) {
+  auto it = pins_.find(key);
+  if (it != pins_.end() && --it->second <= 0) pins_.erase(it);
+}
+
+// --- memory management ------------------------------------------------------------
+
+void WorkerServer::MaybeSpill(int64_t rss) {
+  if (!config_.memory_limit || *config_.memory_limit <= 0) return;
+  const double limit = static_cast<double>(*config_.memory_limit);
+  int64_t target = static_cast<int64_t>(kTargetFraction * limit);
+  // Managed data above the target, and process memory above the spill threshold
+  // (unmanaged memory counts there, as in stock), both spill down to the target.
+  int64_t excess = store_.memory_bytes() - spilling_bytes_ - target;
+  if (rss > static_cast<int64_t>(kSpillFraction * limit) && spilling_bytes_ == 0) {
+    excess = std::max(excess, rss - target);
+  }
+  if (excess <= 0) return;
+  for (const Key& k : store_.SpillCandidates(excess, [this](const Key& k) { return Pinned(k); })) {
+    Spill(k);
+  }
+}
+
+void WorkerServer::Spill(const Key& key) {
+  store_.BeginSpill(key);
+  int64_t nbytes = store_.nbytes(key).value_or(0);
+  spilling_bytes_ += nbytes;
+  std::string path = store_.PathFor(key);
+  python_->Post([this, key, path, nbytes] {
+    Result<int64_t> written = Status::Internal("not serialized");
+    Result<PySerialized> s = python_->Serialize(key);
+    if (s.ok()) {
+      Serialized value{std::move(s->header), std::move(s->frames)};
+      python_->WithoutGil([&] { written = DataStore::WriteSpillFile(path, value); });
+      if (written.ok()) python_->Delete(key);
+    } else {
+      written = s.status();
+    }
+    asio::post(io_, [this, key, path, nbytes, written] {
+      spilling_bytes_ -= nbytes;
+      if (!store_.Contains(key)) {
+        std::remove(path.c_str());  // freed meanwhile
+      } else if (written.ok()) {
+        store_.FinishSpill(key, *written);
+      } else {
+        std::fprintf(stderr, "dask-native-worker: cannot spill %s: %s\n", key.Repr().c_str(),
+                     written.status().ToString().c_str());
+        store_.AbortSpill(key);
+        pins_[key] += 1 << 20;  // never try this one again
+      }
+      Dispatch();
+    });
+  });
+}
+
+void WorkerServer::Unspill(const Key& key) {
+  store_.BeginUnspill(key);
+  std::string path = store_.PathFor(key);
+  python_->Post([this, key, path] {
+    Result<Serialized> value = Status::Internal("not read");
+    python_->WithoutGil([&] { value = DataStore::ReadSpillFile(path); });
+    Status st = value.status();
+    if (value.ok()) st = python_->Put(key, *value).status();
+    asio::post(io_, [this, key, st] {
+      if (!store_.Contains(key)) {
+        python_->Post([this, key] { python_->Delete(key); });
+      } else if (st.ok()) {
+        store_.FinishUnspill(key);
+      } else {
+        // The value is gone: say so, so the scheduler recomputes it elsewhere.
+        std::fprintf(stderr, "dask-native-worker: lost spilled %s: %s\n", key.Repr().c_str(),
+                     st.ToString().c_str());
+        store_.AbortUnspill(key);
+        ReleaseData(key);
+      }
+      Dispatch();
+    });
+  });
+}
+
+void WorkerServer::SetPaused(bool paused) {
+  if (paused == paused_) return;
+  paused_ = paused;
+  std::fprintf(stderr, "dask-native-worker: %s (process memory %s 80%% of the limit)\n",
+               paused ? "paused" : "resumed", paused ? "above" : "below");
+  SendToScheduler(Value(Map{{Value("op"), Value("worker-status-change")},
+                            {Value("status"), Value(paused ? "paused" : "running")},
+                            {Value("stimulus_id"), Value(Stimulus("worker-memory"))}}));
+  if (!paused) Dispatch();
+}
+
+awaitable<void> WorkerServer::MemoryMonitor() {
+  const double limit = static_cast<double>(*config_.memory_limit);
+  while (!stopping_) {
+    asio::steady_timer t(io_, std::chrono::milliseconds(100));
+    boost::system::error_code ec;
+    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    int64_t rss = RssBytes();
+    if (stream_) SetPaused(rss > static_cast<int64_t>(kPauseFraction * limit));
+    MaybeSpill(rss);
   }
 }
 
@@ -504,10 +830,31 @@ awaitable<void> WorkerServer::ServeComm(std::shared_ptr<Connection> conn) {
     Value reply;
     if (op == "update_data") {
       reply = co_await UpdateData(*msg);
+    } else if (op == "gather") {
+      reply = co_await GatherRpc(*msg);
     } else if (op == "run") {
       reply = co_await RunFunction(*msg);
     } else if (op == "versions") {
       reply = python_->versions();
+    } else if (op == "identity") {
+      reply = Value(Map{{Value("type"), Value("Worker")},
+                        {Value("id"), Value(server_id_)},
+                        {Value("address"), Value(address_)},
+                        {Value("nthreads"), Value(static_cast<int64_t>(config_.nthreads))},
+                        {Value("memory_limit"), config_.memory_limit ? Value(*config_.memory_limit) : Value()}});
+    } else if (op == "keys") {
+      Array keys;
+      for (const Key& k : store_.Keys()) keys.push_back(k.ToValue());
+      reply = Value(std::move(keys));
+    } else if (op == "free_keys") {
+      OnFreeKeys(KeysFromValue(msg->Find("keys")));
+      reply = Value("OK");
+    } else if (op == "terminate") {
+      conn->Send(Value("OK"));
+      CloseGracefully();
+      break;
+    } else {
+      reply = ErrorMessage("No handler found: " + std::string(op), "error");
     }
     const Value* rf = msg->Find("reply");
     bool wants_reply = !(rf && rf->is<bool>() && !*rf->get_if<bool>());
@@ -516,17 +863,51 @@ awaitable<void> WorkerServer::ServeComm(std::shared_ptr<Connection> conn) {
   conn->Close();
 }
 
+// A stored value in its wire form: from Python if in memory, straight from its spill
+// file if on disk (no need to bring it back into memory to send it).
+awaitable<Result<Serialized>> WorkerServer::SerializeStored(Key key) {
+  // Wait out a spill or unspill in flight.
+  for (std::optional<Residence> r = store_.residence(key);
+       r == Residence::kSpilling || r == Residence::kUnspilling; r = store_.residence(key)) {
+    asio::steady_timer t(io_, std::chrono::milliseconds(5));
+    boost::system::error_code ec;
+    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  std::optional<Residence> where = store_.residence(key);
+  if (!where) co_return Status::NotFound("no longer held");
+  Pin(key);
+  Result<Serialized> out = Status::Internal("unset");
+  if (*where == Residence::kDisk) {
+    std::string path = store_.PathFor(key);
+    std::function<Result<Serialized>()> job = [this, path] {
+      Result<Serialized> v = Status::Internal("unset");
+      python_->WithoutGil([&] { v = DataStore::ReadSpillFile(path); });
+      return v;
+    };
+    out = co_await InPython<Result<Serialized>>(std::move(job));
+  } else {
+    store_.Touch(key);
+    std::function<Result<Serialized>()> job = [this, key]() -> Result<Serialized> {
+      DN_ASSIGN_OR_RETURN(PySerialized s, python_->Serialize(key));
+      return Serialized{std::move(s.header), std::move(s.frames)};
+    };
+    out = co_await InPython<Result<Serialized>>(std::move(job));
+  }
+  Unpin(key);
+  co_return out;
+}
+
 awaitable<Value> WorkerServer::GetDataReply(Value msg) {
   Map data;
   for (const Key& k : KeysFromValue(msg.Find("keys"))) {
-    if (!data_.count(k)) continue;  // keys we lack are simply missing, as stock
-    std::function<Result<PySerialized>()> job = [this, k] { return python_->Serialize(k); };
-    Result<PySerialized> s = co_await InPython<Result<PySerialized>>(std::move(job));
-    if (!s.ok()) continue;
-    Serialized value;
-    value.header = std::move(s->header);
-    value.frames = std::move(s->frames);
-    data.push_back(MapEntry{k.ToValue(), Value(std::move(value))});
+    if (!store_.Contains(k)) continue;  // keys we lack are simply missing, as stock
+    Result<Serialized> s = co_await SerializeStored(k);
+    if (!s.ok()) {
+      std::fprintf(stderr, "dask-native-worker: cannot send %s: %s\n", k.Repr().c_str(),
+                   s.status().ToString().c_str());
+      continue;
+    }
+    data.push_back(MapEntry{k.ToValue(), Value(s.MoveValueUnsafe())});
   }
   Map reply;
   reply.push_back(MapEntry{Value("status"), Value("OK")});
@@ -545,8 +926,7 @@ awaitable<Value> WorkerServer::UpdateData(Value msg) {
       Key key = *k;
       Result<int64_t> n = co_await StoreInPython(key, *s);
       if (!n.ok()) continue;
-      nbytes_[key] = *n;
-      data_.insert(key);
+      OnStored(key, *n);
       nbytes.push_back(MapEntry{e.key, Value(*n)});
     }
   }
@@ -554,6 +934,50 @@ awaitable<Value> WorkerServer::UpdateData(Value msg) {
   reply.push_back(MapEntry{Value("nbytes"), Value(std::move(nbytes))});
   reply.push_back(MapEntry{Value("status"), Value("OK")});
   co_return Value(std::move(reply));
+}
+
+// The `gather` RPC (Scheduler.replicate / scatter(broadcast=True) on a stock
+// scheduler): copy keys from the holders given, trying each holder in turn. Replies
+// {"status": "OK"} or {"status": "partial-fail", "keys": [...]}, as Worker.gather.
+awaitable<Value> WorkerServer::GatherRpc(Value msg) {
+  std::vector<std::pair<Key, std::vector<std::string>>> wanted;
+  if (const Value* who = msg.Find("who_has"); who && who->map()) {
+    for (const MapEntry& e : *who->map()) {
+      auto k = Key::FromValue(e.key);
+      if (!k.ok() || store_.Contains(*k)) continue;
+      std::vector<std::string> holders;
+      if (const Array* a = e.value.array()) {
+        for (const Value& h : *a) {
+          if (const std::string* s = h.str(); s && *s != address_) holders.push_back(*s);
+        }
+      }
+      wanted.emplace_back(*k, std::move(holders));
+    }
+  }
+  for (size_t attempt = 0; !wanted.empty(); ++attempt) {
+    std::unordered_map<std::string, std::vector<Key>> by_peer;
+    for (const auto& [k, holders] : wanted) {
+      if (attempt < holders.size()) by_peer[holders[attempt]].push_back(k);
+    }
+    if (by_peer.empty()) break;
+    for (auto& [peer, keys] : by_peer) {
+      Result<Value> reply = co_await GetData(peer, keys);
+      const Value* d = reply.ok() ? reply->Find("data") : nullptr;
+      if (d == nullptr || d->map() == nullptr) continue;
+      for (const Key& k : keys) {
+        const Value* v = FindKeyValue(*d->map(), k.ToValue());
+        const Serialized* s = v ? v->get_if<Serialized>() : nullptr;
+        if (s == nullptr || store_.Contains(k)) continue;
+        Result<int64_t> n = co_await StoreInPython(k, *s);
+        if (n.ok()) OnStored(k, *n);
+      }
+    }
+    std::erase_if(wanted, [this](const auto& w) { return store_.Contains(w.first); });
+  }
+  if (wanted.empty()) co_return Value(Map{{Value("status"), Value("OK")}});
+  Array failed;
+  for (const auto& [k, holders] : wanted) failed.push_back(k.ToValue());
+  co_return Value(Map{{Value("status"), Value("partial-fail")}, {Value("keys"), Value(std::move(failed))}});
 }
 
 awaitable<Value> WorkerServer::RunFunction(Value msg) {

@@ -11,6 +11,7 @@
 
 #include "protocol/messages/worker_ops.h"
 #include "worker/python/python_runtime.h"
+#include "worker/store/data_store.h"
 
 namespace dn {
 
@@ -29,7 +30,7 @@ struct WorkerConfig {
   ConnectionLimits limits;
 };
 
-/// dask-native-worker's network side and task bookkeeping (issue 4, first slice).
+/// dask-native-worker's network side, task bookkeeping and memory management.
 ///
 /// One Asio thread owns all state. Tasks run in the PythonRuntime's threads (one per
 /// --nthreads) and post their outcome back. Dependencies missing locally are fetched
@@ -47,12 +48,18 @@ class WorkerServer {
   /// elsewhere first), then stop, as Worker.close_gracefully does.
   void CloseGracefully();
   const std::string& address() const { return address_; }
+  /// Process exit status when the worker gave up (no scheduler within the death
+  /// timeout, registration refused); the nanny does not restart such a worker.
+  static constexpr int kExitGaveUp = 3;
+  /// 0 after a requested stop, kExitGaveUp otherwise.
+  int exit_code() const { return exit_code_; }
 
  private:
   enum class State : uint8_t { kFetching, kReady, kExecuting, kMemory, kError };
   struct Task {
     ComputeTask spec;
     State state = State::kFetching;
+    bool cancelled = false;  ///< freed while executing: drop the result when it ends
     std::unordered_set<Key, KeyHash> missing;
   };
 
@@ -60,20 +67,46 @@ class WorkerServer {
   awaitable<void> ConnectToScheduler();
   awaitable<void> StreamLoop();
   awaitable<void> HeartbeatLoop();
+  awaitable<void> MemoryMonitor();
   awaitable<void> RetireSelf();
   awaitable<void> Fetch(std::string peer, std::vector<Key> keys);
   awaitable<Result<Value>> GetData(const std::string& peer, const std::vector<Key>& keys);
   awaitable<Result<int64_t>> StoreInPython(Key key, Serialized value);
+  awaitable<Result<Serialized>> SerializeStored(Key key);
   awaitable<Value> GetDataReply(Value msg);
   awaitable<Value> UpdateData(Value msg);
   awaitable<Value> RunFunction(Value msg);
+  awaitable<Value> GatherRpc(Value msg);
+  awaitable<std::shared_ptr<Connection>> PeerConnection(const std::string& peer);
+  void ReturnPeerConnection(const std::string& peer, std::shared_ptr<Connection> conn);
 
+  void HandleStreamOp(const Value& msg);
   void OnComputeTask(ComputeTask spec);
   void OnFreeKeys(const std::vector<Key>& keys);
+  void OnStealRequest(const Value& msg);
+  void OnRemoveReplicas(const std::vector<Key>& keys);
+  void OnRefreshWhoHas(const Value& who_has);
+  void ForgetTask(const Key& key);
+  void ReleaseData(const Key& key);
+  /// Queue `key` for fetching from one of `holders` (skipping peers that failed for
+  /// it); requests are batched per peer once per loop turn.
+  void ScheduleFetch(const Key& key, const std::vector<std::string>& holders);
+  void FlushFetches();
   void Dispatch();
-  void OnExecuted(Key key, int64_t run_id, PyTaskOutcome outcome);
-  void OnStored(const Key& key);
+  void OnExecuted(Key key, int64_t run_id, std::vector<Key> deps, PyTaskOutcome outcome);
+  void OnStored(const Key& key, int64_t nbytes);
   void SendToScheduler(Value op);
+
+  // Spilling (memory limits, as distributed.worker_memory): above the target fraction
+  // of the limit, least recently used results go to disk; above the pause fraction of
+  // process memory no new task starts.
+  void MaybeSpill(int64_t rss);
+  void Spill(const Key& key);
+  void Unspill(const Key& key);
+  bool Pinned(const Key& key) const { return pins_.count(key) != 0; }
+  void Pin(const Key& key) { ++pins_[key]; }
+  void Unpin(const Key& key);
+  void SetPaused(bool paused);
 
   Value RegisterMessage() const;
   Value Metrics() const;
@@ -90,14 +123,21 @@ class WorkerServer {
   Array stream_batch_;
   bool stream_flush_posted_ = false;
   std::unordered_map<Key, std::unique_ptr<Task>, KeyHash> tasks_;
-  std::unordered_set<Key, KeyHash> data_;       ///< keys held in Python's store
-  std::unordered_map<Key, int64_t, KeyHash> nbytes_;
+  DataStore store_;                             ///< what this worker holds, and where
+  std::unordered_map<Key, int, KeyHash> pins_;  ///< in use by a running task or a transfer
+  int64_t spilling_bytes_ = 0;
+  bool paused_ = false;
   std::unordered_set<Key, KeyHash> fetching_;
+  std::unordered_map<Key, std::unordered_set<std::string>, KeyHash> failed_peers_;
+  std::unordered_map<std::string, std::vector<Key>> pending_fetches_;
+  bool fetch_flush_posted_ = false;
+  std::unordered_map<std::string, std::vector<std::shared_ptr<Connection>>> idle_peers_;
   /// Tasks whose inputs are all here. The scheduler sends only ~nthreads at a time
   /// (worker-saturation), so a scan for the best priority is cheap.
   std::vector<Key> ready_;
   int executing_ = 0;
   bool stopping_ = false;
+  int exit_code_ = 0;
 };
 
 }  // namespace dn

@@ -33,16 +33,22 @@ def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
 class ProcessCluster:
     """A scheduler and `n_workers` workers in their own processes.
 
-    `scheduler_cmd` and `worker_cmd` are argv prefixes; host/port flags are added here.
+    `scheduler_cmd` and `worker_cmd` (or one of `worker_cmds` per worker) are argv
+    prefixes; host/port flags are added here, then `worker_args`.
     Use as a context manager; every process is terminated (then killed) on exit.
     """
 
     def __init__(self, n_workers: int = 3, nthreads: int = 1, memory_limit: str = "auto",
                  scheduler_cmd: list[str] | None = None, worker_cmd: list[str] | None = None,
-                 log_dir: str | None = None, nanny: bool = False):
+                 log_dir: str | None = None, nanny: bool = False,
+                 worker_cmds: list[list[str]] | None = None,
+                 worker_args: list[str] | None = None):
         bindir = os.path.dirname(sys.executable)
         self.scheduler_cmd = scheduler_cmd or [os.path.join(bindir, "dask"), "scheduler"]
         self.worker_cmd = worker_cmd or [os.path.join(bindir, "dask"), "worker"]
+        # One command per worker (mixed clusters); defaults to worker_cmd for all.
+        self.worker_cmds = worker_cmds or [self.worker_cmd] * n_workers
+        self.worker_args = worker_args or []
         self.n_workers = n_workers
         self.nthreads = nthreads
         self.memory_limit = memory_limit
@@ -68,11 +74,11 @@ class ProcessCluster:
             "--dashboard-address", f"127.0.0.1:{self.dashboard_port}"], "scheduler")
         _wait_for_port(self.port, sched, timeout)
         for i in range(self.n_workers):
-            self._spawn(self.worker_cmd + [
+            self._spawn(self.worker_cmds[i] + [
                 self.address, "--nthreads", str(self.nthreads), "--memory-limit",
                 self.memory_limit, "--name", f"worker-{i}", "--host", "127.0.0.1",
                 "--dashboard-address", "127.0.0.1:0",
-                *([] if self.nanny else ["--no-nanny"])], f"worker-{i}")
+                *([] if self.nanny else ["--no-nanny"]), *self.worker_args], f"worker-{i}")
         return self
 
     def stop(self) -> None:

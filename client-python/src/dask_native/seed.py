@@ -3,9 +3,10 @@
     x = da.random.random((20000, 20000), chunks=(2000, 2000)).persist()
     x.sum().compute()
 
-The cluster is dask-native-scheduler with 3 stock `dask worker` processes (1 thread
-each) until the native worker lands (issue 4); `--stock` runs the all-stock cluster for
-comparison. The output says which ran.
+The cluster is fully native: dask-native-scheduler and 3 dask-native-worker processes
+(1 thread each), as the Helm chart deploys them. `--stock` runs the all-stock cluster
+(`dask scheduler` + `dask worker`) for comparison, and `--stock-workers` the native
+scheduler with stock workers. The output says which ran.
 """
 from __future__ import annotations
 
@@ -39,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shape", type=int, default=20000)
     ap.add_argument("--chunk", type=int, default=2000)
     ap.add_argument("--logs", default=None, help="folder for the processes' logs")
-    ap.add_argument("--stock", action="store_true", help="use the stock dask scheduler")
+    ap.add_argument("--stock", action="store_true", help="an all-stock cluster instead")
+    ap.add_argument("--stock-workers", action="store_true",
+                    help="the native scheduler with stock workers")
     args = ap.parse_args(argv)
 
     import os
@@ -47,15 +50,20 @@ def main(argv: list[str] | None = None) -> int:
 
     from dask_native.cluster import ProcessCluster
 
+    bindir = os.path.dirname(sys.executable)
+    native_scheduler = [os.path.join(bindir, "dask-native-scheduler")]
+    native_worker = [os.path.join(bindir, "dask-native-worker")]
     if args.stock:
-        scheduler_cmd, what = None, "stock `dask scheduler`"
+        scheduler_cmd, worker_cmd, what = None, None, "stock `dask scheduler` + {n} stock `dask worker`"
+    elif args.stock_workers:
+        scheduler_cmd, worker_cmd = native_scheduler, None
+        what = "dask-native-scheduler + {n} stock `dask worker`"
     else:
-        scheduler_cmd = [os.path.join(os.path.dirname(sys.executable), "dask-native-scheduler")]
-        what = "dask-native-scheduler (native)"
-    print(f"cluster: {what} + {args.workers} stock `dask worker` (1 thread each) on "
-          "127.0.0.1; the native worker replaces the stock ones in issue 4")
+        scheduler_cmd, worker_cmd = native_scheduler, native_worker
+        what = "dask-native-scheduler + {n} dask-native-worker (fully native)"
+    print(f"cluster: {what.format(n=args.workers)}, 1 thread each, on 127.0.0.1")
     with ProcessCluster(n_workers=args.workers, log_dir=args.logs,
-                        scheduler_cmd=scheduler_cmd) as cluster:
+                        scheduler_cmd=scheduler_cmd, worker_cmd=worker_cmd) as cluster:
         print("scheduler:", cluster.address)
         run_seed(cluster.address, args.shape, args.chunk, args.workers)
     return 0

@@ -1,0 +1,94 @@
+"""dask-native-worker itself: spilling under a memory limit, its command line, and
+malformed bytes on its listening port. Runs in every cluster that has native workers
+(DN_COMPAT_CLUSTER); the suite's other tests run on all of them."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import pytest
+from distributed import Client, futures_of, wait
+
+from compat_cluster import make_cluster, native_workers_only
+
+WORKER = str(Path(sys.executable).parent / "dask-native-worker")
+
+pytestmark = native_workers_only
+
+
+def _spilled(c: Client) -> tuple[int, int]:
+    """(bytes on disk, bytes of their values in memory) summed over the workers, from
+    the heartbeat metrics the scheduler keeps."""
+    ws = c.scheduler_info()["workers"].values()
+    disk = sum(w["metrics"].get("spilled_bytes", {}).get("disk", 0) for w in ws)
+    mem = sum(w["metrics"].get("spilled_bytes", {}).get("memory", 0) for w in ws)
+    return disk, mem
+
+
+def test_spilling_under_a_small_memory_limit_keeps_results_exact(tmp_path_factory):
+    # 512 MB of random chunks on 3 workers limited to 300 MB each: the 60% target
+    # (180 MB) is below each worker's ~170 MB share plus its interpreter, so chunks go
+    # to disk (zstd) and come back for the reductions and the transfers.
+    rs = da.random.RandomState(11)
+    x = rs.random_sample((8000, 8000), chunks=(500, 500))
+    expected_sum = x.sum().compute(scheduler="sync")
+    expected_block = x[3000:4100, 250:1300].compute(scheduler="sync")
+    with make_cluster(tmp_path_factory, "spill", memory_limit="300MB") as cluster:
+        with Client(cluster.address, timeout=30) as c:
+            c.wait_for_workers(3, timeout=60)
+            y = x.persist()
+            wait(y)
+            deadline = time.time() + 10  # metrics arrive with heartbeats (0.5 s)
+            while _spilled(c)[0] == 0 and time.time() < deadline:
+                time.sleep(0.25)
+            disk, mem = _spilled(c)
+            assert disk > 0 and mem > 0, "nothing was spilled"
+            assert y.sum().compute() == expected_sum
+            np.testing.assert_array_equal(y[3000:4100, 250:1300].compute(), expected_block)
+            # Every chunk, read back from memory or straight from its spill file. (One
+            # 512 MB concatenation would not fit a 300 MB worker, on stock dask either.)
+            full = x.compute(scheduler="sync")
+            for f in futures_of(y):
+                i, j = f.key[1:]
+                np.testing.assert_array_equal(
+                    f.result(), full[i * 500:(i + 1) * 500, j * 500:(j + 1) * 500])
+
+
+def test_unsupported_flag_and_death_timeout():
+    r = subprocess.run([WORKER, "tcp://127.0.0.1:1", "--preload", "x.py"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "--preload" in r.stderr
+    t0 = time.time()
+    r = subprocess.run([WORKER, "tcp://127.0.0.1:1", "--death-timeout", "1"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "death timeout" in r.stderr
+    assert time.time() - t0 < 30
+
+
+@pytest.mark.parametrize("junk", [
+    b"\x00" * 8,                                   # zero frames
+    b"\xff" * 64,                                  # absurd frame counts and lengths
+    b"\x01\x00\x00\x00\x00\x00\x00\x00\x05\x00\x00\x00\x00\x00\x00\x00\xc1\xc1\xc1\xc1\xc1",
+], ids=["zero-frames", "huge-lengths", "bad-msgpack"])
+def test_malformed_bytes_to_a_worker_close_only_that_connection(tmp_path_factory, junk):
+    with make_cluster(tmp_path_factory, "wjunk", n_workers=1) as cluster:
+        with Client(cluster.address, timeout=30) as c:
+            c.wait_for_workers(1, timeout=60)
+            addr = next(iter(c.scheduler_info()["workers"]))
+            host, port = addr.removeprefix("tcp://").rsplit(":", 1)
+            with socket.create_connection((host, int(port)), timeout=10) as s:
+                s.sendall(junk)
+                s.settimeout(10)
+                try:
+                    while s.recv(65536):
+                        pass
+                except (ConnectionResetError, socket.timeout):
+                    pass
+            fut = c.submit(lambda v: v * 2, 21)
+            assert fut.result(timeout=30) == 42
+            assert addr in c.scheduler_info()["workers"]
