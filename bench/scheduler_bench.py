@@ -1,9 +1,12 @@
-"""Stock dask scheduler versus dask-native-scheduler, side by side on this machine.
+"""Stock dask versus dask-native, side by side on this machine.
 
-Both clusters use 3 stock `dask worker` processes (1 thread each) and the stock client;
-only the scheduler differs. For each workload it prints wall time, tasks/s, the
-scheduler process's CPU time per task (user + system, from /proc) and the ratio
-stock / native. Run: .venv/bin/python bench/scheduler_bench.py [--map N] [--array N]
+The stock cluster is `dask scheduler` + 3 `dask worker`; the native one is
+dask-native-scheduler + 3 workers, stock ones by default (the scheduler alone is
+compared) or dask-native-worker with --native-workers (the fully native cluster). All
+workers have 1 thread; the client is the stock one. For each workload it prints wall
+time, tasks/s, the scheduler process's CPU time per task (user + system, from /proc)
+and the ratio stock / native, then each process's peak resident memory.
+Run: .venv/bin/python bench/scheduler_bench.py [--native-workers] [--map N] [--array N]
 """
 from __future__ import annotations
 
@@ -38,12 +41,23 @@ def measure(cluster, client, name, n_tasks, fn):
             "sched_cpu_us_per_task": cpu / n_tasks * 1e6}
 
 
-def run_suite(kind, args):
-    cmd = None
+def peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_suite(kind, args, peaks):
+    bindir = __import__("pathlib").Path(sys.executable).parent
+    cmd = wcmd = None
     if kind == "native":
-        cmd = [str(__import__("pathlib").Path(sys.executable).parent / "dask-native-scheduler")]
+        cmd = [str(bindir / "dask-native-scheduler")]
+        if args.native_workers:
+            wcmd = [str(bindir / "dask-native-worker")]
     results = []
-    with ProcessCluster(n_workers=3, scheduler_cmd=cmd) as cluster:
+    with ProcessCluster(n_workers=3, scheduler_cmd=cmd, worker_cmd=wcmd) as cluster:
         with Client(cluster.address, timeout=60) as c:
             c.wait_for_workers(3, timeout=60)
             c.submit(inc, 0).result()  # warm the workers' imports
@@ -76,6 +90,7 @@ def run_suite(kind, args):
 
             nseed = (args.seed // 2000) ** 2
             results.append(measure(cluster, c, f"seed {args.seed}^2 persist+sum", nseed * 2, seed))
+            peaks[kind] = [peak_rss_mb(p.pid) for p in cluster.procs]
     return results
 
 
@@ -85,9 +100,12 @@ def main():
     ap.add_argument("--array", type=int, default=100_000, help="chunks in the array graph")
     ap.add_argument("--seed", type=int, default=20_000)
     ap.add_argument("--latency", type=int, default=200)
+    ap.add_argument("--native-workers", action="store_true",
+                    help="native workers too (the fully native cluster)")
     args = ap.parse_args()
-    stock = run_suite("stock", args)
-    native = run_suite("native", args)
+    peaks = {}
+    stock = run_suite("stock", args, peaks)
+    native = run_suite("native", args, peaks)
     # "native better by": >1 means the native scheduler wins on that metric.
     print(f"\n{'workload':42} {'metric':22} {'stock':>10} {'native':>10} {'native better by':>17}")
     for s, n in zip(stock, native):
@@ -99,6 +117,9 @@ def main():
                     ratio = s[metric] / n[metric] if n[metric] else float("inf")
                 print(f"{s['workload']:42} {metric:22} {s[metric]:10.2f} {n[metric]:10.2f} "
                       f"{ratio:16.2f}x")
+    print("\npeak resident memory (MB): scheduler, worker-0, worker-1, worker-2")
+    for kind, mb in peaks.items():
+        print(f"  {kind:7} " + ", ".join(f"{m:.0f}" for m in mb))
 
 
 if __name__ == "__main__":
