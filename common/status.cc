@@ -13,6 +13,7 @@ std::string_view ToString(StatusCode code) {
     case StatusCode::kTimedOut: return "TimedOut";
     case StatusCode::kOutOfMemory: return "OutOfMemory";
     case StatusCode::kInternal: return "Internal";
+    case StatusCode::kNotImplemented: return "NotImplemented";
   }
   return "Unknown";
 }

@@ -18,6 +18,7 @@ enum class StatusCode : unsigned char {
   kTimedOut,
   kOutOfMemory,    ///< A limit on size or count was hit before allocating.
   kInternal,
+  kNotImplemented,  ///< A valid request this code does not handle (e.g. a task left to Python).
 };
 
 /// Return the name of `code`, e.g. "ProtocolError".
@@ -49,6 +50,9 @@ class [[nodiscard]] Status {
     return {StatusCode::kOutOfMemory, std::move(msg)};
   }
   static Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
+  static Status NotImplemented(std::string msg) {
+    return {StatusCode::kNotImplemented, std::move(msg)};
+  }
 
   bool ok() const { return state_ == nullptr; }
   StatusCode code() const { return ok() ? StatusCode::kOk : state_->code; }

@@ -92,3 +92,42 @@ def test_malformed_bytes_to_a_worker_close_only_that_connection(tmp_path_factory
             fut = c.submit(lambda v: v * 2, 21)
             assert fut.result(timeout=30) == 42
             assert addr in c.scheduler_info()["workers"]
+
+
+def _counters(c: Client) -> dict:
+    """{worker: (native tasks, python tasks)} for the native workers, from heartbeats."""
+    out = {}
+    for addr, w in c.scheduler_info()["workers"].items():
+        dn = w["metrics"].get("dask_native")
+        if dn is not None:
+            out[addr] = (dn["native_tasks"], dn["python_tasks"])
+    return out
+
+
+def _settled_counters(c: Client, previous: dict | None = None) -> dict:
+    # Metrics travel with heartbeats (every 0.5 s): wait until two readings agree and
+    # differ from `previous`.
+    last, deadline = None, time.time() + 15
+    while time.time() < deadline:
+        now = _counters(c)
+        if now == last and now != previous:
+            return now
+        last = now
+        time.sleep(0.6)
+    return _counters(c)
+
+
+def test_seed_workload_tasks_never_enter_python(client):
+    """The seed workload (random chunks, persist, the sum's chunk/partial/aggregate
+    tree, finalize and the Alias renames) runs natively on every native worker: their
+    Python task counters do not move, their native ones do."""
+    before = _settled_counters(client)
+    assert before, "no native worker reports dask_native metrics"
+    x = da.random.random((4000, 4000), chunks=(1000, 1000)).persist()
+    total = x.sum().compute()
+    assert 0.49 < total / x.size < 0.51
+    after = _settled_counters(client, before)
+    native = sum(after[w][0] - before.get(w, (0, 0))[0] for w in after)
+    python = sum(after[w][1] - before.get(w, (0, 0))[1] for w in after)
+    assert python == 0, f"{python} seed tasks ran in Python: {before} -> {after}"
+    assert native >= 16, f"only {native} tasks ran natively"

@@ -86,6 +86,55 @@ Result<PySerialized> ToSerialized(PyObject* header, PyObject* frames) {
   return out;
 }
 
+// A Python object exposing a native Buffer through the buffer protocol, read-only. It
+// owns a reference to the Buffer, so numpy views of it stay valid after the worker
+// forgets the key.
+struct NativeBufferObject {
+  PyObject_HEAD
+  Buffer* buffer;
+};
+
+int NativeBufferGet(PyObject* self, Py_buffer* view, int flags) {
+  Buffer* b = reinterpret_cast<NativeBufferObject*>(self)->buffer;
+  return PyBuffer_FillInfo(view, self, const_cast<uint8_t*>(b->data()), static_cast<Py_ssize_t>(b->size()),
+                           /*readonly=*/1, flags);
+}
+
+void NativeBufferDealloc(PyObject* self) {
+  delete reinterpret_cast<NativeBufferObject*>(self)->buffer;
+  PyTypeObject* type = Py_TYPE(self);
+  type->tp_free(self);
+  Py_DECREF(type);
+}
+
+PyObject* NativeBufferType() {
+  static PyObject* type = [] {
+    static PyType_Slot slots[] = {{Py_bf_getbuffer, reinterpret_cast<void*>(NativeBufferGet)},
+                                  {Py_tp_dealloc, reinterpret_cast<void*>(NativeBufferDealloc)},
+                                  {0, nullptr}};
+    static PyType_Spec spec = {"dask_native.NativeBuffer", sizeof(NativeBufferObject), 0,
+                               Py_TPFLAGS_DEFAULT, slots};
+    return PyType_FromSpec(&spec);
+  }();
+  return type;
+}
+
+PyObject* WrapBuffer(const Buffer& b) {
+  PyObject* type = NativeBufferType();
+  if (type == nullptr) return nullptr;
+  auto* obj = PyObject_New(NativeBufferObject, reinterpret_cast<PyTypeObject*>(type));
+  if (obj == nullptr) return nullptr;
+  Py_INCREF(type);  // heap types are referenced by their instances
+  obj->buffer = new Buffer(b);
+  return reinterpret_cast<PyObject*>(obj);
+}
+
+PyObject* IntTuple(const std::vector<int64_t>& v) {
+  PyObject* t = PyTuple_New(static_cast<Py_ssize_t>(v.size()));
+  for (size_t i = 0; i < v.size(); ++i) PyTuple_SET_ITEM(t, i, PyLong_FromLongLong(v[i]));
+  return t;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<PythonRuntime>> PythonRuntime::Start(const std::string& python_executable,
@@ -226,6 +275,16 @@ Result<int64_t> PythonRuntime::Put(const Key& key, const Serialized& value) {
 void PythonRuntime::Delete(const Key& key) {
   PyRef r(PyObject_CallMethod(static_cast<PyObject*>(module_), "delete", "(N)", KeyBytes(key)));
   if (!r) PyErr_Clear();
+}
+
+Status PythonRuntime::PutArray(const Key& key, const PyArrayView& a) {
+  PyObject* buf = WrapBuffer(a.data);
+  if (buf == nullptr) return PyError("NativeBuffer");
+  PyRef r(PyObject_CallMethod(static_cast<PyObject*>(module_), "put_array", "(NNsNNO)", KeyBytes(key), buf,
+                              a.dtype.c_str(), IntTuple(a.shape), IntTuple(a.strides),
+                              a.scalar ? Py_True : Py_False));
+  if (!r) return PyError("worker_runtime.put_array");
+  return Status::OK();
 }
 
 void PythonRuntime::WithoutGil(const std::function<void()>& fn) {

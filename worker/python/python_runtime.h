@@ -37,6 +37,15 @@ struct PySerialized {
   std::vector<Buffer> frames;
 };
 
+/// A native array handed to Python without copying (numpy views its bytes, read-only).
+struct PyArrayView {
+  Buffer data;
+  std::string dtype;  ///< numpy dtype.str, e.g. "<f8"
+  std::vector<int64_t> shape;
+  std::vector<int64_t> strides;  ///< bytes
+  bool scalar = false;           ///< a numpy scalar rather than an ndarray
+};
+
 /// The embedded CPython of the worker: `nthreads` threads share one interpreter and
 /// run jobs with the GIL held; everything Python-specific is in python_runtime.cc,
 /// the only worker code that includes Python.h.
@@ -58,6 +67,9 @@ class PythonRuntime {
   Result<PySerialized> Serialize(const Key& key);
   Result<int64_t> Put(const Key& key, const Serialized& value);
   void Delete(const Key& key);
+  /// Make a natively held array visible to Python tasks as `_store[key]` (a numpy view
+  /// of its bytes, kept alive by Python's reference); no-op if already there.
+  Status PutArray(const Key& key, const PyArrayView& array);
   /// Run `fn` with the GIL released (file I/O, compression), as stock threads do.
   void WithoutGil(const std::function<void()>& fn);
   /// client.run: ("OK", value) or an error text.

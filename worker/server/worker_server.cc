@@ -9,7 +9,11 @@
 
 #include "common/clock.h"
 #include "protocol/comm/listener.h"
+#include "protocol/pickle/pickle_reader.h"
+#include "protocol/pickle/pickle_writer.h"
 #include "protocol/serialize/bytes_serializer.h"
+#include "protocol/serialize/ndarray_serializer.h"
+#include "worker/native/evaluator.h"
 
 namespace dn {
 
@@ -57,6 +61,7 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerConfig config,
       python_(std::move(python)),
       acceptor_(io),
       store_(config_.local_directory + "/dask-native-worker-" + std::to_string(getpid()) + "-storage") {
+  executor_ = std::make_unique<native::NativeExecutor>(config_.nthreads);
   std::mt19937_64 rng(std::random_device{}());
   char buf[40];
   std::snprintf(buf, sizeof buf, "Worker-%016llx", static_cast<unsigned long long>(rng()));
@@ -161,7 +166,11 @@ Value WorkerServer::Metrics() const {
       {Value("time"), Value(WallTime())},
       {Value("host_net_io"), Value(Map{{Value("read_bps"), Value(0.0)}, {Value("write_bps"), Value(0.0)}})},
       {Value("host_disk_io"), Value(Map{{Value("read_bps"), Value(0.0)}, {Value("write_bps"), Value(0.0)}})},
-      {Value("num_fds"), Value(0)}});
+      {Value("num_fds"), Value(0)},
+      // Ours (issue 5 observability): tasks run natively versus in the embedded Python.
+      {Value("dask_native"), Value(Map{{Value("native_tasks"), Value(native_tasks_)},
+                                       {Value("python_tasks"), Value(python_tasks_)},
+                                       {Value("native_keys"), Value(static_cast<int64_t>(native_.size()))}})}});
 }
 
 // Every field worker.py:_register_with_scheduler sends; add_worker is strict.
@@ -476,7 +485,7 @@ awaitable<void> WorkerServer::Fetch(std::string peer, std::vector<Key> keys) {
       }
       continue;
     }
-    Result<int64_t> stored = co_await StoreInPython(k, *s);
+    Result<int64_t> stored = co_await StoreReceived(k, *s);
     if (!stored.ok()) {
       std::fprintf(stderr, "dask-native-worker: cannot store %s: %s\n", k.Repr().c_str(),
                    stored.status().ToString().c_str());
@@ -491,6 +500,58 @@ awaitable<void> WorkerServer::Fetch(std::string peer, std::vector<Key> keys) {
                               {Value("keys"), Value(std::move(added))},
                               {Value("stimulus_id"), Value(Stimulus("gather-dep-success"))}}));
   }
+}
+
+awaitable<Result<int64_t>> WorkerServer::StoreReceived(Key key, Serialized value) {
+  // Plain numpy arrays ('dask' serializer, a dtype the kernels know) stay native, so a
+  // tree reduction across workers never enters Python; the rest go to Python.
+  if (const Value* ser = FindKeyValue(value.header, Value("serializer")); ser && ser->str() && *ser->str() == "dask") {
+    Result<NdarrayView> view = DeserializeNdarray(value);
+    if (view.ok() && !view->meta.broadcast_to && !view->meta.dtype_pickle) {
+      Result<native::DType> dt = native::ParseDType(view->meta.dtype);
+      if (dt.ok() && (view->meta.dtype.empty() || view->meta.dtype[0] != '>')) {
+        native::NdArray a;
+        a.dtype = *dt;
+        a.shape = view->meta.shape;
+        a.strides = view->meta.strides;
+        a.data = view->data;
+        a.writeable = view->meta.writeable;
+        int64_t n = a.Sizeof();
+        native_[key] = std::move(a);
+        python_->Post([this, key] { python_->Delete(key); });  // a stale Python copy, if any
+        co_return n;
+      }
+    }
+  }
+  native_.erase(key);
+  Result<int64_t> n = co_await StoreInPython(key, std::move(value));
+  co_return n;
+}
+
+// The wire form of a native value, as a stock worker would send it: arrays with the
+// 'dask' numpy serializer, numpy scalars pickled as numpy pickles them.
+Result<Serialized> WorkerServer::SerializeNative(const native::NdArray& a) const {
+  if (a.scalar) {
+    std::string raw(reinterpret_cast<const char*>(a.data.data()), static_cast<size_t>(native::ItemSize(a.dtype)));
+    std::string_view str = native::DTypeStr(a.dtype);
+    std::string pickle = PickleNumpyScalar("numpy._core.multiarray", str.substr(1), str.substr(0, 1), raw, 5);
+    Serialized s;
+    s.header = Map{{Value("serializer"), Value("pickle")},
+                   {Value("writeable"), Value(Array{})},
+                   {Value("split-num-sub-frames"), Value(Array{Value(1)})},
+                   {Value("split-offsets"), Value(Array{Value(0)})},
+                   {Value("compression"), Value(Array{Value()})},
+                   {Value("num-sub-frames"), Value(1)}};
+    s.frames.push_back(Buffer::FromString(std::move(pickle)));
+    return s;
+  }
+  native::NdArray c = native::AsCContiguous(a);
+  NdarrayMeta meta;
+  meta.dtype = std::string(native::DTypeStr(c.dtype));
+  meta.shape = c.shape;
+  meta.strides = c.strides;
+  meta.writeable = true;
+  return SerializeNdarray(meta, c.data.Slice(0, static_cast<size_t>(c.nbytes())));
 }
 
 awaitable<Result<int64_t>> WorkerServer::StoreInPython(Key key, Serialized value) {
@@ -542,25 +603,128 @@ void WorkerServer::Dispatch() {
     ready_.erase(ready_.begin() + static_cast<std::ptrdiff_t>(i));
     task.state = State::kExecuting;
     ++executing_;
-    std::vector<Key> deps;
     for (const auto& [dep, holders] : task.spec.who_has) {
-      deps.push_back(dep);
       Pin(dep);
       store_.Touch(dep);
     }
-    Pickled run_spec = task.spec.run_spec.value_or(Pickled{});
-    int64_t run_id = task.spec.run_id;
-    python_->Post([this, key, run_spec, deps, run_id] {
-      PyTaskOutcome outcome = python_->Execute(key, run_spec, deps);
-      asio::post(io_, [this, key, run_id, deps, outcome = std::move(outcome)]() mutable {
-        OnExecuted(key, run_id, std::move(deps), std::move(outcome));
-      });
-    });
+    bool all_native = task.spec.run_spec.has_value();
+    for (const auto& [dep, holders] : task.spec.who_has) all_native = all_native && native_.count(dep);
+    if (all_native) {
+      RunNative(key);
+    } else {
+      RunPython(key);
+    }
   }
+}
+
+// Native first: the run_spec is read by the protocol's pickle reader and evaluated in
+// C++ on the executor; a task it does not recognise goes to Python unchanged.
+void WorkerServer::RunNative(const Key& key) {
+  Task& task = *tasks_.at(key);
+  std::vector<Key> deps;
+  auto values = std::make_shared<std::unordered_map<Key, native::NdArray, KeyHash>>();
+  for (const auto& [dep, holders] : task.spec.who_has) {
+    deps.push_back(dep);
+    values->emplace(dep, native_.at(dep));
+  }
+  Pickled run_spec = *task.spec.run_spec;
+  int64_t run_id = task.spec.run_id;
+  executor_->Post([this, key, run_spec, deps, values, run_id] {
+    double start = WallTime();
+    Result<native::NdArray> out = Status::NotImplemented("unparsed");
+    Result<PickleTree> tree = ReadPickle(run_spec.pickled_obj(), run_spec.frames);
+    if (tree.ok()) {
+      out = native::EvaluateRunSpec(*tree, [&values](const Key& k) -> const native::NdArray* {
+        auto it = values->find(k);
+        return it == values->end() ? nullptr : &it->second;
+      });
+    }
+    double stop = WallTime();
+    if (std::getenv("DN_TRACE_NATIVE")) std::fprintf(stderr, "native %s %.1f ms at %.3f\n", key.Repr().c_str(), (stop - start) * 1e3, stop);
+    asio::post(io_, [this, key, run_id, deps, out = std::move(out), start, stop]() mutable {
+      if (out.ok()) {
+        OnNativeExecuted(key, run_id, std::move(deps), out.MoveValueUnsafe(), start, stop);
+        return;
+      }
+      if (out.status().code() != StatusCode::kNotImplemented) {
+        std::fprintf(stderr, "dask-native-worker: native evaluation of %s failed (%s); running it in Python\n",
+                     key.Repr().c_str(), out.status().ToString().c_str());
+      }
+      if (tasks_.count(key)) {
+        RunPython(key);
+      } else {
+        --executing_;
+        for (const Key& d : deps) Unpin(d);
+        Dispatch();
+      }
+    });
+  });
+}
+
+void WorkerServer::RunPython(const Key& key) {
+  Task& task = *tasks_.at(key);
+  std::vector<Key> deps;
+  std::vector<std::pair<Key, PyArrayView>> exports;  // native inputs Python needs to see
+  for (const auto& [dep, holders] : task.spec.who_has) {
+    deps.push_back(dep);
+    if (auto it = native_.find(dep); it != native_.end()) {
+      const native::NdArray& a = it->second;
+      exports.emplace_back(dep, PyArrayView{a.data, std::string(native::DTypeStr(a.dtype)), a.shape,
+                                            a.strides, a.scalar});
+    }
+  }
+  Pickled run_spec = task.spec.run_spec.value_or(Pickled{});
+  int64_t run_id = task.spec.run_id;
+  python_->Post([this, key, run_spec, deps, exports, run_id] {
+    PyTaskOutcome outcome;
+    Status exported;
+    for (const auto& [k, view] : exports) {
+      exported = python_->PutArray(k, view);
+      if (!exported.ok()) break;
+    }
+    if (exported.ok()) {
+      outcome = python_->Execute(key, run_spec, deps);
+    } else {
+      outcome.exception_text = exported.ToString();
+    }
+    asio::post(io_, [this, key, run_id, deps, outcome = std::move(outcome)]() mutable {
+      OnExecuted(key, run_id, std::move(deps), std::move(outcome));
+    });
+  });
+}
+
+void WorkerServer::OnNativeExecuted(Key key, int64_t run_id, std::vector<Key> deps, native::NdArray value,
+                                    double start, double stop) {
+  --executing_;
+  ++native_tasks_;
+  for (const Key& d : deps) Unpin(d);
+  auto it = tasks_.find(key);
+  if (it != tasks_.end()) run_id = it->second->spec.run_id;
+  if (it == tasks_.end() || it->second->cancelled) {
+    if (it != tasks_.end()) tasks_.erase(it);
+    Dispatch();
+    return;
+  }
+  it->second->state = State::kMemory;
+  TaskFinished f;
+  f.key = key;
+  f.run_id = run_id;
+  f.nbytes = value.Sizeof();
+  std::string type_name = value.scalar ? std::string(native::DTypeScalarName(value.dtype)) : "ndarray";
+  f.type = Buffer::FromString(PickleGlobalRef("numpy", type_name));
+  f.type_name = "numpy." + type_name;
+  f.thread = Value(int64_t{0});
+  f.startstops = {StartStop{"compute", start, stop}};
+  f.stimulus_id = Stimulus("task-finished");
+  SendToScheduler(f.ToValue());
+  int64_t nbytes = value.Sizeof();
+  native_[key] = std::move(value);
+  OnStored(key, nbytes);
 }
 
 void WorkerServer::OnExecuted(Key key, int64_t run_id, std::vector<Key> deps, PyTaskOutcome outcome) {
   --executing_;
+  ++python_tasks_;
   for (const Key& d : deps) Unpin(d);
   auto it = tasks_.find(key);
   if (it != tasks_.end()) run_id = it->second->spec.run_id;  // may be newer (resumed)
@@ -617,6 +781,8 @@ void WorkerServer::ForgetTask(const Key& key) {
 void WorkerServer::ReleaseData(const Key& key) {
   if (!store_.Erase(key)) return;
   pins_.erase(key);
+  native_.erase(key);
+  spilled_native_.erase(key);
   python_->Post([this, key] { python_->Delete(key); });
   SendToScheduler(Value(Map{{Value("op"), Value("release-worker-data")},
                             {Value("key"), key.ToValue()},
@@ -725,7 +891,12 @@ void WorkerServer::MaybeSpill(int64_t rss) {
     excess = std::max(excess, rss - target);
   }
   if (excess <= 0) return;
-  for (const Key& k : store_.SpillCandidates(excess, [this](const Key& k) { return Pinned(k); })) {
+  // Numpy scalars (32 bytes) are never worth a file.
+  auto keep = [this](const Key& k) {
+    auto it = native_.find(k);
+    return Pinned(k) || (it != native_.end() && it->second.scalar);
+  };
+  for (const Key& k : store_.SpillCandidates(excess, keep)) {
     Spill(k);
   }
 }
@@ -735,7 +906,34 @@ void WorkerServer::Spill(const Key& key) {
   int64_t nbytes = store_.nbytes(key).value_or(0);
   spilling_bytes_ += nbytes;
   std::string path = store_.PathFor(key);
-  python_->Post([this, key, path, nbytes] {
+  auto done = [this, key, path, nbytes](Result<int64_t> written, bool was_native) {
+    asio::post(io_, [this, key, path, nbytes, written, was_native] {
+      spilling_bytes_ -= nbytes;
+      if (!store_.Contains(key)) {
+        std::remove(path.c_str());  // freed meanwhile
+      } else if (written.ok()) {
+        store_.FinishSpill(key, *written);
+        if (was_native) {
+          native_.erase(key);
+          spilled_native_.insert(key);
+        }
+      } else {
+        std::fprintf(stderr, "dask-native-worker: cannot spill %s: %s\n", key.Repr().c_str(),
+                     written.status().ToString().c_str());
+        store_.AbortSpill(key);
+        pins_[key] += 1 << 20;  // never try this one again
+      }
+      Dispatch();
+    });
+  };
+  if (auto it = native_.find(key); it != native_.end()) {
+    Result<Serialized> value = SerializeNative(it->second);
+    executor_->Post([path, value = std::move(value), done] {
+      done(value.ok() ? DataStore::WriteSpillFile(path, *value) : Result<int64_t>(value.status()), true);
+    });
+    return;
+  }
+  python_->Post([this, key, path, done] {
     Result<int64_t> written = Status::Internal("not serialized");
     Result<PySerialized> s = python_->Serialize(key);
     if (s.ok()) {
@@ -745,35 +943,22 @@ void WorkerServer::Spill(const Key& key) {
     } else {
       written = s.status();
     }
-    asio::post(io_, [this, key, path, nbytes, written] {
-      spilling_bytes_ -= nbytes;
-      if (!store_.Contains(key)) {
-        std::remove(path.c_str());  // freed meanwhile
-      } else if (written.ok()) {
-        store_.FinishSpill(key, *written);
-      } else {
-        std::fprintf(stderr, "dask-native-worker: cannot spill %s: %s\n", key.Repr().c_str(),
-                     written.status().ToString().c_str());
-        store_.AbortSpill(key);
-        pins_[key] += 1 << 20;  // never try this one again
-      }
-      Dispatch();
-    });
+    done(written, false);
   });
 }
 
 void WorkerServer::Unspill(const Key& key) {
   store_.BeginUnspill(key);
   std::string path = store_.PathFor(key);
-  python_->Post([this, key, path] {
-    Result<Serialized> value = Status::Internal("not read");
-    python_->WithoutGil([&] { value = DataStore::ReadSpillFile(path); });
-    Status st = value.status();
-    if (value.ok()) st = python_->Put(key, *value).status();
-    asio::post(io_, [this, key, st] {
+  auto done = [this, key](Status st, std::optional<native::NdArray> array) {
+    asio::post(io_, [this, key, st, array = std::move(array)]() mutable {
       if (!store_.Contains(key)) {
         python_->Post([this, key] { python_->Delete(key); });
       } else if (st.ok()) {
+        if (array) {
+          native_[key] = std::move(*array);
+          spilled_native_.erase(key);
+        }
         store_.FinishUnspill(key);
       } else {
         // The value is gone: say so, so the scheduler recomputes it elsewhere.
@@ -784,6 +969,30 @@ void WorkerServer::Unspill(const Key& key) {
       }
       Dispatch();
     });
+  };
+  if (spilled_native_.count(key)) {
+    executor_->Post([path, done] {
+      Result<Serialized> value = DataStore::ReadSpillFile(path);
+      if (!value.ok()) return done(value.status(), std::nullopt);
+      Result<NdarrayView> view = DeserializeNdarray(*value);
+      if (!view.ok()) return done(view.status(), std::nullopt);
+      Result<native::DType> dt = native::ParseDType(view->meta.dtype);
+      if (!dt.ok()) return done(dt.status(), std::nullopt);
+      native::NdArray a;
+      a.dtype = *dt;
+      a.shape = view->meta.shape;
+      a.strides = view->meta.strides;
+      a.data = view->data;
+      done(Status::OK(), std::move(a));
+    });
+    return;
+  }
+  python_->Post([this, key, path, done] {
+    Result<Serialized> value = Status::Internal("not read");
+    python_->WithoutGil([&] { value = DataStore::ReadSpillFile(path); });
+    Status st = value.status();
+    if (value.ok()) st = python_->Put(key, *value).status();
+    done(st, std::nullopt);
   });
 }
 
@@ -877,7 +1086,10 @@ awaitable<Result<Serialized>> WorkerServer::SerializeStored(Key key) {
   if (!where) co_return Status::NotFound("no longer held");
   Pin(key);
   Result<Serialized> out = Status::Internal("unset");
-  if (*where == Residence::kDisk) {
+  if (*where == Residence::kMemory && native_.count(key)) {
+    store_.Touch(key);
+    out = SerializeNative(native_.at(key));
+  } else if (*where == Residence::kDisk) {
     std::string path = store_.PathFor(key);
     std::function<Result<Serialized>()> job = [this, path] {
       Result<Serialized> v = Status::Internal("unset");
@@ -924,7 +1136,7 @@ awaitable<Value> WorkerServer::UpdateData(Value msg) {
       const Serialized* s = e.value.get_if<Serialized>();
       if (!k.ok() || s == nullptr) continue;
       Key key = *k;
-      Result<int64_t> n = co_await StoreInPython(key, *s);
+      Result<int64_t> n = co_await StoreReceived(key, *s);
       if (!n.ok()) continue;
       OnStored(key, *n);
       nbytes.push_back(MapEntry{e.key, Value(*n)});
@@ -968,7 +1180,7 @@ awaitable<Value> WorkerServer::GatherRpc(Value msg) {
         const Value* v = FindKeyValue(*d->map(), k.ToValue());
         const Serialized* s = v ? v->get_if<Serialized>() : nullptr;
         if (s == nullptr || store_.Contains(k)) continue;
-        Result<int64_t> n = co_await StoreInPython(k, *s);
+        Result<int64_t> n = co_await StoreReceived(k, *s);
         if (n.ok()) OnStored(k, *n);
       }
     }

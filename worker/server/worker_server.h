@@ -11,6 +11,8 @@
 
 #include "protocol/messages/worker_ops.h"
 #include "worker/python/python_runtime.h"
+#include "worker/native/executor.h"
+#include "worker/native/ndarray.h"
 #include "worker/store/data_store.h"
 
 namespace dn {
@@ -93,7 +95,15 @@ class WorkerServer {
   void ScheduleFetch(const Key& key, const std::vector<std::string>& holders);
   void FlushFetches();
   void Dispatch();
+  void RunNative(const Key& key);
+  void RunPython(const Key& key);
   void OnExecuted(Key key, int64_t run_id, std::vector<Key> deps, PyTaskOutcome outcome);
+  void OnNativeExecuted(Key key, int64_t run_id, std::vector<Key> deps, native::NdArray value,
+                        double start, double stop);
+  /// Store a value received from a peer or client: natively if it is a plain numpy
+  /// array, else in Python. Returns its size.
+  awaitable<Result<int64_t>> StoreReceived(Key key, Serialized value);
+  Result<Serialized> SerializeNative(const native::NdArray& a) const;
   void OnStored(const Key& key, int64_t nbytes);
   void SendToScheduler(Value op);
 
@@ -124,6 +134,12 @@ class WorkerServer {
   bool stream_flush_posted_ = false;
   std::unordered_map<Key, std::unique_ptr<Task>, KeyHash> tasks_;
   DataStore store_;                             ///< what this worker holds, and where
+  /// Values held natively (the rest live in Python's worker_runtime._store).
+  std::unordered_map<Key, native::NdArray, KeyHash> native_;
+  std::unordered_set<Key, KeyHash> spilled_native_;  ///< on disk, native when read back
+  std::unique_ptr<native::NativeExecutor> executor_;
+  int64_t native_tasks_ = 0;  ///< tasks run natively since start
+  int64_t python_tasks_ = 0;  ///< tasks run in the embedded Python
   std::unordered_map<Key, int, KeyHash> pins_;  ///< in use by a running task or a transfer
   int64_t spilling_bytes_ = 0;
   bool paused_ = false;

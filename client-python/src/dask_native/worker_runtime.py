@@ -72,6 +72,18 @@ def put(key_packed: bytes, header_packed: bytes, frames: list) -> int:
     return int(sizeof(value))
 
 
+def put_array(key_packed: bytes, buf, dtype: str, shape: tuple, strides: tuple,
+              scalar: bool) -> None:
+    """Make a natively held array visible to Python tasks: a read-only numpy view of
+    the native bytes (`buf` keeps them alive), or a numpy scalar."""
+    if key_packed in _store:
+        return
+    import numpy as np
+
+    a = np.ndarray(shape, dtype=np.dtype(dtype), buffer=buf, strides=strides)
+    _store[key_packed] = a[()] if scalar else a
+
+
 def delete(key_packed: bytes) -> None:
     _store.pop(key_packed, None)
 

@@ -1,0 +1,119 @@
+"""Stock dask versus dask-native on dask.array workloads, side by side (issue 5).
+
+Both clusters: a scheduler and 3 workers with 1 thread each on this machine, driven by
+the stock client. Stock = `dask scheduler` + `dask worker`; native =
+dask-native-scheduler + dask-native-worker. Workloads:
+
+  seed      da.random.random((20000, 20000), chunks=(2000, 2000)).persist(), then .sum()
+  10k       the same at 10000^2 with 1000^2 chunks
+  small     a 100k-chunk array graph: (da.ones(400_000, chunks=4) + 1).sum()
+
+It also measures this machine's limit with build/bench/dn-machine-limits (MT19937
+doubles/s on one core, memory bandwidth on all cores) and derives the fastest possible
+seed time: generating 4e8 doubles on min(3, cores) cores, or writing their 3.2 GB,
+whichever is slower. Prints wall times, ratios stock/native, native/limit, and each
+process's peak resident memory. Run: .venv/bin/python bench/array_bench.py [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dask.array as da
+from distributed import Client, wait
+
+from dask_native.cluster import ProcessCluster
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def persist_sum(c, shape, chunk):
+    t0 = time.perf_counter()
+    x = da.random.random((shape, shape), chunks=(chunk, chunk)).persist()
+    wait(x)
+    t1 = time.perf_counter()
+    total = x.sum().compute()
+    t2 = time.perf_counter()
+    assert abs(total / shape**2 - 0.5) < 0.01
+    del x
+    return {"persist_s": t1 - t0, "sum_s": t2 - t1, "total_s": t2 - t0}
+
+
+def run(kind, args):
+    if kind == "stock":
+        sched, worker = None, None
+    else:
+        sched, worker = [str(BIN / "dask-native-scheduler")], [str(BIN / "dask-native-worker")]
+    out = {}
+    with ProcessCluster(n_workers=3, scheduler_cmd=sched, worker_cmd=worker) as cluster:
+        with Client(cluster.address, timeout=60) as c:
+            c.wait_for_workers(3, timeout=60)
+            c.submit(sum, [1]).result()
+            persist_sum(c, 4000, 1000)  # warm-up: imports, first allocations
+            seed = args.seed
+            out["seed"] = min((persist_sum(c, seed, 2000) for _ in range(args.repeat)),
+                              key=lambda r: r["total_s"])
+            out["10k"] = min((persist_sum(c, 10000, 1000) for _ in range(args.repeat)),
+                             key=lambda r: r["total_s"])
+            x = (da.ones(args.small * 4, chunks=4) + 1).sum()
+            t0 = time.perf_counter()
+            assert x.compute() == 2 * args.small * 4
+            out["small"] = {"total_s": time.perf_counter() - t0}
+            out["peak_mb"] = [peak_rss_mb(p.pid) for p in cluster.procs]
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=20000)
+    ap.add_argument("--small", type=int, default=100_000, help="chunks in the small-chunk graph")
+    ap.add_argument("--repeat", type=int, default=2, help="best of N for the array workloads")
+    ap.add_argument("--quick", action="store_true", help="small sizes, one repetition")
+    args = ap.parse_args()
+    if args.quick:
+        args.seed, args.small, args.repeat = 8000, 10_000, 1
+
+    limits = json.loads(subprocess.run([str(ROOT / "build/bench/dn-machine-limits")],
+                                       capture_output=True, text=True, check=True).stdout)
+    n = args.seed**2
+    busy_cores = min(3, limits["cores"])
+    gen_s = n / (limits["mt19937_doubles_per_s"] * busy_cores)
+    write_s = n * 8 / (limits["write_gb_per_s"] * 1e9)
+    limit_s = max(gen_s, write_s)
+    print(f"machine: {json.dumps(limits)}")
+    print(f"seed limit: {limit_s:.2f} s (generate {gen_s:.2f} s on {busy_cores} cores, "
+          f"write {write_s:.2f} s)")
+
+    stock = run("stock", args)
+    native = run("native", args)
+    print(f"\n{'workload':34} {'stock s':>9} {'native s':>9} {'stock/native':>13}")
+    for name, label in (("seed", f"seed {args.seed}^2 persist+sum"),
+                        ("10k", "10000^2 / 1000^2 persist+sum"),
+                        ("small", f"{args.small} small chunks, sum")):
+        s, nv = stock[name]["total_s"], native[name]["total_s"]
+        print(f"{label:34} {s:9.2f} {nv:9.2f} {s / nv:12.2f}x")
+        if "persist_s" in stock[name]:
+            for part in ("persist_s", "sum_s"):
+                print(f"  {part[:-2]:32} {stock[name][part]:9.2f} {native[name][part]:9.2f} "
+                      f"{stock[name][part] / native[name][part]:12.2f}x")
+    print(f"\nnative seed vs the machine's limit: {native['seed']['total_s'] / limit_s:.2f}x the limit")
+    print("peak resident memory (MB): scheduler, worker-0, worker-1, worker-2")
+    for kind, res in (("stock", stock), ("native", native)):
+        print(f"  {kind:7} " + ", ".join(f"{m:.0f}" for m in res["peak_mb"]))
+
+
+if __name__ == "__main__":
+    main()

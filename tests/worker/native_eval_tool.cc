@@ -1,0 +1,68 @@
+// dn-native-eval: run one pickled run_spec through the worker's native evaluator, for
+// tests/worker/test_native_eval.py to compare with Python executing the same pickle.
+//
+//   dn-native-eval RUNSPEC.pkl [BUFFER...]      (the task must have no dependencies)
+//
+// Prints one JSON line: {"status": "ok", "dtype": "<f8", "shape": [..], "scalar": b,
+// "hex": "<C-order bytes>"} or {"status": "NotImplemented"|..., "message": "..."}.
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "protocol/pickle/pickle_reader.h"
+#include "worker/native/evaluator.h"
+
+namespace {
+
+dn::Buffer ReadFile(const char* path) {
+  std::ifstream in(path, std::ios::binary);
+  return dn::Buffer::FromString(std::string(std::istreambuf_iterator<char>(in), {}));
+}
+
+std::string JsonEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    if (static_cast<unsigned char>(c) < 0x20) continue;
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: dn-native-eval RUNSPEC.pkl [BUFFER...]\n");
+    return 2;
+  }
+  std::vector<dn::Buffer> buffers;
+  for (int i = 2; i < argc; ++i) buffers.push_back(ReadFile(argv[i]));
+  auto tree = dn::ReadPickle(ReadFile(argv[1]), buffers);
+  if (!tree.ok()) {
+    std::printf("{\"status\": \"parse-error\", \"message\": \"%s\"}\n", JsonEscape(tree.status().ToString()).c_str());
+    return 0;
+  }
+  auto result = dn::native::EvaluateRunSpec(*tree, [](const dn::Key&) { return nullptr; });
+  if (!result.ok()) {
+    std::printf("{\"status\": \"%s\", \"message\": \"%s\"}\n",
+                std::string(dn::ToString(result.status().code())).c_str(),
+                JsonEscape(result.status().message()).c_str());
+    return 0;
+  }
+  dn::native::NdArray a = dn::native::AsCContiguous(*result);
+  std::string shape;
+  for (size_t i = 0; i < a.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(a.shape[i]);
+  std::string hex;
+  static const char* digits = "0123456789abcdef";
+  for (int64_t i = 0; i < a.nbytes(); ++i) {
+    hex.push_back(digits[a.data.data()[i] >> 4]);
+    hex.push_back(digits[a.data.data()[i] & 15]);
+  }
+  std::printf("{\"status\": \"ok\", \"dtype\": \"%s\", \"shape\": [%s], \"scalar\": %s, \"hex\": \"%s\"}\n",
+              std::string(dn::native::DTypeStr(a.dtype)).c_str(), shape.c_str(), a.scalar ? "true" : "false",
+              hex.c_str());
+  return 0;
+}

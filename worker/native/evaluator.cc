@@ -1,0 +1,556 @@
+#include "worker/native/evaluator.h"
+
+#include <cstring>
+#include <memory>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "worker/native/kernels.h"
+
+namespace dn::native {
+
+namespace {
+
+struct Fn;
+
+/// A value met while evaluating: a literal, a container, an array, a dtype, a class
+/// token or a callable. Small and copyable; arrays share their bytes.
+struct Obj {
+  enum class Kind : uint8_t { kNone, kBool, kInt, kFloat, kStr, kSeq, kDict, kArray, kDType, kFn, kClass };
+  Kind kind = Kind::kNone;
+  bool b = false;
+  int64_t i = 0;
+  double f = 0;
+  std::string s;  ///< kStr text; kClass "module.name"
+  std::shared_ptr<std::vector<Obj>> items;  ///< kSeq items; kDict k0, v0, k1, v1, ...
+  NdArray array;
+  DType dtype = DType::kFloat64;
+  std::shared_ptr<const Fn> fn;
+
+  static Obj Seq(std::vector<Obj> v) {
+    Obj o;
+    o.kind = Kind::kSeq;
+    o.items = std::make_shared<std::vector<Obj>>(std::move(v));
+    return o;
+  }
+  static Obj Array(NdArray a) {
+    Obj o;
+    o.kind = Kind::kArray;
+    o.array = std::move(a);
+    return o;
+  }
+};
+
+/// A recognised callable, with the arguments a functools.partial bound.
+struct Fn {
+  enum class Kind : uint8_t {
+    kReduction,        ///< numpy reductions and dask's chunk_max/chunk_min: `name`
+    kConcatenate2,     ///< dask.array.core._concatenate2
+    kFinalize,         ///< dask.array.core.finalize
+    kApplyRandom,      ///< dask.array.random._apply_random
+    kIdentityCast,     ///< dask._task_spec._identity_cast
+    kToContainer,      ///< dask._task_spec.NestedContainer.to_container
+    kExecuteSubgraph,  ///< dask._task_spec._execute_subgraph
+    kCompose,          ///< toolz.functoolz.Compose: compose[0] first, then the rest
+  };
+  Kind kind;
+  std::string name;
+  std::vector<Obj> args;
+  std::vector<std::pair<std::string, Obj>> kwargs;
+  std::vector<std::shared_ptr<const Fn>> compose;
+};
+
+using Kwargs = std::vector<std::pair<std::string, Obj>>;
+
+const Obj* FindKwarg(const Kwargs& kw, std::string_view name) {
+  for (const auto& [k, v] : kw) {
+    if (k == name) return &v;
+  }
+  return nullptr;
+}
+
+Status Unsupported(std::string what) { return Status::NotImplemented(std::move(what)); }
+
+/// Evaluation scope of one `_execute_subgraph` level: its inner graph (key -> node),
+/// the values bound or computed so far, and the enclosing scope.
+struct Scope {
+  const Scope* parent = nullptr;
+  std::unordered_map<Key, NodeId, KeyHash> inner;
+  mutable std::unordered_map<Key, Obj, KeyHash> values;
+};
+
+class Evaluator {
+ public:
+  Evaluator(const PickleTree& t, const DependencyLookup& deps) : t_(t), deps_(deps) {}
+
+  Result<Obj> EvalArg(NodeId id, const Scope* scope) {
+    if (++depth_ > kMaxDepth) return Status::Invalid("run_spec nests too deeply");
+    Result<Obj> r = IsGraphNode(id) ? EvalGraphNode(id, scope) : EvalData(id);
+    --depth_;
+    return r;
+  }
+
+ private:
+  static constexpr int kMaxDepth = 200;
+
+  const PickleNode& N(NodeId id) const { return t_.node(id); }
+
+  bool GlobalIs(NodeId id, std::string_view module, std::string_view name) const {
+    return id < t_.size() && t_.IsGlobal(id, module, name);
+  }
+
+  // The callable or class node of a REDUCE / NEWOBJ node.
+  NodeId Head(NodeId id) const {
+    const PickleNode& n = N(id);
+    return n.items.empty() ? kNoNode : n.items[0];
+  }
+  // The args tuple of a REDUCE node.
+  const std::vector<NodeId>* ReduceArgs(NodeId id) const {
+    const PickleNode& n = N(id);
+    if (n.items.size() < 2 || N(n.items[1]).kind != PickleKind::kTuple) return nullptr;
+    return &N(n.items[1]).items;
+  }
+
+  bool IsTaskSpec(NodeId head, std::string_view name) const {
+    return GlobalIs(head, "dask._task_spec", name);
+  }
+
+  bool IsGraphNode(NodeId id) const {
+    const PickleNode& n = N(id);
+    if (n.kind == PickleKind::kNewObj) {
+      NodeId h = Head(id);
+      return IsTaskSpec(h, "Task") || IsTaskSpec(h, "List") || IsTaskSpec(h, "Tuple");
+    }
+    if (n.kind == PickleKind::kReduce) {
+      NodeId h = Head(id);
+      return IsTaskSpec(h, "Alias") || IsTaskSpec(h, "TaskRef") || IsTaskSpec(h, "DataNode");
+    }
+    return false;
+  }
+
+  Result<Key> KeyOf(NodeId id) const {
+    DN_ASSIGN_OR_RETURN(Value v, KeyValue(id));
+    return Key::FromValue(v);
+  }
+  Result<Value> KeyValue(NodeId id) const {
+    const PickleNode& n = N(id);
+    switch (n.kind) {
+      case PickleKind::kStr: return Value(std::string(t_.str(id)));
+      case PickleKind::kInt: return Value(n.int_value);
+      case PickleKind::kFloat: return Value(n.float_value);
+      case PickleKind::kTuple: {
+        Array a;
+        for (NodeId c : n.items) {
+          DN_ASSIGN_OR_RETURN(Value v, KeyValue(c));
+          a.push_back(std::move(v));
+        }
+        return Value(std::move(a));
+      }
+      default: return Unsupported("key of kind " + std::string(ToString(n.kind)));
+    }
+  }
+
+  Result<Obj> Lookup(const Key& key, const Scope* scope) {
+    for (const Scope* s = scope; s != nullptr; s = s->parent) {
+      if (auto it = s->values.find(key); it != s->values.end()) return it->second;
+      if (auto it = s->inner.find(key); it != s->inner.end()) {
+        DN_ASSIGN_OR_RETURN(Obj v, EvalArg(it->second, s));
+        s->values.emplace(key, v);
+        return v;
+      }
+    }
+    const NdArray* a = deps_(key);
+    if (a == nullptr) return Unsupported("dependency " + key.Repr() + " is not held natively");
+    return Obj::Array(*a);
+  }
+
+  Result<Obj> EvalGraphNode(NodeId id, const Scope* scope) {
+    const PickleNode& n = N(id);
+    NodeId h = Head(id);
+    if (n.kind == PickleKind::kReduce) {
+      const std::vector<NodeId>* args = ReduceArgs(id);
+      if (args == nullptr || args->empty()) return Status::Invalid("graph node without arguments");
+      if (IsTaskSpec(h, "DataNode")) {
+        if (args->size() != 2) return Status::Invalid("DataNode takes (key, value)");
+        return EvalData((*args)[1]);
+      }
+      // TaskRef(key); Alias(key, target) — inline or top level, it is target's value.
+      NodeId target = IsTaskSpec(h, "Alias") && args->size() == 2 ? (*args)[1] : (*args)[0];
+      DN_ASSIGN_OR_RETURN(Key k, KeyOf(target));
+      return Lookup(k, scope);
+    }
+    // NEWOBJ(Task | List | Tuple) + BUILD(state in sorted slot order).
+    if (n.state == kNoNode) return Status::Invalid("task without state");
+    const PickleNode& st = N(n.state);
+    if (st.kind != PickleKind::kTuple && st.kind != PickleKind::kList) {
+      return Status::Invalid("task state is not a sequence");
+    }
+    const std::vector<NodeId>& slots = st.items;
+    if (IsTaskSpec(h, "List") || IsTaskSpec(h, "Tuple")) {
+      // (_data_producer, _dependencies, _is_coro, _repr, _token, args, constructor,
+      //  func, key, klass, kwargs)
+      if (slots.size() != 11 || N(slots[5]).kind != PickleKind::kTuple) return Unsupported("container state");
+      std::vector<Obj> items;
+      for (NodeId a : N(slots[5]).items) {
+        DN_ASSIGN_OR_RETURN(Obj v, EvalArg(a, scope));
+        items.push_back(std::move(v));
+      }
+      return Obj::Seq(std::move(items));
+    }
+    // Task: (_data_producer, _dependencies, _is_coro, _repr, _token, args, func, key, kwargs)
+    if (slots.size() != 9) return Unsupported("Task state of " + std::to_string(slots.size()) + " slots");
+    const PickleNode& args = N(slots[5]);
+    if (args.kind != PickleKind::kTuple) return Status::Invalid("Task args is not a tuple");
+    if (N(slots[2]).kind == PickleKind::kBool && N(slots[2]).flag) return Unsupported("coroutine task");
+    DN_ASSIGN_OR_RETURN(std::shared_ptr<const Fn> fn, EvalFn(slots[6]));
+    if (fn->kind == Fn::Kind::kExecuteSubgraph) return ExecuteSubgraph(args.items, scope);
+    std::vector<Obj> argv;
+    for (NodeId a : args.items) {
+      DN_ASSIGN_OR_RETURN(Obj v, EvalArg(a, scope));
+      argv.push_back(std::move(v));
+    }
+    Kwargs kwargs;
+    const PickleNode& kw = N(slots[8]);
+    if (kw.kind == PickleKind::kDict) {
+      for (size_t i = 0; i + 1 < kw.items.size(); i += 2) {
+        if (N(kw.items[i]).kind != PickleKind::kStr) return Status::Invalid("kwarg name is not a str");
+        DN_ASSIGN_OR_RETURN(Obj v, EvalArg(kw.items[i + 1], scope));
+        kwargs.emplace_back(std::string(t_.str(kw.items[i])), std::move(v));
+      }
+    } else if (kw.kind != PickleKind::kNone) {
+      return Status::Invalid("Task kwargs is not a dict");
+    }
+    return Call(*fn, std::move(argv), std::move(kwargs));
+  }
+
+  // _execute_subgraph(inner_dsk, outkey, inkeys, *deps): bind inkeys[i] to deps[i] by
+  // position (inkeys are ordered by hash(key), which differs between processes).
+  Result<Obj> ExecuteSubgraph(const std::vector<NodeId>& args, const Scope* scope) {
+    if (args.size() < 3) return Status::Invalid("_execute_subgraph takes (dsk, outkey, inkeys, *deps)");
+    const PickleNode& dsk = N(args[0]);
+    const PickleNode& inkeys = N(args[2]);
+    if (dsk.kind != PickleKind::kDict || inkeys.kind != PickleKind::kTuple ||
+        inkeys.items.size() != args.size() - 3) {
+      return Unsupported("_execute_subgraph arguments");
+    }
+    Scope inner;
+    inner.parent = scope;
+    for (size_t i = 0; i + 1 < dsk.items.size(); i += 2) {
+      DN_ASSIGN_OR_RETURN(Key k, KeyOf(dsk.items[i]));
+      inner.inner.emplace(std::move(k), dsk.items[i + 1]);
+    }
+    for (size_t i = 0; i < inkeys.items.size(); ++i) {
+      DN_ASSIGN_OR_RETURN(Key k, KeyOf(inkeys.items[i]));
+      DN_ASSIGN_OR_RETURN(Obj v, EvalArg(args[3 + i], scope));
+      inner.values.emplace(std::move(k), std::move(v));
+    }
+    DN_ASSIGN_OR_RETURN(Key out, KeyOf(args[1]));
+    return Lookup(out, &inner);
+  }
+
+  Result<std::shared_ptr<const Fn>> EvalFn(NodeId id) {
+    const PickleNode& n = N(id);
+    auto make = [](Fn::Kind k, std::string name = {}) {
+      auto f = std::make_shared<Fn>();
+      f->kind = k;
+      f->name = std::move(name);
+      return std::shared_ptr<const Fn>(std::move(f));
+    };
+    if (n.kind == PickleKind::kGlobal) {
+      std::string_view mod = t_.global_module(id), name = t_.global_name(id);
+      if (mod == "dask._task_spec") {
+        if (name == "_execute_subgraph") return make(Fn::Kind::kExecuteSubgraph);
+        if (name == "_identity_cast") return make(Fn::Kind::kIdentityCast);
+        if (name == "NestedContainer.to_container") return make(Fn::Kind::kToContainer);
+      } else if (mod == "dask.array.core") {
+        if (name == "_concatenate2") return make(Fn::Kind::kConcatenate2);
+        if (name == "finalize") return make(Fn::Kind::kFinalize);
+      } else if (mod == "dask.array.random" && name == "_apply_random") {
+        return make(Fn::Kind::kApplyRandom);
+      } else if (mod == "numpy" || mod == "numpy.core.fromnumeric" || mod == "numpy._core.fromnumeric") {
+        if (IsReduction(name)) return make(Fn::Kind::kReduction, std::string(name));
+      } else if (mod == "dask.array.reductions" && (name == "chunk_max" || name == "chunk_min")) {
+        return make(Fn::Kind::kReduction, name == "chunk_max" ? "max" : "min");
+      } else if (mod == "dask.array.chunk" && (name == "sum" || name == "prod" || name == "any" ||
+                                               name == "all" || name == "max" || name == "min")) {
+        return make(Fn::Kind::kReduction, std::string(name));
+      }
+      return Unsupported("callable " + std::string(mod) + "." + std::string(name));
+    }
+    if (n.kind == PickleKind::kReduce && GlobalIs(Head(id), "functools", "partial")) {
+      // REDUCE(partial, (func,)) + BUILD((func, args, kwargs, dict)).
+      if (n.state == kNoNode || N(n.state).kind != PickleKind::kTuple || N(n.state).items.size() != 4) {
+        return Unsupported("partial state");
+      }
+      const std::vector<NodeId>& st = N(n.state).items;
+      DN_ASSIGN_OR_RETURN(std::shared_ptr<const Fn> inner, EvalFn(st[0]));
+      auto f = std::make_shared<Fn>(*inner);
+      if (N(st[1]).kind == PickleKind::kTuple) {
+        std::vector<Obj> bound;
+        for (NodeId a : N(st[1]).items) {
+          DN_ASSIGN_OR_RETURN(Obj v, EvalData(a));
+          bound.push_back(std::move(v));
+        }
+        f->args.insert(f->args.begin(), bound.begin(), bound.end());
+      }
+      if (N(st[2]).kind == PickleKind::kDict) {
+        const std::vector<NodeId>& kw = N(st[2]).items;
+        for (size_t i = 0; i + 1 < kw.size(); i += 2) {
+          DN_ASSIGN_OR_RETURN(Obj v, EvalData(kw[i + 1]));
+          f->kwargs.emplace_back(std::string(t_.str(kw[i])), std::move(v));
+        }
+      }
+      if (N(st[3]).kind != PickleKind::kNone &&
+          !(N(st[3]).kind == PickleKind::kDict && N(st[3]).items.empty())) {
+        return Unsupported("partial with a __dict__");
+      }
+      return std::shared_ptr<const Fn>(std::move(f));
+    }
+    if (n.kind == PickleKind::kNewObj && GlobalIs(Head(id), "toolz.functoolz", "Compose")) {
+      // NEWOBJ(Compose, ()) + BUILD((first, funcs)).
+      if (n.state == kNoNode || N(n.state).kind != PickleKind::kTuple || N(n.state).items.size() != 2 ||
+          N(N(n.state).items[1]).kind != PickleKind::kTuple) {
+        return Unsupported("Compose state");
+      }
+      auto f = std::make_shared<Fn>();
+      f->kind = Fn::Kind::kCompose;
+      DN_ASSIGN_OR_RETURN(std::shared_ptr<const Fn> first, EvalFn(N(n.state).items[0]));
+      f->compose.push_back(first);
+      for (NodeId g : N(N(n.state).items[1]).items) {
+        DN_ASSIGN_OR_RETURN(std::shared_ptr<const Fn> next, EvalFn(g));
+        f->compose.push_back(next);
+      }
+      return std::shared_ptr<const Fn>(std::move(f));
+    }
+    return Unsupported("callable of kind " + std::string(ToString(n.kind)));
+  }
+
+  static bool IsReduction(std::string_view name) {
+    for (std::string_view r : {"sum", "prod", "max", "min", "amax", "amin", "any", "all"}) {
+      if (name == r) return true;
+    }
+    return false;
+  }
+
+  // Plain data: literals, containers of data, numpy arrays and dtypes, class tokens.
+  Result<Obj> EvalData(NodeId id) {
+    const PickleNode& n = N(id);
+    Obj o;
+    switch (n.kind) {
+      case PickleKind::kNone: return o;
+      case PickleKind::kBool: o.kind = Obj::Kind::kBool; o.b = n.flag; return o;
+      case PickleKind::kInt: o.kind = Obj::Kind::kInt; o.i = n.int_value; return o;
+      case PickleKind::kFloat: o.kind = Obj::Kind::kFloat; o.f = n.float_value; return o;
+      case PickleKind::kStr: o.kind = Obj::Kind::kStr; o.s = std::string(t_.str(id)); return o;
+      case PickleKind::kTuple:
+      case PickleKind::kList: {
+        std::vector<Obj> items;
+        for (NodeId c : n.items) {
+          if (IsGraphNode(c)) return Unsupported("graph node inside plain data");
+          DN_ASSIGN_OR_RETURN(Obj v, EvalData(c));
+          items.push_back(std::move(v));
+        }
+        return Obj::Seq(std::move(items));
+      }
+      case PickleKind::kDict: {
+        Obj d = Obj::Seq({});
+        d.kind = Obj::Kind::kDict;
+        for (NodeId c : n.items) {
+          if (IsGraphNode(c)) return Unsupported("graph node inside plain data");
+          DN_ASSIGN_OR_RETURN(Obj v, EvalData(c));
+          d.items->push_back(std::move(v));
+        }
+        return d;
+      }
+      case PickleKind::kGlobal:
+        o.kind = Obj::Kind::kClass;
+        o.s = std::string(t_.global_module(id)) + "." + std::string(t_.global_name(id));
+        return o;
+      case PickleKind::kReduce: {
+        NodeId h = Head(id);
+        const std::vector<NodeId>* args = ReduceArgs(id);
+        if (args == nullptr) return Unsupported("reduce without args");
+        if (GlobalIs(h, "numpy", "dtype")) {
+          if (args->empty() || N((*args)[0]).kind != PickleKind::kStr) return Unsupported("dtype");
+          DN_ASSIGN_OR_RETURN(o.dtype, ParseDType(t_.str((*args)[0])));
+          o.kind = Obj::Kind::kDType;
+          return o;
+        }
+        if (GlobalIs(h, "numpy._core.numeric", "_frombuffer") || GlobalIs(h, "numpy.core.numeric", "_frombuffer")) {
+          return FromBuffer(*args);
+        }
+        return Unsupported("data built by " + std::string(t_.global_module(h)) + "." +
+                           std::string(t_.global_name(h)));
+      }
+      default: return Unsupported("data of kind " + std::string(ToString(n.kind)));
+    }
+  }
+
+  // numpy's _frombuffer(buffer, dtype, shape, order) for out-of-band arrays.
+  Result<Obj> FromBuffer(const std::vector<NodeId>& args) {
+    if (args.size() != 4 || N(args[0]).kind != PickleKind::kBuffer) return Unsupported("_frombuffer");
+    int64_t index = N(args[0]).int_value;
+    if (index < 0 || static_cast<size_t>(index) >= t_.buffers().size()) return Status::Invalid("buffer index");
+    DN_ASSIGN_OR_RETURN(Obj dt, EvalData(args[1]));
+    DN_ASSIGN_OR_RETURN(Obj shape, EvalData(args[2]));
+    if (dt.kind != Obj::Kind::kDType || shape.kind != Obj::Kind::kSeq || t_.str(args[3]) != "C") {
+      return Unsupported("_frombuffer layout");
+    }
+    NdArray a;
+    a.dtype = dt.dtype;
+    for (const Obj& d : *shape.items) {
+      if (d.kind != Obj::Kind::kInt || d.i < 0) return Status::Invalid("array shape");
+      a.shape.push_back(d.i);
+    }
+    a.strides = NdArray::CStrides(a.shape, ItemSize(a.dtype));
+    a.data = t_.buffers()[index];
+    a.writeable = !N(args[0]).flag;
+    if (static_cast<int64_t>(a.data.size()) != a.nbytes()) return Status::Invalid("buffer size does not match shape");
+    return Obj::Array(std::move(a));
+  }
+
+  Result<Obj> Call(const Fn& fn, std::vector<Obj> argv, Kwargs kwargs) {
+    if (!fn.args.empty()) argv.insert(argv.begin(), fn.args.begin(), fn.args.end());
+    for (const auto& kv : fn.kwargs) {
+      if (FindKwarg(kwargs, kv.first) == nullptr) kwargs.push_back(kv);
+    }
+    switch (fn.kind) {
+      case Fn::Kind::kCompose: {
+        DN_ASSIGN_OR_RETURN(Obj r, Call(*fn.compose[0], std::move(argv), std::move(kwargs)));
+        for (size_t i = 1; i < fn.compose.size(); ++i) {
+          DN_ASSIGN_OR_RETURN(r, Call(*fn.compose[i], {r}, {}));
+        }
+        return r;
+      }
+      case Fn::Kind::kIdentityCast:
+      case Fn::Kind::kToContainer: {
+        const Obj* typ = FindKwarg(kwargs, fn.kind == Fn::Kind::kIdentityCast ? "typ" : "constructor");
+        if (typ != nullptr && !(typ->kind == Obj::Kind::kClass &&
+                                (typ->s == "builtins.list" || typ->s == "builtins.tuple"))) {
+          return Unsupported("container type " + typ->s);
+        }
+        return Obj::Seq(std::move(argv));
+      }
+      case Fn::Kind::kApplyRandom: return ApplyRandom(argv);
+      case Fn::Kind::kConcatenate2: {
+        const Obj* axes = FindKwarg(kwargs, "axes");
+        if (argv.size() != 1 || axes == nullptr || axes->kind != Obj::Kind::kSeq) return Unsupported("_concatenate2 args");
+        std::vector<int> ax;
+        for (const Obj& a : *axes->items) {
+          if (a.kind != Obj::Kind::kInt) return Unsupported("_concatenate2 axes");
+          ax.push_back(static_cast<int>(a.i));
+        }
+        return ConcatenateNested(argv[0], ax, 0);
+      }
+      case Fn::Kind::kFinalize: {
+        if (argv.size() != 1) return Unsupported("finalize args");
+        Obj r = argv[0];
+        while (r.kind == Obj::Kind::kSeq && r.items->size() == 1) r = (*r.items)[0];
+        if (r.kind == Obj::Kind::kArray) return r;  // .copy(): our arrays are immutable
+        if (r.kind != Obj::Kind::kSeq) return Unsupported("finalize of a non-array");
+        // concatenate3: every nesting level is one axis.
+        int depth = 0;
+        for (const Obj* p = &argv[0]; p->kind == Obj::Kind::kSeq && !p->items->empty(); p = &(*p->items)[0]) ++depth;
+        std::vector<int> axes(depth);
+        for (int i = 0; i < depth; ++i) axes[i] = i;
+        return ConcatenateNested(argv[0], axes, 0);
+      }
+      case Fn::Kind::kReduction: return Reduction(fn.name, argv, kwargs);
+      case Fn::Kind::kExecuteSubgraph: return Unsupported("_execute_subgraph called indirectly");
+    }
+    return Unsupported("callable");
+  }
+
+  // _apply_random(RandomState, funcname, state_data, size, args, kwargs)
+  Result<Obj> ApplyRandom(const std::vector<Obj>& argv) {
+    if (argv.size() != 6 || argv[0].kind != Obj::Kind::kClass || argv[0].s != "numpy.random.mtrand.RandomState" ||
+        argv[1].kind != Obj::Kind::kStr || argv[2].kind != Obj::Kind::kArray || argv[3].kind != Obj::Kind::kSeq ||
+        argv[4].kind != Obj::Kind::kSeq || argv[5].kind != Obj::Kind::kDict || !argv[5].items->empty()) {
+      return Unsupported("_apply_random arguments");
+    }
+    const NdArray& state = argv[2].array;
+    if (state.dtype != DType::kUInt32 || state.ndim() != 1 || !state.IsCContiguous()) return Unsupported("random state");
+    std::vector<int64_t> size;
+    for (const Obj& d : *argv[3].items) {
+      if (d.kind != Obj::Kind::kInt || d.i < 0) return Unsupported("random size");
+      size.push_back(d.i);
+    }
+    std::vector<double> params;
+    for (const Obj& p : *argv[4].items) {
+      if (p.kind == Obj::Kind::kInt) params.push_back(static_cast<double>(p.i));
+      else if (p.kind == Obj::Kind::kFloat) params.push_back(p.f);
+      else return Unsupported("random parameter");
+    }
+    DN_ASSIGN_OR_RETURN(NdArray out, RandomChunk(argv[1].s, state.ptr<uint32_t>(), state.shape[0], size, params));
+    return Obj::Array(std::move(out));
+  }
+
+  Result<Obj> Reduction(const std::string& name, const std::vector<Obj>& argv, const Kwargs& kwargs) {
+    if (argv.size() != 1 || argv[0].kind != Obj::Kind::kArray) return Unsupported(name + " of a non-array");
+    const NdArray& x = argv[0].array;
+    ReduceSpec spec;
+    spec.op = name == "amax" ? "max" : name == "amin" ? "min" : name;
+    if (const Obj* ax = FindKwarg(kwargs, "axis"); ax != nullptr && ax->kind != Obj::Kind::kNone) {
+      auto add = [&](const Obj& a) -> Status {
+        if (a.kind != Obj::Kind::kInt) return Unsupported("axis");
+        int64_t v = a.i < 0 ? a.i + x.ndim() : a.i;
+        if (v < 0 || v >= x.ndim()) return Status::Invalid("axis out of range");
+        spec.axes.push_back(static_cast<int>(v));
+        return Status::OK();
+      };
+      if (ax->kind == Obj::Kind::kSeq) {
+        for (const Obj& a : *ax->items) DN_RETURN_NOT_OK(add(a));
+      } else {
+        DN_RETURN_NOT_OK(add(*ax));
+      }
+    } else {
+      for (int i = 0; i < x.ndim(); ++i) spec.axes.push_back(i);
+    }
+    if (const Obj* kd = FindKwarg(kwargs, "keepdims"); kd != nullptr) {
+      if (kd->kind != Obj::Kind::kBool) return Unsupported("keepdims");
+      spec.keepdims = kd->b;
+    }
+    if (const Obj* dt = FindKwarg(kwargs, "dtype"); dt != nullptr && dt->kind != Obj::Kind::kNone) {
+      if (dt->kind != Obj::Kind::kDType) return Unsupported("reduction dtype");
+      spec.dtype = dt->dtype;
+    }
+    for (const auto& [k, v] : kwargs) {
+      if (k != "axis" && k != "keepdims" && k != "dtype") return Unsupported(name + " keyword " + k);
+    }
+    DN_ASSIGN_OR_RETURN(NdArray out, Reduce(x, spec));
+    return Obj::Array(std::move(out));
+  }
+
+  // _concatenate2: nested lists of arrays, one nesting level per axis in `axes`.
+  Result<Obj> ConcatenateNested(const Obj& nested, const std::vector<int>& axes, size_t level) {
+    if (level == axes.size()) {
+      if (nested.kind != Obj::Kind::kArray) return Unsupported("concatenate of a non-array");
+      return nested;
+    }
+    if (nested.kind != Obj::Kind::kSeq || nested.items->empty()) return Unsupported("concatenate nesting");
+    std::vector<NdArray> parts;
+    for (const Obj& item : *nested.items) {
+      DN_ASSIGN_OR_RETURN(Obj p, ConcatenateNested(item, axes, level + 1));
+      parts.push_back(std::move(p.array));
+    }
+    DN_ASSIGN_OR_RETURN(NdArray out, Concatenate(parts, axes[level]));
+    return Obj::Array(std::move(out));
+  }
+
+  const PickleTree& t_;
+  const DependencyLookup& deps_;
+  int depth_ = 0;
+};
+
+}  // namespace
+
+Result<NdArray> EvaluateRunSpec(const PickleTree& run_spec, const DependencyLookup& deps) {
+  if (run_spec.root() == kNoNode) return Status::Invalid("empty run_spec");
+  Evaluator ev(run_spec, deps);
+  DN_ASSIGN_OR_RETURN(Obj result, ev.EvalArg(run_spec.root(), nullptr));
+  if (result.kind != Obj::Kind::kArray) return Status::NotImplemented("result is not an array");
+  return std::move(result.array);
+}
+
+}  // namespace dn::native

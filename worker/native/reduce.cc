@@ -1,0 +1,874 @@
+#include "worker/native/reduce.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "common/check.h"
+
+// How numpy 2.4.6 orders a reduction, and how this file replays it.
+//
+// `np.add.reduce` (reduction.c: PyUFunc_ReduceWrapper) builds a buffered nditer over
+// (out, in) with EXTERNAL_LOOP | GROWINNER | DONT_NEGATE_STRIDES and calls the inner loop
+// once per "inner call". DOUBLE_add (loops_arithm_fp.dispatch.c.src) then does
+//   out stride 0 (a reduce call):  *out += pairwise_sum(in, count)
+//   otherwise (elementwise):       out[k] = out[k] + in[k]
+// So the result depends only on which runs of elements form inner calls. MakePlan()
+// mirrors nditer_constr.c: npyiter_find_best_axis_ordering (stable insertion sort by
+// |stride|), the allocated output's strides (npyiter_new_temp_array), npyiter_coalesce_axes
+// and npyiter_find_buffering_setup; Execute() mirrors npyiter_copy_to_buffers (transfer
+// sizes) and the buffered reduce iternext (one call per core when reducing).
+
+namespace dn::native {
+namespace {
+
+constexpr int64_t kBufSize = 8192;  // NPY_BUFSIZE: np.getbufsize() unless a user changes it
+constexpr int64_t kPwBlock = 128;   // PW_BLOCKSIZE in loops_utils.h.src
+
+// x86 NaN propagation for `a op b`: a NaN `a` wins, else a NaN `b`, both quieted; an
+// invalid operation on non-NaNs gives the default NaN (sign bit set). numpy's build keeps
+// the source order (`acc + x`, `left + right`), but a compiler may commute a + b, which
+// changes nothing except which NaN comes out. So the fast paths below check for a NaN
+// result and then replay the same order with this rule.
+template <typename T>
+T Quiet(T v) {
+  using U = std::conditional_t<sizeof(T) == 8, uint64_t, uint32_t>;
+  U bits;
+  std::memcpy(&bits, &v, sizeof(T));
+  bits |= U{1} << (std::numeric_limits<T>::digits - 2);
+  std::memcpy(&v, &bits, sizeof(T));
+  return v;
+}
+
+template <bool kExactNaN, typename T>
+T Add(T a, T b) {
+  if constexpr (kExactNaN) {
+    if (std::isnan(a)) return Quiet(a);
+    if (std::isnan(b)) return Quiet(b);
+  }
+  return a + b;
+}
+
+template <bool kExactNaN, typename T>
+T Mul(T a, T b) {
+  if constexpr (kExactNaN) {
+    if (std::isnan(a)) return Quiet(a);
+    if (std::isnan(b)) return Quiet(b);
+  }
+  return a * b;
+}
+
+// numpy's @TYPE@_pairwise_sum. kUnit specialises the contiguous case so the 8 lanes
+// vectorise; the order of additions is the same either way.
+template <typename T, bool kUnit, bool kExactNaN>
+T Pairwise(const T* a, int64_t n, int64_t s) {
+  if constexpr (kUnit) s = 1;
+  if (n < 8) {
+    T res = static_cast<T>(-0.0);  // keeps an all -0.0 run -0.0
+    for (int64_t i = 0; i < n; ++i) res = Add<kExactNaN>(res, a[i * s]);
+    return res;
+  }
+  if (n <= kPwBlock) {
+    T r[8];
+    for (int j = 0; j < 8; ++j) r[j] = a[j * s];
+    int64_t i = 8;
+    for (; i < n - (n % 8); i += 8) {
+      for (int j = 0; j < 8; ++j) r[j] = Add<kExactNaN>(r[j], a[(i + j) * s]);
+    }
+    T res = Add<kExactNaN>(Add<kExactNaN>(Add<kExactNaN>(r[0], r[1]), Add<kExactNaN>(r[2], r[3])),
+                           Add<kExactNaN>(Add<kExactNaN>(r[4], r[5]), Add<kExactNaN>(r[6], r[7])));
+    for (; i < n; ++i) res = Add<kExactNaN>(res, a[i * s]);
+    return res;
+  }
+  int64_t n2 = n / 2;
+  n2 -= n2 % 8;
+  const T left = Pairwise<T, kUnit, kExactNaN>(a, n2, s);
+  return Add<kExactNaN>(left, Pairwise<T, kUnit, kExactNaN>(a + n2 * s, n - n2, s));
+}
+
+// `acc + pairwise(a)`, with numpy's NaN when the result is NaN.
+template <typename T>
+T AccumulatePairwise(T acc, const T* a, int64_t n, int64_t s) {
+  const T fast = acc + (s == 1 ? Pairwise<T, true, false>(a, n, 1) : Pairwise<T, false, false>(a, n, s));
+  if (!std::isnan(fast)) return fast;
+  return Add<true>(acc, Pairwise<T, false, true>(a, n, s));
+}
+
+// --- The iterator plan -----------------------------------------------------------------
+
+// Iterator dimensions run innermost first, like numpy's AXISDATA.
+struct Plan {
+  int ndim = 1;
+  int64_t shape[kMaxReduceDims];
+  int64_t in[kMaxReduceDims];   // input strides, in elements of the input type
+  int64_t out[kMaxReduceDims];  // result strides, in elements of numpy's result layout
+  int64_t itersize = 0;
+  int64_t coresize = 1;
+  int outerdim = 0;
+  bool reduce = false;       // numpy's REDUCE iteration (an outer loop over cores)
+  bool in_buffered = false;  // the input goes through the buffer (cast or not 1-strided)
+  int64_t buffersize = 0;
+  // The result as numpy allocates it (contiguous in iteration order), per original axis.
+  int64_t out_size = 1;
+  int64_t result_stride[kMaxReduceDims];  // 0 for reduced and length-1 axes
+};
+
+Status CheckView(std::span<const int64_t> shape, std::span<const int64_t> strides,
+                 int64_t itemsize, AxisMask axes) {
+  const size_t nd = shape.size();
+  if (strides.size() != nd) return Status::Invalid("shape and strides differ in length");
+  if (nd > static_cast<size_t>(kMaxReduceDims)) {
+    return Status::Invalid("reduction of more than " + std::to_string(kMaxReduceDims) +
+                           " dimensions");
+  }
+  if (nd < 64 && (axes >> nd) != 0) return Status::Invalid("reduction axis out of range");
+  int64_t size = 1;
+  for (size_t i = 0; i < nd; ++i) {
+    if (shape[i] < 0) return Status::Invalid("negative dimension");
+    if (strides[i] % itemsize != 0) return Status::Invalid("stride not a multiple of itemsize");
+    if (shape[i] != 0 && size > std::numeric_limits<int64_t>::max() / shape[i]) {
+      return Status::Invalid("array too large");
+    }
+    size *= shape[i];
+  }
+  return Status::OK();
+}
+
+// npyiter_find_best_axis_ordering for `nops` operands: a stable insertion sort of the
+// axes from smallest to largest |stride|. A zero stride says nothing; when operands
+// disagree, the one voting for the current (C) order wins. `order` holds original axis
+// numbers, innermost first.
+void SortAxes(int nd, int nops, const int64_t* const* strides, int* order) {
+  for (int d = 0; d < nd; ++d) order[d] = nd - 1 - d;
+  for (int i0 = 1; i0 < nd; ++i0) {
+    const int ax0 = order[i0];
+    int ipos = i0;
+    for (int i1 = i0 - 1; i1 >= 0; --i1) {
+      const int ax1 = order[i1];
+      bool ambig = true, shouldswap = false;
+      for (int op = 0; op < nops; ++op) {
+        const int64_t s0 = strides[op][ax0], s1 = strides[op][ax1];
+        if (s0 != 0 && s1 != 0) {
+          if (std::abs(s1) <= std::abs(s0)) {
+            shouldswap = false;
+          } else if (ambig) {
+            shouldswap = true;
+          }
+          ambig = false;
+        }
+      }
+      if (!ambig) {
+        if (shouldswap) {
+          ipos = i1;
+        } else {
+          break;
+        }
+      }
+    }
+    if (ipos != i0) {
+      for (int i1 = i0; i1 > ipos; --i1) order[i1] = order[i1 - 1];
+      order[ipos] = ax0;
+    }
+  }
+}
+
+// Strides (in elements) of a new array contiguous in iteration order `order` (innermost
+// first), skipping `skip` axes; length-1 and skipped axes get 0, as the iterator sees them.
+void ContiguousInOrder(int nd, const int* order, const int64_t* shape, AxisMask skip,
+                       int64_t* strides) {
+  int64_t running = 1;
+  for (int d = 0; d < nd; ++d) {
+    const int ax = order[d];
+    const bool skipped = (skip >> ax) & 1;
+    strides[ax] = (skipped || shape[ax] == 1) ? 0 : running;
+    if (!skipped) running *= shape[ax];
+  }
+}
+
+// Build numpy's iteration plan for `(out, in)`; `cast` marks an input that numpy must
+// buffer to change its dtype.
+Status MakePlan(std::span<const int64_t> shape, std::span<const int64_t> byte_strides,
+                int64_t itemsize, AxisMask axes, bool cast, Plan* p) {
+  DN_RETURN_NOT_OK(CheckView(shape, byte_strides, itemsize, axes));
+  const int nd = static_cast<int>(shape.size());
+  int64_t in_strides[kMaxReduceDims];
+  p->itersize = 1;
+  p->out_size = 1;
+  for (int a = 0; a < nd; ++a) {
+    in_strides[a] = shape[a] == 1 ? 0 : byte_strides[a] / itemsize;
+    p->itersize *= shape[a];
+    if (!((axes >> a) & 1)) p->out_size *= shape[a];
+  }
+  int order[kMaxReduceDims];
+  const int64_t* ops[1] = {in_strides};
+  SortAxes(nd, 1, ops, order);  // the output has no strides yet: only the input votes
+  ContiguousInOrder(nd, order, shape.data(), axes, p->result_stride);
+
+  // AXISDATA in iteration order; a 0-d array iterates as one element.
+  int n = std::max(nd, 1);
+  for (int d = 0; d < n; ++d) {
+    p->shape[d] = nd ? shape[order[d]] : 1;
+    p->in[d] = nd ? in_strides[order[d]] : 0;
+    p->out[d] = nd ? p->result_stride[order[d]] : 0;
+  }
+  // npyiter_coalesce_axes.
+  int kept = 0;
+  for (int d = 1; d < n; ++d) {
+    bool can = true;
+    for (int op = 0; op < 2 && can; ++op) {
+      const int64_t s0 = op ? p->in[kept] : p->out[kept];
+      const int64_t s1 = op ? p->in[d] : p->out[d];
+      can = (p->shape[kept] == 1 && s0 == 0) || (p->shape[d] == 1 && s1 == 0) ||
+            s0 * p->shape[kept] == s1;
+    }
+    if (can) {
+      p->shape[kept] *= p->shape[d];
+      if (p->in[kept] == 0) p->in[kept] = p->in[d];
+      if (p->out[kept] == 0) p->out[kept] = p->out[d];
+    } else {
+      ++kept;
+      p->shape[kept] = p->shape[d];
+      p->in[kept] = p->in[d];
+      p->out[kept] = p->out[d];
+    }
+  }
+  n = kept + 1;
+  p->ndim = n;
+
+  // npyiter_find_buffering_setup. Operand 0 is the result (flagged REDUCE when any axis
+  // is reduced), operand 1 the input (flagged CAST when its dtype changes).
+  const bool op_reduce[2] = {axes != 0, false};
+  const bool op_cast[2] = {false, cast};
+  auto stride = [&](int d, int op) { return op ? p->in[d] : p->out[d]; };
+  int single[2] = {1, 1};
+  int reduce_outer[2] = {0, 0};
+  int cost = 1 + (cast ? 1 : 0);
+  int outer_reduce_dim = 0;
+  int64_t size = p->shape[0];
+  int best_dim = 0, best_cost = cost;
+  int64_t best_size = size, best_coresize = 1;
+  for (int idim = 1; idim < n; ++idim) {
+    if (outer_reduce_dim) break;
+    if (size >= kBufSize && cost > 1) break;  // GROWINNER is always set for reductions
+    for (int op = 0; op < 2; ++op) {
+      const int64_t prev = stride(idim - 1, op), cur = stride(idim, op);
+      if (single[op] == idim) {
+        if (prev * p->shape[idim - 1] == cur) {
+          ++single[op];
+          continue;
+        }
+        if (!op_cast[op]) ++cost;
+      }
+      if (op_reduce[op] && (cur == 0 || prev == 0)) {
+        reduce_outer[op] = idim;
+        outer_reduce_dim = idim;
+      }
+    }
+    const int64_t coresize = size;
+    size *= p->shape[idim];
+    if (size == 0) break;
+    double bufsize = static_cast<double>(size);
+    if (size > kBufSize && cost > 1) bufsize = static_cast<double>(kBufSize);
+    if (cost * static_cast<double>(best_size) <= best_cost * bufsize) {
+      best_cost = cost;
+      best_coresize = coresize;
+      best_size = size;
+      best_dim = idim;
+    }
+  }
+  const bool using_reduce = outer_reduce_dim != 0 && best_dim == outer_reduce_dim;
+  bool buffered[2];
+  for (int op = 0; op < 2; ++op) {
+    buffered[op] = op_cast[op];
+    bool is_reduce_op;
+    if (!using_reduce) {
+      is_reduce_op = false;
+    } else if (reduce_outer[op] == best_dim) {
+      is_reduce_op = true;
+    } else if (single[op] == best_dim && !buffered[op]) {
+      is_reduce_op = true;
+    } else {
+      is_reduce_op = stride(outer_reduce_dim, op) == 0 && single[op] <= best_dim;
+    }
+    if (single[op] + (is_reduce_op ? 1 : 0) <= best_dim) buffered[op] = true;
+  }
+  // numpy could buffer the result too, but an allocated result is contiguous in
+  // iteration order, so its strides never break inside the chosen core.
+  if (buffered[0]) return Status::Internal("reduction plan buffers the result");
+  if (buffered[1] && kBufSize < best_size) {
+    best_size = best_coresize * (kBufSize / best_coresize);
+  }
+  p->coresize = best_coresize;
+  p->outerdim = best_dim;
+  p->reduce = using_reduce;
+  p->in_buffered = buffered[1];
+  p->buffersize = best_size;
+  if (p->itersize > 0 && p->buffersize <= 0) return Status::Internal("empty reduction buffer");
+  return Status::OK();
+}
+
+// --- Executing a plan ------------------------------------------------------------------
+
+// Run `plan` over `data`, folding into `res` (numpy's result layout, pre-filled with the
+// identity). Op::Reduce(acc, a, n, stride) folds a run into one output; Op::Combine(a, b)
+// folds one element. Elements are read as Acc (cast from In when numpy would buffer).
+template <typename Acc, typename In, typename Op>
+void Execute(const Plan& p, const In* data, Acc* res) {
+  if (p.itersize == 0) return;
+  // Not std::vector: Acc may be bool.
+  std::unique_ptr<Acc[]> buf(p.in_buffered ? new Acc[static_cast<size_t>(p.buffersize)] : nullptr);
+  int64_t idx[kMaxReduceDims];
+  for (int64_t iterindex = 0; iterindex < p.itersize;) {
+    int64_t rest = iterindex, in_off = 0, out_off = 0;
+    for (int d = 0; d < p.ndim; ++d) {
+      idx[d] = rest % p.shape[d];
+      rest /= p.shape[d];
+      in_off += idx[d] * p.in[d];
+      out_off += idx[d] * p.out[d];
+    }
+    const int64_t t = std::min({p.buffersize, p.coresize * (p.shape[p.outerdim] - idx[p.outerdim]),
+                                p.itersize - iterindex});
+    const Acc* src = nullptr;
+    int64_t s_inner, s_outer;
+    if (p.in_buffered) {
+      // npyiter_copy_to_buffers: the next t elements in iteration order, cast.
+      int64_t j[kMaxReduceDims];
+      std::copy(idx, idx + p.ndim, j);
+      int64_t off = in_off;
+      for (int64_t k = 0; k < t;) {
+        const int64_t run = std::min(p.shape[0] - j[0], t - k);
+        const In* q = data + off;
+        for (int64_t r = 0; r < run; ++r) buf[k + r] = static_cast<Acc>(q[r * p.in[0]]);
+        k += run;
+        off += run * p.in[0];
+        j[0] += run;
+        for (int d = 0; d + 1 < p.ndim && j[d] == p.shape[d]; ++d) {
+          off += p.in[d + 1] - j[d] * p.in[d];
+          j[d] = 0;
+          ++j[d + 1];
+        }
+      }
+      src = buf.get();
+      s_inner = 1;
+      s_outer = p.coresize;
+    } else {
+      // MakePlan buffers every cast input, so only same-type inputs are read in place.
+      if constexpr (std::is_same_v<Acc, In>) src = data + in_off;
+      DN_CHECK(src != nullptr, "a cast input must be buffered");
+      s_inner = p.in[0];
+      s_outer = p.in[p.outerdim];
+    }
+    auto call = [&](const Acc* a, Acc* o, int64_t count) {
+      if (p.out[0] == 0) {
+        *o = Op::Reduce(*o, a, count, s_inner);
+      } else {
+        const int64_t os = p.out[0];
+        for (int64_t k = 0; k < count; ++k) o[k * os] = Op::Combine(o[k * os], a[k * s_inner]);
+      }
+    };
+    if (p.reduce) {
+      const int64_t outersize = t / p.coresize;
+      const int64_t count = outersize > 1 ? p.coresize : t;
+      for (int64_t r = 0; r < outersize; ++r) {
+        call(src + r * s_outer, res + out_off + r * p.out[p.outerdim], count);
+      }
+    } else {
+      call(src, res + out_off, t);
+    }
+    iterindex += t;
+  }
+}
+
+// Reduce `x` with Op into `out` (C order over the kept axes).
+template <typename Op, typename Acc, typename In, typename Out>
+Status RunReduce(const StridedView<In>& x, AxisMask axes, Out* out) {
+  constexpr bool kCast = !std::is_same_v<Acc, In>;
+  Plan p;
+  DN_RETURN_NOT_OK(MakePlan(x.shape, x.byte_strides, sizeof(In), axes, kCast, &p));
+  const int nd = static_cast<int>(x.shape.size());
+  // The C-order strides of the caller's output; when they match numpy's layout (the usual
+  // case) the caller's buffer is the result itself.
+  int64_t c_stride[kMaxReduceDims];
+  bool same_layout = true;
+  int64_t running = 1;
+  for (int a = nd - 1; a >= 0; --a) {
+    if ((axes >> a) & 1) {
+      c_stride[a] = 0;
+      continue;
+    }
+    c_stride[a] = running;
+    running *= x.shape[a];
+    if (x.shape[a] != 1 && p.result_stride[a] != c_stride[a]) same_layout = false;
+  }
+  if constexpr (std::is_same_v<Acc, Out>) {
+    if (same_layout) {
+      std::fill(out, out + p.out_size, Op::Identity());
+      Execute<Acc, In, Op>(p, x.data, out);
+      return Status::OK();
+    }
+  }
+  std::unique_ptr<Acc[]> res(new Acc[static_cast<size_t>(p.out_size)]);
+  std::fill(res.get(), res.get() + p.out_size, Op::Identity());
+  Execute<Acc, In, Op>(p, x.data, res.get());
+  // Copy numpy's layout into C order, walking the kept axes with an odometer.
+  int64_t j[kMaxReduceDims] = {};
+  int64_t src = 0;
+  for (int64_t k = 0; k < p.out_size; ++k) {
+    out[k] = static_cast<Out>(res[src]);
+    for (int a = nd - 1; a >= 0; --a) {
+      if ((axes >> a) & 1) continue;
+      src += p.result_stride[a];
+      if (++j[a] < x.shape[a]) break;
+      src -= j[a] * p.result_stride[a];
+      j[a] = 0;
+    }
+  }
+  return Status::OK();
+}
+
+// --- The operations --------------------------------------------------------------------
+
+template <typename T>
+struct SumOp {
+  static T Identity() { return T(0); }
+  static T Combine(T a, T b) {
+    if constexpr (std::is_integral_v<T>) {
+      using U = std::make_unsigned_t<T>;  // numpy's integer add wraps
+      return static_cast<T>(static_cast<U>(a) + static_cast<U>(b));
+    } else {
+      const T r = a + b;
+      return std::isnan(r) ? Add<true>(a, b) : r;
+    }
+  }
+  static T Reduce(T acc, const T* a, int64_t n, int64_t s) {
+    if constexpr (std::is_integral_v<T>) {
+      for (int64_t i = 0; i < n; ++i) acc = Combine(acc, a[i * s]);
+      return acc;
+    } else {
+      return AccumulatePairwise(acc, a, n, s);
+    }
+  }
+};
+
+// DOUBLE_multiply's reduce branch: a plain left-to-right product.
+template <typename T>
+struct ProdOp {
+  static T Identity() { return T(1); }
+  static T Combine(T a, T b) {
+    const T r = a * b;
+    return std::isnan(r) ? Mul<true>(a, b) : r;
+  }
+  static T Reduce(T acc, const T* a, int64_t n, int64_t s) {
+    for (int64_t i = 0; i < n; ++i) acc = Combine(acc, a[i * s]);
+    return acc;
+  }
+};
+
+// numpy's x86 scalar_max/scalar_min: NaN in `a` sticks, a NaN `b` replaces `a`, and a tie
+// keeps `b` (maxsd returns its second operand).
+template <typename T, bool kIsMax>
+struct ExtremeOp {
+  static T Identity() {
+    if constexpr (std::is_floating_point_v<T>) {
+      return kIsMax ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
+    } else {
+      return kIsMax ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
+    }
+  }
+  static T Combine(T a, T b) {
+    if constexpr (std::is_floating_point_v<T>) {
+      if (std::isnan(a)) return a;
+    }
+    if constexpr (kIsMax) {
+      return a > b ? a : b;
+    } else {
+      return a < b ? a : b;
+    }
+  }
+  static T Reduce(T acc, const T* a, int64_t n, int64_t s) {
+    for (int64_t i = 0; i < n; ++i) acc = Combine(acc, a[i * s]);
+    return acc;
+  }
+};
+
+template <bool kIsAny>
+struct LogicalOp {
+  static bool Identity() { return !kIsAny; }
+  static bool Combine(bool a, bool b) { return kIsAny ? (a || b) : (a && b); }
+  static bool Reduce(bool acc, const bool* a, int64_t n, int64_t s) {
+    for (int64_t i = 0; i < n && acc != kIsAny; ++i) acc = Combine(acc, a[i * s]);
+    return acc;
+  }
+};
+
+int64_t ViewSize(std::span<const int64_t> shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+Status CheckNonEmptyAxes(std::span<const int64_t> shape, AxisMask axes, const char* name) {
+  for (size_t a = 0; a < shape.size(); ++a) {
+    if (((axes >> a) & 1) && shape[a] == 0) {
+      return Status::Invalid(std::string("zero-size array to reduction operation ") + name +
+                             " which has no identity");
+    }
+  }
+  return Status::OK();
+}
+
+// numpy's C/F contiguity flags: length-1 axes do not count; any empty axis makes it true.
+bool IsContiguous(std::span<const int64_t> shape, std::span<const int64_t> strides,
+                  int64_t itemsize, bool fortran) {
+  const int nd = static_cast<int>(shape.size());
+  int64_t expected = itemsize;
+  for (int i = 0; i < nd; ++i) {
+    const int a = fortran ? i : nd - 1 - i;
+    if (shape[a] == 0) return true;
+    if (shape[a] != 1) {
+      if (strides[a] != expected) return false;
+      expected *= shape[a];
+    }
+  }
+  return true;
+}
+
+// Element strides of `np.empty_like(x, order='K')` (PyArray_NewLikeArrayWithShape).
+void KeepOrderStrides(std::span<const int64_t> shape, std::span<const int64_t> strides,
+                      int64_t itemsize, int64_t* out) {
+  const int nd = static_cast<int>(shape.size());
+  int order[kMaxReduceDims];  // outermost first
+  for (int a = 0; a < nd; ++a) order[a] = a;
+  if (!IsContiguous(shape, strides, itemsize, false) && nd > 1 &&
+      IsContiguous(shape, strides, itemsize, true)) {
+    std::reverse(order, order + nd);
+  } else if (!IsContiguous(shape, strides, itemsize, false) && nd > 1) {
+    // PyArray_CreateSortedStridePerm: |stride| descending, ties in axis order.
+    std::stable_sort(order, order + nd, [&](int a, int b) {
+      return std::abs(strides[a]) > std::abs(strides[b]);
+    });
+  }
+  int64_t running = 1;
+  for (int i = nd - 1; i >= 0; --i) {
+    out[order[i]] = running;
+    running *= shape[order[i]];
+  }
+}
+
+// Visit every element of `x` in C order as f(value, flat C index).
+template <typename T, typename F>
+void ForEachC(const StridedView<T>& x, F&& f) {
+  const int nd = static_cast<int>(x.shape.size());
+  const int64_t n = ViewSize(x.shape);
+  int64_t j[kMaxReduceDims] = {};
+  const char* base = reinterpret_cast<const char*>(x.data);
+  int64_t off = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    f(*reinterpret_cast<const T*>(base + off), k);
+    for (int a = nd - 1; a >= 0; --a) {
+      off += x.byte_strides[a];
+      if (++j[a] < x.shape[a]) break;
+      off -= j[a] * x.byte_strides[a];
+      j[a] = 0;
+    }
+  }
+}
+
+// For each element in C order, the C-order index of its output element.
+std::vector<int64_t> OutputIndexC(std::span<const int64_t> shape, AxisMask axes) {
+  const int nd = static_cast<int>(shape.size());
+  int64_t ostride[kMaxReduceDims];
+  int64_t running = 1;
+  for (int a = nd - 1; a >= 0; --a) {
+    ostride[a] = ((axes >> a) & 1) ? 0 : running;
+    if (!((axes >> a) & 1)) running *= shape[a];
+  }
+  std::vector<int64_t> idx(static_cast<size_t>(ViewSize(shape)));
+  int64_t j[kMaxReduceDims] = {};
+  int64_t o = 0;
+  for (size_t k = 0; k < idx.size(); ++k) {
+    idx[k] = o;
+    for (int a = nd - 1; a >= 0; --a) {
+      o += ostride[a];
+      if (++j[a] < shape[a]) break;
+      o -= j[a] * ostride[a];
+      j[a] = 0;
+    }
+  }
+  return idx;
+}
+
+template <typename T>
+Status SumSquaredDeviationsImpl(const StridedView<T>& x, AxisMask axes, const double* u,
+                                double* out);
+
+template <typename T, bool kIsMax>
+Status ArgExtreme(const StridedView<T>& x, int axis, int64_t* out);
+
+}  // namespace
+
+int64_t ReducedSize(std::span<const int64_t> shape, AxisMask axes) {
+  int64_t n = 1;
+  for (size_t a = 0; a < shape.size(); ++a) {
+    if (!((axes >> a) & 1)) n *= shape[a];
+  }
+  return n;
+}
+
+int64_t ReductionCount(std::span<const int64_t> shape, AxisMask axes) {
+  int64_t n = 1;
+  for (size_t a = 0; a < shape.size(); ++a) {
+    if ((axes >> a) & 1) n *= shape[a];
+  }
+  return n;
+}
+
+double PairwiseSum(const double* a, int64_t n, int64_t stride_elems) {
+  const double fast = Pairwise<double, false, false>(a, n, stride_elems);
+  return std::isnan(fast) ? Pairwise<double, false, true>(a, n, stride_elems) : fast;
+}
+
+float PairwiseSum(const float* a, int64_t n, int64_t stride_elems) {
+  const float fast = Pairwise<float, false, false>(a, n, stride_elems);
+  return std::isnan(fast) ? Pairwise<float, false, true>(a, n, stride_elems) : fast;
+}
+
+Status Sum(const StridedView<double>& x, AxisMask axes, double* out) {
+  return RunReduce<SumOp<double>, double>(x, axes, out);
+}
+Status Sum(const StridedView<float>& x, AxisMask axes, double* out) {
+  return RunReduce<SumOp<double>, double>(x, axes, out);
+}
+Status Sum(const StridedView<float>& x, AxisMask axes, float* out) {
+  return RunReduce<SumOp<float>, float>(x, axes, out);
+}
+Status Sum(const StridedView<int64_t>& x, AxisMask axes, double* out) {
+  return RunReduce<SumOp<double>, double>(x, axes, out);
+}
+Status Sum(const StridedView<int64_t>& x, AxisMask axes, int64_t* out) {
+  return RunReduce<SumOp<int64_t>, int64_t>(x, axes, out);
+}
+Status Sum(const StridedView<bool>& x, AxisMask axes, int64_t* out) {
+  return RunReduce<SumOp<int64_t>, int64_t>(x, axes, out);
+}
+
+Status NanSum(const StridedView<double>& x, AxisMask axes, double* out) {
+  // nanfunctions._replace_nan: np.array(x, copy=True) (order K), NaN -> 0, then np.sum.
+  DN_RETURN_NOT_OK(CheckView(x.shape, x.byte_strides, sizeof(double), axes));
+  const int nd = static_cast<int>(x.shape.size());
+  int64_t strides[kMaxReduceDims];
+  KeepOrderStrides(x.shape, x.byte_strides, sizeof(double), strides);
+  std::vector<double> copy(static_cast<size_t>(ViewSize(x.shape)));
+  int64_t j[kMaxReduceDims] = {};
+  int64_t dst = 0;
+  ForEachC(x, [&](double v, int64_t) {
+    copy[static_cast<size_t>(dst)] = std::isnan(v) ? 0.0 : v;  // np.copyto(a, 0, where=mask)
+    for (int a = nd - 1; a >= 0; --a) {
+      dst += strides[a];
+      if (++j[a] < x.shape[a]) break;
+      dst -= j[a] * strides[a];
+      j[a] = 0;
+    }
+  });
+  int64_t bytes[kMaxReduceDims];
+  for (int a = 0; a < nd; ++a) bytes[a] = strides[a] * static_cast<int64_t>(sizeof(double));
+  StridedView<double> c{copy.data(), x.shape, std::span<const int64_t>(bytes, nd)};
+  return Sum(c, axes, out);
+}
+
+Status Prod(const StridedView<double>& x, AxisMask axes, double* out) {
+  return RunReduce<ProdOp<double>, double>(x, axes, out);
+}
+
+Status Mean(const StridedView<double>& x, AxisMask axes, double* out) {
+  DN_RETURN_NOT_OK(Sum(x, axes, out));
+  // _methods._mean: true_divide(sum, count) with the Python int count as a double.
+  const double count = static_cast<double>(ReductionCount(x.shape, axes));
+  const int64_t n = ReducedSize(x.shape, axes);
+  for (int64_t i = 0; i < n; ++i) out[i] = out[i] / count;
+  return Status::OK();
+}
+
+Status Mean(const StridedView<float>& x, AxisMask axes, float* out) {
+  DN_RETURN_NOT_OK(Sum(x, axes, out));
+  // float32 stays float32 (NEP 50): the count is converted like a Python int to float32.
+  const float count = static_cast<float>(static_cast<double>(ReductionCount(x.shape, axes)));
+  const int64_t n = ReducedSize(x.shape, axes);
+  for (int64_t i = 0; i < n; ++i) out[i] = out[i] / count;
+  return Status::OK();
+}
+
+Status SumSquaredDeviations(const StridedView<double>& x, AxisMask axes, const double* u,
+                            double* out) {
+  return SumSquaredDeviationsImpl(x, axes, u, out);
+}
+Status SumSquaredDeviations(const StridedView<float>& x, AxisMask axes, const double* u,
+                            double* out) {
+  return SumSquaredDeviationsImpl(x, axes, u, out);
+}
+
+template <typename T>
+Status Max(const StridedView<T>& x, AxisMask axes, T* out) {
+  DN_RETURN_NOT_OK(CheckNonEmptyAxes(x.shape, axes, "maximum"));
+  return RunReduce<ExtremeOp<T, true>, T>(x, axes, out);
+}
+template <typename T>
+Status Min(const StridedView<T>& x, AxisMask axes, T* out) {
+  DN_RETURN_NOT_OK(CheckNonEmptyAxes(x.shape, axes, "minimum"));
+  return RunReduce<ExtremeOp<T, false>, T>(x, axes, out);
+}
+template <typename T>
+Status Any(const StridedView<T>& x, AxisMask axes, bool* out) {
+  return RunReduce<LogicalOp<true>, bool>(x, axes, out);
+}
+template <typename T>
+Status All(const StridedView<T>& x, AxisMask axes, bool* out) {
+  return RunReduce<LogicalOp<false>, bool>(x, axes, out);
+}
+template <typename T>
+Status ArgMax(const StridedView<T>& x, int axis, int64_t* out) {
+  return ArgExtreme<T, true>(x, axis, out);
+}
+template <typename T>
+Status ArgMin(const StridedView<T>& x, int axis, int64_t* out) {
+  return ArgExtreme<T, false>(x, axis, out);
+}
+
+namespace {
+
+template <typename T>
+Status SumSquaredDeviationsImpl(const StridedView<T>& x, AxisMask axes, const double* u,
+                                double* out) {
+  // dask moment_chunk: total = x.sum(axis, keepdims, dtype=f8); n = numel(...) (a C-order
+  // int64 array); u = total / n; d = x - u; M = (d**2).sum(axis, dtype=f8). The layout
+  // numpy allocates for d (iterator order over x and u, order K) fixes the summation order,
+  // so replay the three allocations: total, u, then d.
+  DN_RETURN_NOT_OK(CheckView(x.shape, x.byte_strides, sizeof(T), axes));
+  const int nd = static_cast<int>(x.shape.size());
+  int64_t xs[kMaxReduceDims], ts[kMaxReduceDims], ns[kMaxReduceDims], us[kMaxReduceDims],
+      ds[kMaxReduceDims], keep_shape[kMaxReduceDims];
+  int order[kMaxReduceDims];
+  int64_t running = 1;
+  for (int a = nd - 1; a >= 0; --a) {
+    const bool red = (axes >> a) & 1;
+    xs[a] = x.shape[a] == 1 ? 0 : x.byte_strides[a] / static_cast<int64_t>(sizeof(T));
+    keep_shape[a] = red ? 1 : x.shape[a];
+    ns[a] = keep_shape[a] == 1 ? 0 : running;
+    running *= keep_shape[a];
+  }
+  const int64_t* x_only[1] = {xs};
+  SortAxes(nd, 1, x_only, order);
+  ContiguousInOrder(nd, order, x.shape.data(), axes, ts);  // np.sum's allocated result
+  const int64_t* tn[2] = {ts, ns};
+  SortAxes(nd, 2, tn, order);  // u = total / n over the keepdims shape
+  ContiguousInOrder(nd, order, keep_shape, 0, us);
+  const int64_t* xu[2] = {xs, us};  // u broadcasts: its reduced axes have stride 0 already
+  SortAxes(nd, 2, xu, order);
+  ContiguousInOrder(nd, order, x.shape.data(), 0, ds);
+
+  std::vector<double> d(static_cast<size_t>(ViewSize(x.shape)));
+  const std::vector<int64_t> out_index = OutputIndexC(x.shape, axes);
+  int64_t j[kMaxReduceDims] = {};
+  int64_t dst = 0;
+  ForEachC(x, [&](T v, int64_t k) {
+    const double diff = static_cast<double>(v) - u[out_index[static_cast<size_t>(k)]];
+    d[static_cast<size_t>(dst)] = diff * diff;
+    for (int a = nd - 1; a >= 0; --a) {
+      dst += ds[a];
+      if (++j[a] < x.shape[a]) break;
+      dst -= j[a] * ds[a];
+      j[a] = 0;
+    }
+  });
+  int64_t bytes[kMaxReduceDims];
+  for (int a = 0; a < nd; ++a) bytes[a] = ds[a] * static_cast<int64_t>(sizeof(double));
+  StridedView<double> dv{d.data(), x.shape, std::span<const int64_t>(bytes, nd)};
+  return Sum(dv, axes, out);
+}
+
+// numpy's @TYPE@_argmax: the first element that is not <= the best so far (so a NaN wins
+// and stops the scan); argmin uses >=.
+template <typename T, bool kIsMax>
+Status ArgExtreme(const StridedView<T>& x, int axis, int64_t* out) {
+  const int nd = static_cast<int>(x.shape.size());
+  DN_RETURN_NOT_OK(CheckView(x.shape, x.byte_strides, sizeof(T), 0));
+  if (axis < -1 || axis >= std::max(nd, 1)) return Status::Invalid("argmax axis out of range");
+  auto better = [](T v, T best) { return kIsMax ? !(v <= best) : !(v >= best); };
+  auto is_nan = [](T v) {
+    if constexpr (std::is_floating_point_v<T>) return std::isnan(v);
+    return false;
+  };
+  if (axis == -1 || nd == 0) {
+    if (ViewSize(x.shape) == 0) return Status::Invalid("attempt to get argmax of an empty sequence");
+    T best{};
+    int64_t bi = -1;
+    ForEachC(x, [&](T v, int64_t k) {
+      if (bi >= 0 && is_nan(best)) return;
+      if (bi < 0 || better(v, best)) {
+        best = v;
+        bi = k;
+      }
+    });
+    *out = bi;
+    return Status::OK();
+  }
+  const int64_t len = x.shape[axis];
+  if (len == 0) return Status::Invalid("attempt to get argmax of an empty sequence");
+  // Iterate the other axes in C order; scan `axis` for each.
+  std::vector<int64_t> rest_shape, rest_strides;
+  for (int a = 0; a < nd; ++a) {
+    if (a == axis) continue;
+    rest_shape.push_back(x.shape[a]);
+    rest_strides.push_back(x.byte_strides[a]);
+  }
+  const int64_t step = x.byte_strides[axis];
+  StridedView<T> rest{x.data, rest_shape, rest_strides};
+  const char* base = reinterpret_cast<const char*>(x.data);
+  int64_t j[kMaxReduceDims] = {};
+  int64_t off = 0;
+  const int rn = nd - 1;
+  const int64_t n = ViewSize(rest.shape);
+  for (int64_t k = 0; k < n; ++k) {
+    const char* p = base + off;
+    T best = *reinterpret_cast<const T*>(p);
+    int64_t bi = 0;
+    for (int64_t i = 1; i < len && !is_nan(best); ++i) {
+      const T v = *reinterpret_cast<const T*>(p + i * step);
+      if (better(v, best)) {
+        best = v;
+        bi = i;
+      }
+    }
+    out[k] = bi;
+    for (int a = rn - 1; a >= 0; --a) {
+      off += rest_strides[a];
+      if (++j[a] < rest_shape[a]) break;
+      off -= j[a] * rest_strides[a];
+      j[a] = 0;
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+#define DN_REDUCE_INSTANTIATE(T)                                            \
+  template Status Max<T>(const StridedView<T>&, AxisMask, T*);              \
+  template Status Min<T>(const StridedView<T>&, AxisMask, T*);              \
+  template Status ArgMax<T>(const StridedView<T>&, int, int64_t*);          \
+  template Status ArgMin<T>(const StridedView<T>&, int, int64_t*);          \
+  template Status Any<T>(const StridedView<T>&, AxisMask, bool*);           \
+  template Status All<T>(const StridedView<T>&, AxisMask, bool*);
+DN_REDUCE_INSTANTIATE(double)
+DN_REDUCE_INSTANTIATE(float)
+DN_REDUCE_INSTANTIATE(int64_t)
+#undef DN_REDUCE_INSTANTIATE
+template Status Any<bool>(const StridedView<bool>&, AxisMask, bool*);
+template Status All<bool>(const StridedView<bool>&, AxisMask, bool*);
+
+}  // namespace dn::native
