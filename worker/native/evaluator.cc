@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "worker/native/elementwise.h"
 #include "worker/native/kernels.h"
 
 namespace dn::native {
@@ -17,7 +18,7 @@ struct Fn;
 /// A value met while evaluating: a literal, a container, an array, a dtype, a class
 /// token or a callable. Small and copyable; arrays share their bytes.
 struct Obj {
-  enum class Kind : uint8_t { kNone, kBool, kInt, kFloat, kStr, kSeq, kDict, kArray, kDType, kFn, kClass };
+  enum class Kind : uint8_t { kNone, kBool, kInt, kFloat, kStr, kSeq, kDict, kArray, kDType, kFn, kClass, kSlice };
   Kind kind = Kind::kNone;
   bool b = false;
   int64_t i = 0;
@@ -53,6 +54,10 @@ struct Fn {
     kToContainer,      ///< dask._task_spec.NestedContainer.to_container
     kExecuteSubgraph,  ///< dask._task_spec._execute_subgraph
     kCompose,          ///< toolz.functoolz.Compose: compose[0] first, then the rest
+    kBinary,           ///< _operator.<name>
+    kTranspose,        ///< numpy.transpose
+    kGetItem,          ///< dask.array.chunk.getitem
+    kAsType,           ///< dask.array.chunk.astype
   };
   Kind kind;
   std::string name;
@@ -266,6 +271,17 @@ class Evaluator {
       } else if (mod == "dask.array.core") {
         if (name == "_concatenate2") return make(Fn::Kind::kConcatenate2);
         if (name == "finalize") return make(Fn::Kind::kFinalize);
+      } else if (mod == "_operator" && (name == "add" || name == "sub" || name == "mul" || name == "truediv" ||
+                                         name == "gt" || name == "ge" || name == "lt" || name == "le" ||
+                                         name == "eq" || name == "ne")) {
+        return make(Fn::Kind::kBinary, std::string(name));
+      } else if ((mod == "numpy" || mod == "numpy._core.fromnumeric" || mod == "numpy.core.fromnumeric") &&
+                 name == "transpose") {
+        return make(Fn::Kind::kTranspose);
+      } else if (mod == "dask.array.chunk" && name == "getitem") {
+        return make(Fn::Kind::kGetItem);
+      } else if (mod == "dask.array.chunk" && name == "astype") {
+        return make(Fn::Kind::kAsType);
       } else if (mod == "dask.array.random" && name == "_apply_random") {
         return make(Fn::Kind::kApplyRandom);
       } else if (mod == "numpy" || mod == "numpy.core.fromnumeric" || mod == "numpy._core.fromnumeric") {
@@ -377,6 +393,17 @@ class Evaluator {
           o.kind = Obj::Kind::kDType;
           return o;
         }
+        if (GlobalIs(h, "builtins", "slice")) {
+          if (args->size() != 3) return Unsupported("slice");
+          Obj sl = Obj::Seq({});
+          sl.kind = Obj::Kind::kSlice;
+          for (NodeId c : *args) {
+            DN_ASSIGN_OR_RETURN(Obj v, EvalData(c));
+            if (v.kind != Obj::Kind::kNone && v.kind != Obj::Kind::kInt) return Unsupported("slice bound");
+            sl.items->push_back(std::move(v));
+          }
+          return sl;
+        }
         if (GlobalIs(h, "numpy._core.numeric", "_frombuffer") || GlobalIs(h, "numpy.core.numeric", "_frombuffer")) {
           return FromBuffer(*args);
         }
@@ -457,9 +484,80 @@ class Evaluator {
         return ConcatenateNested(argv[0], axes, 0);
       }
       case Fn::Kind::kReduction: return Reduction(fn.name, argv, kwargs);
+      case Fn::Kind::kBinary: {
+        if (argv.size() != 2 || !kwargs.empty()) return Unsupported("operator arguments");
+        DN_ASSIGN_OR_RETURN(Operand x, ToOperand(argv[0]));
+        DN_ASSIGN_OR_RETURN(Operand y, ToOperand(argv[1]));
+        DN_ASSIGN_OR_RETURN(NdArray r, Binary(fn.name, x, y));
+        return Obj::Array(std::move(r));
+      }
+      case Fn::Kind::kTranspose: {
+        if (argv.empty() || argv[0].kind != Obj::Kind::kArray) return Unsupported("transpose of a non-array");
+        std::vector<int> axes;
+        const Obj* ax = argv.size() > 1 ? &argv[1] : FindKwarg(kwargs, "axes");
+        if (ax == nullptr || ax->kind == Obj::Kind::kNone) {
+          for (int i = argv[0].array.ndim() - 1; i >= 0; --i) axes.push_back(i);
+        } else if (ax->kind == Obj::Kind::kSeq) {
+          for (const Obj& a : *ax->items) {
+            if (a.kind != Obj::Kind::kInt) return Unsupported("transpose axes");
+            axes.push_back(static_cast<int>(a.i));
+          }
+        } else {
+          return Unsupported("transpose axes");
+        }
+        DN_ASSIGN_OR_RETURN(NdArray r, Transpose(argv[0].array, axes));
+        return Obj::Array(std::move(r));
+      }
+      case Fn::Kind::kGetItem: {
+        if (argv.size() != 2 || argv[0].kind != Obj::Kind::kArray) return Unsupported("getitem arguments");
+        std::vector<IndexEntry> index;
+        auto add = [&index](const Obj& e) -> Status {
+          IndexEntry ie;
+          if (e.kind == Obj::Kind::kInt) {
+            ie.is_int = true;
+            ie.index = e.i;
+          } else if (e.kind == Obj::Kind::kSlice) {
+            const auto& b = *e.items;
+            if (b[0].kind == Obj::Kind::kInt) ie.start = b[0].i;
+            if (b[1].kind == Obj::Kind::kInt) ie.stop = b[1].i;
+            if (b[2].kind == Obj::Kind::kInt) ie.step = b[2].i;
+          } else {
+            return Unsupported("index kind");
+          }
+          index.push_back(ie);
+          return Status::OK();
+        };
+        if (argv[1].kind == Obj::Kind::kSeq) {
+          for (const Obj& e : *argv[1].items) DN_RETURN_NOT_OK(add(e));
+        } else {
+          DN_RETURN_NOT_OK(add(argv[1]));
+        }
+        DN_ASSIGN_OR_RETURN(NdArray r, GetItem(argv[0].array, index));
+        return Obj::Array(std::move(r));
+      }
+      case Fn::Kind::kAsType: {
+        const Obj* dt = argv.size() > 1 ? &argv[1] : FindKwarg(kwargs, "astype_dtype");
+        if (argv.empty() || argv[0].kind != Obj::Kind::kArray || dt == nullptr || dt->kind != Obj::Kind::kDType ||
+            kwargs.size() > 1) {
+          return Unsupported("astype arguments");
+        }
+        DN_ASSIGN_OR_RETURN(NdArray r, AsType(argv[0].array, dt->dtype));
+        return Obj::Array(std::move(r));
+      }
       case Fn::Kind::kExecuteSubgraph: return Unsupported("_execute_subgraph called indirectly");
     }
     return Unsupported("callable");
+  }
+
+  static Result<Operand> ToOperand(const Obj& o) {
+    Operand op;
+    switch (o.kind) {
+      case Obj::Kind::kArray: op.array = &o.array; return op;
+      case Obj::Kind::kFloat: op.scalar = Operand::Scalar::kFloat; op.f = o.f; return op;
+      case Obj::Kind::kInt: op.scalar = Operand::Scalar::kInt; op.i = o.i; return op;
+      case Obj::Kind::kBool: op.scalar = Operand::Scalar::kBool; op.i = o.b; return op;
+      default: return Unsupported("operand");
+    }
   }
 
   // _apply_random(RandomState, funcname, state_data, size, args, kwargs)

@@ -3,6 +3,23 @@
 #include <cassert>
 #include <cmath>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define DN_MT_X86_KERNELS 1
+// GCC 12's _mm512_undefined_* are `__m512i __Y = __Y;`, which -Wuninitialized flags
+// wherever an AVX-512 intrinsic is inlined (GCC PR 105593, fixed in 12.3/13).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+#else
+#include <immintrin.h>
+#endif
+#else
+#define DN_MT_X86_KERNELS 0
+#endif
+
 #if !defined(__SIZEOF_INT128__)
 #error "dn::native::Pcg64 needs a compiler with unsigned __int128 (GCC or Clang, 64-bit)"
 #endif
@@ -22,6 +39,195 @@ constexpr uint32_t kLowerMask = 0x7fffffffu;
 inline uint32_t Twist(uint32_t cur, uint32_t next, uint32_t far) {
   const uint32_t y = (cur & kUpperMask) | (next & kLowerMask);
   return far ^ (y >> 1) ^ (-(y & 1u) & kMatrixA);
+}
+
+inline uint32_t Temper(uint32_t y) {
+  y ^= y >> 11;
+  y ^= (y << 7) & 0x9d2c5680u;
+  y ^= (y << 15) & 0xefc60000u;
+  y ^= y >> 18;
+  return y;
+}
+
+// 2^26 and 2^-53. `(a * 2^26 + b) * 2^-53` is bit-identical to numpy's
+// `(a * 67108864.0 + b) / 9007199254740992.0`: a < 2^27 and b < 2^26 convert exactly,
+// a * 2^26 + b is an integer below 2^53 (exact, with or without an FMA), and scaling
+// by a power of two is exact both as a division and as a multiplication (the result
+// is 0 or at least 2^-53, far from the subnormals).
+constexpr double kTwo26 = 67108864.0;
+constexpr double kTwoMinus53 = 1.0 / 9007199254740992.0;
+
+// ---- Scalar kernel (any CPU): the reference for the SIMD kernels. ----
+
+// Mirrors mt19937_gen; the loop split avoids a modulo per word.
+void RegenerateScalar(uint32_t* mt) {
+  int i = 0;
+  for (; i < kN - kM; ++i) mt[i] = Twist(mt[i], mt[i + 1], mt[i + kM]);
+  for (; i < kN - 1; ++i) mt[i] = Twist(mt[i], mt[i + 1], mt[i + (kM - kN)]);
+  mt[kN - 1] = Twist(mt[kN - 1], mt[0], mt[kM - 1]);
+}
+
+void PairsScalar(const uint32_t* w, double* out, int64_t pairs) {
+  for (int64_t k = 0; k < pairs; ++k) {
+    // Both halves are < 2^27, so the int32 conversion is exact and vectorises.
+    const auto a = static_cast<int32_t>(Temper(w[2 * k]) >> 5);
+    const auto b = static_cast<int32_t>(Temper(w[2 * k + 1]) >> 6);
+    out[k] = (a * kTwo26 + b) * kTwoMinus53;
+  }
+}
+
+#if DN_MT_X86_KERNELS
+
+// ---- AVX2 kernel: 8 words per vector. ----
+//
+// The regeneration in blocks is exact because within the first loop (i < 227) a block
+// reads mt[i..i+8] and mt[i+397..i+405], none of which an earlier block or this block
+// has written yet (the scalar loop also reads mt[i+1] before overwriting it); within
+// the second loop (227 <= i < 623) it reads mt[i-227..i-219], all written by earlier
+// blocks or by the scalar tail of the first loop (227 > 8). The words a block cannot
+// cover are done by the scalar Twist, in the scalar order.
+
+#define DN_AVX2 __attribute__((target("avx2"), always_inline)) inline
+
+DN_AVX2 __m256i Twist8(__m256i cur, __m256i next, __m256i far) {
+  const __m256i y = _mm256_or_si256(_mm256_and_si256(cur, _mm256_set1_epi32(kUpperMask)),
+                                    _mm256_and_si256(next, _mm256_set1_epi32(kLowerMask)));
+  // -(y & 1) & kMatrixA: bit 0 moved to the sign bit and smeared.
+  const __m256i mag = _mm256_and_si256(_mm256_srai_epi32(_mm256_slli_epi32(y, 31), 31),
+                                       _mm256_set1_epi32(static_cast<int>(kMatrixA)));
+  return _mm256_xor_si256(_mm256_xor_si256(far, _mm256_srli_epi32(y, 1)), mag);
+}
+
+DN_AVX2 __m256i Temper8(__m256i y) {
+  y = _mm256_xor_si256(y, _mm256_srli_epi32(y, 11));
+  y = _mm256_xor_si256(y, _mm256_and_si256(_mm256_slli_epi32(y, 7),
+                                           _mm256_set1_epi32(static_cast<int>(0x9d2c5680u))));
+  y = _mm256_xor_si256(y, _mm256_and_si256(_mm256_slli_epi32(y, 15),
+                                           _mm256_set1_epi32(static_cast<int>(0xefc60000u))));
+  return _mm256_xor_si256(y, _mm256_srli_epi32(y, 18));
+}
+
+DN_AVX2 __m256i Load8(const uint32_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+__attribute__((target("avx2"))) void RegenerateAvx2(uint32_t* mt) {
+  int i = 0;
+  for (; i + 8 <= kN - kM; i += 8) {
+    const __m256i v = Twist8(Load8(mt + i), Load8(mt + i + 1), Load8(mt + i + kM));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(mt + i), v);
+  }
+  for (; i < kN - kM; ++i) mt[i] = Twist(mt[i], mt[i + 1], mt[i + kM]);
+  for (; i + 8 <= kN - 1; i += 8) {
+    const __m256i v = Twist8(Load8(mt + i), Load8(mt + i + 1), Load8(mt + i + (kM - kN)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(mt + i), v);
+  }
+  for (; i < kN - 1; ++i) mt[i] = Twist(mt[i], mt[i + 1], mt[i + (kM - kN)]);
+  mt[kN - 1] = Twist(mt[kN - 1], mt[0], mt[kM - 1]);
+}
+
+// 8 words -> 4 doubles: gather the even words (a) into the low half and the odd words
+// (b) into the high half, shift by 5 and 6, convert both halves exactly.
+__attribute__((target("avx2"))) void PairsAvx2(const uint32_t* w, double* out,
+                                                int64_t pairs) {
+  const __m256i deinterleave = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  const __m256i shifts = _mm256_setr_epi32(5, 5, 5, 5, 6, 6, 6, 6);
+  const __m256d two26 = _mm256_set1_pd(kTwo26);
+  const __m256d scale = _mm256_set1_pd(kTwoMinus53);
+  int64_t k = 0;
+  for (; k + 4 <= pairs; k += 4) {
+    __m256i t = Temper8(Load8(w + 2 * k));
+    t = _mm256_srlv_epi32(_mm256_permutevar8x32_epi32(t, deinterleave), shifts);
+    const __m256d a = _mm256_cvtepi32_pd(_mm256_castsi256_si128(t));
+    const __m256d b = _mm256_cvtepi32_pd(_mm256_extracti128_si256(t, 1));
+    _mm256_storeu_pd(out + k, _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(a, two26), b), scale));
+  }
+  PairsScalar(w + 2 * k, out + k, pairs - k);
+}
+
+#undef DN_AVX2
+
+// ---- AVX-512F kernel: 16 words per vector. Same structure as AVX2. ----
+
+#define DN_AVX512 __attribute__((target("avx512f"), always_inline)) inline
+
+DN_AVX512 __m512i Twist16(__m512i cur, __m512i next, __m512i far) {
+  // (cur & upper) | (next & ~upper): bitwise select, one vpternlogd.
+  const __m512i y = _mm512_ternarylogic_epi32(_mm512_set1_epi32(kUpperMask), cur, next, 0xca);
+  const __m512i mag = _mm512_and_si512(_mm512_srai_epi32(_mm512_slli_epi32(y, 31), 31),
+                                       _mm512_set1_epi32(static_cast<int>(kMatrixA)));
+  // far ^ (y >> 1) ^ mag: one vpternlogd.
+  return _mm512_ternarylogic_epi32(far, _mm512_srli_epi32(y, 1), mag, 0x96);
+}
+
+DN_AVX512 __m512i Temper16(__m512i y) {
+  y = _mm512_xor_si512(y, _mm512_srli_epi32(y, 11));
+  y = _mm512_xor_si512(y, _mm512_and_si512(_mm512_slli_epi32(y, 7),
+                                           _mm512_set1_epi32(static_cast<int>(0x9d2c5680u))));
+  y = _mm512_xor_si512(y, _mm512_and_si512(_mm512_slli_epi32(y, 15),
+                                           _mm512_set1_epi32(static_cast<int>(0xefc60000u))));
+  return _mm512_xor_si512(y, _mm512_srli_epi32(y, 18));
+}
+
+DN_AVX512 __m512i Load16(const uint32_t* p) { return _mm512_loadu_si512(p); }
+
+__attribute__((target("avx512f"))) void RegenerateAvx512(uint32_t* mt) {
+  int i = 0;
+  for (; i + 16 <= kN - kM; i += 16) {
+    _mm512_storeu_si512(mt + i, Twist16(Load16(mt + i), Load16(mt + i + 1), Load16(mt + i + kM)));
+  }
+  for (; i < kN - kM; ++i) mt[i] = Twist(mt[i], mt[i + 1], mt[i + kM]);
+  for (; i + 16 <= kN - 1; i += 16) {
+    _mm512_storeu_si512(mt + i, Twist16(Load16(mt + i), Load16(mt + i + 1),
+                                        Load16(mt + i + (kM - kN))));
+  }
+  for (; i < kN - 1; ++i) mt[i] = Twist(mt[i], mt[i + 1], mt[i + (kM - kN)]);
+  mt[kN - 1] = Twist(mt[kN - 1], mt[0], mt[kM - 1]);
+}
+
+__attribute__((target("avx512f"))) void PairsAvx512(const uint32_t* w, double* out,
+                                                    int64_t pairs) {
+  const __m512i deinterleave =
+      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+  const __m512i shifts = _mm512_setr_epi32(5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6);
+  const __m512d two26 = _mm512_set1_pd(kTwo26);
+  const __m512d scale = _mm512_set1_pd(kTwoMinus53);
+  int64_t k = 0;
+  for (; k + 8 <= pairs; k += 8) {
+    __m512i t = Temper16(Load16(w + 2 * k));
+    t = _mm512_srlv_epi32(_mm512_permutexvar_epi32(deinterleave, t), shifts);
+    const __m512d a = _mm512_cvtepi32_pd(_mm512_castsi512_si256(t));
+    const __m512d b = _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(t, 1));
+    _mm512_storeu_pd(out + k, _mm512_mul_pd(_mm512_add_pd(_mm512_mul_pd(a, two26), b), scale));
+  }
+  PairsScalar(w + 2 * k, out + k, pairs - k);
+}
+
+#undef DN_AVX512
+
+#endif  // DN_MT_X86_KERNELS
+
+struct MtKernelFns {
+  void (*regen)(uint32_t*);
+  void (*pairs)(const uint32_t*, double*, int64_t);
+};
+
+MtKernelFns KernelFns(Mt19937::Kernel kernel) {
+  switch (kernel) {
+#if DN_MT_X86_KERNELS
+    case Mt19937::Kernel::kAvx512:
+      return {RegenerateAvx512, PairsAvx512};
+    case Mt19937::Kernel::kAvx2:
+      return {RegenerateAvx2, PairsAvx2};
+#endif
+    default:
+      return {RegenerateScalar, PairsScalar};
+  }
+}
+
+const MtKernelFns& BestKernelFns() {
+  static const MtKernelFns fns = KernelFns(Mt19937::BestKernel());
+  return fns;
 }
 
 __extension__ typedef unsigned __int128 U128;
@@ -74,13 +280,30 @@ void Mt19937::InitByArray(const uint32_t* key, size_t n) {
   gauss_ = 0.0;
 }
 
-// Mirrors mt19937_gen; the loop split avoids a modulo per word.
+bool Mt19937::KernelSupported(Kernel kernel) {
+  switch (kernel) {
+    case Kernel::kScalar:
+      return true;
+#if DN_MT_X86_KERNELS
+    case Kernel::kAvx2:
+      return __builtin_cpu_supports("avx2");
+    case Kernel::kAvx512:
+      return __builtin_cpu_supports("avx512f");
+#endif
+    default:
+      return false;
+  }
+}
+
+Mt19937::Kernel Mt19937::BestKernel() {
+  static const Kernel best = KernelSupported(Kernel::kAvx512) ? Kernel::kAvx512
+                             : KernelSupported(Kernel::kAvx2) ? Kernel::kAvx2
+                                                              : Kernel::kScalar;
+  return best;
+}
+
 void Mt19937::Regenerate() {
-  uint32_t* mt = mt_;
-  int i = 0;
-  for (; i < kN - kM; ++i) mt[i] = Twist(mt[i], mt[i + 1], mt[i + kM]);
-  for (; i < kN - 1; ++i) mt[i] = Twist(mt[i], mt[i + 1], mt[i + (kM - kN)]);
-  mt[kN - 1] = Twist(mt[kN - 1], mt[0], mt[kM - 1]);
+  BestKernelFns().regen(mt_);
   pos_ = 0;
 }
 
@@ -105,27 +328,39 @@ double Mt19937::NextGauss() {
   return f * x2;
 }
 
+void Mt19937::FillRandomSample(double* out, int64_t n) {
+  const MtKernelFns& fns = BestKernelFns();
+  Fill(fns.regen, fns.pairs, out, n);
+}
+
+void Mt19937::FillRandomSampleWith(Kernel kernel, double* out, int64_t n) {
+  assert(KernelSupported(kernel));
+  const MtKernelFns fns = KernelFns(kernel);
+  Fill(fns.regen, fns.pairs, out, n);
+}
+
 // Works block by block: the words left in the current block are tempered and paired
 // straight from mt_, so the inner loop has no regeneration check. A double whose two
-// words straddle a regeneration (only after an odd number of Next32 calls) goes
-// through NextDouble.
-void Mt19937::FillRandomSample(double* out, int64_t n) {
+// words straddle a regeneration (only after an odd number of Next32 calls) takes its
+// first word from the old block and its second from the new one, as NextDouble does.
+void Mt19937::Fill(RegenFn regen, PairsFn pairs_fn, double* out, int64_t n) {
   while (n > 0) {
-    if (pos_ == kN) Regenerate();
+    if (pos_ == kN) {
+      regen(mt_);
+      pos_ = 0;
+    }
     int64_t pairs = (kN - pos_) / 2;
-    if (pairs == 0) {
-      *out++ = NextDouble();
+    if (pairs == 0) {  // pos_ == kN - 1
+      const uint32_t a = Temper(mt_[pos_]) >> 5;
+      regen(mt_);
+      const uint32_t b = Temper(mt_[0]) >> 6;
+      pos_ = 1;
+      *out++ = ToDouble(a, b);
       --n;
       continue;
     }
     if (pairs > n) pairs = n;
-    const uint32_t* w = mt_ + pos_;
-    for (int64_t k = 0; k < pairs; ++k) {
-      // Both halves are < 2^27, so the int32 conversion is exact and vectorises.
-      const auto a = static_cast<int32_t>(Temper(w[2 * k]) >> 5);
-      const auto b = static_cast<int32_t>(Temper(w[2 * k + 1]) >> 6);
-      out[k] = (a * 67108864.0 + b) / 9007199254740992.0;
-    }
+    pairs_fn(mt_ + pos_, out, pairs);
     pos_ += static_cast<int>(2 * pairs);
     out += pairs;
     n -= pairs;

@@ -59,8 +59,22 @@ class Mt19937 {
   double NextGauss();
 
   /// Fill `out[0..n)` with `random_sample` doubles; the same values as n calls of
-  /// NextDouble, but in tight loops over whole 624-word blocks.
+  /// NextDouble, but in tight loops over whole 624-word blocks. Uses the fastest
+  /// Kernel this CPU supports (BestKernel()); every kernel gives the same bits.
   void FillRandomSample(double* out, int64_t n);
+
+  /// The implementations of the regeneration and of the temper-and-convert loop.
+  /// kAvx2 and kAvx512 are compiled for those instruction sets only (no global flags)
+  /// and picked at run time, so the binary still runs on any x86-64 (or other) CPU.
+  enum class Kernel { kScalar, kAvx2, kAvx512 };
+  /// Whether this build and this CPU can run `kernel` (kScalar: always).
+  static bool KernelSupported(Kernel kernel);
+  /// The kernel FillRandomSample and Next32's regeneration use: AVX-512F, else AVX2,
+  /// else scalar. Detected once.
+  static Kernel BestKernel();
+  /// FillRandomSample with a given kernel, for tests and benchmarks. Requires
+  /// KernelSupported(kernel).
+  void FillRandomSampleWith(Kernel kernel, double* out, int64_t n);
 
   /// Fill `out[0..n)` as `RandomState.uniform(low, high, n)`: numpy's `random_uniform`,
   /// `low + (high - low) * d` with `high - low` rounded once, d from NextDouble.
@@ -93,6 +107,10 @@ class Mt19937 {
   }
   /// Refill all 624 words (`mt19937_gen`) and reset pos_ to 0.
   void Regenerate();
+  /// Temper words[0..2*pairs) and write the doubles of consecutive word pairs.
+  using PairsFn = void (*)(const uint32_t* words, double* out, int64_t pairs);
+  using RegenFn = void (*)(uint32_t* mt);
+  void Fill(RegenFn regen, PairsFn pairs, double* out, int64_t n);
 
   uint32_t mt_[kStateWords] = {};
   int pos_ = kStateWords;
