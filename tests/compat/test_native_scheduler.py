@@ -42,6 +42,10 @@ def test_seeded_random_identical_to_sync(client):
     np.testing.assert_array_equal(got, expected)
     n = da.random.RandomState(7).normal(10, 0.1, size=(500, 500), chunks=100)
     np.testing.assert_array_equal(n.compute(), n.compute(scheduler="sync"))
+    u = da.random.RandomState(3).uniform(-2, 3, size=(300, 700), chunks=(100, 300))
+    np.testing.assert_array_equal(u.compute(), u.compute(scheduler="sync"))
+    g = da.random.default_rng(42).random((900, 500), chunks=(300, 200))
+    np.testing.assert_array_equal(g.compute(), g.compute(scheduler="sync"))
 
 
 def _exprs():
@@ -57,6 +61,8 @@ def _exprs():
         "nansum": da.nansum(da.where(x > 0.9, np.nan, x)),
         "nanmean": da.nanmean(da.where(x > 0.9, np.nan, x), axis=0),
         "tree": (x * y).sum(axis=(0, 1), split_every=3), "dot": x.dot(y.T).sum(),
+        "f32_sum": x.astype("float32").sum(axis=1), "int_sum": (x * 100).astype("int64").sum(),
+        "transpose_slice": (x.T[5:400:3, ::-1] - 1.5).max(axis=1), "sub_div": ((x - y) / 3.0).sum(),
     }
 
 

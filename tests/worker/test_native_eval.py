@@ -25,7 +25,8 @@ PICKLES = SHARED / "vectors" / "pickles"
 MUST_BE_NATIVE = {"sum__random_sample-sum", "RandomState42_random__random_sample",
                   "sum_axis0__random_sample-sum", "normal__normal", "max__random_sample",
                   "min__random_sample", "gt_sum__random_sample-sum",
-                  "astype_f32__random_sample-astype", "slice_sum__getitem"}
+                  "astype_f32__random_sample-astype", "slice_sum__getitem",
+                  "rng_random__random"}
 
 
 def _cases():

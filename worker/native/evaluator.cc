@@ -50,6 +50,7 @@ struct Fn {
     kConcatenate2,     ///< dask.array.core._concatenate2
     kFinalize,         ///< dask.array.core.finalize
     kApplyRandom,      ///< dask.array.random._apply_random
+    kApplyRandomFunc,  ///< dask.array.random._apply_random_func (Generator API)
     kIdentityCast,     ///< dask._task_spec._identity_cast
     kToContainer,      ///< dask._task_spec.NestedContainer.to_container
     kExecuteSubgraph,  ///< dask._task_spec._execute_subgraph
@@ -284,6 +285,11 @@ class Evaluator {
         return make(Fn::Kind::kAsType);
       } else if (mod == "dask.array.random" && name == "_apply_random") {
         return make(Fn::Kind::kApplyRandom);
+      } else if (mod == "dask.array.random" && name == "_apply_random_func") {
+        return make(Fn::Kind::kApplyRandomFunc);
+      } else if ((mod == "numpy" || mod == "dask.array.chunk" || mod == "numpy.lib._nanfunctions_impl") &&
+                 name == "nansum") {
+        return make(Fn::Kind::kReduction, "nansum");
       } else if (mod == "numpy" || mod == "numpy.core.fromnumeric" || mod == "numpy._core.fromnumeric") {
         if (IsReduction(name)) return make(Fn::Kind::kReduction, std::string(name));
       } else if (mod == "dask.array.reductions" && (name == "chunk_max" || name == "chunk_min")) {
@@ -393,6 +399,22 @@ class Evaluator {
           o.kind = Obj::Kind::kDType;
           return o;
         }
+        if (GlobalIs(h, "numpy.random.bit_generator", "__pyx_unpickle_SeedSequence")) {
+          // REDUCE(__pyx_unpickle_SeedSequence, (SeedSequence, checksum, None)) + BUILD(
+          // (entropy, n_children_spawned, pool, pool_size, spawn_key)): PCG64 only needs
+          // the 4-word pool (shared/docs/native-ops.md §5.1).
+          if (n.state == kNoNode || N(n.state).kind != PickleKind::kTuple || N(n.state).items.size() != 5) {
+            return Unsupported("SeedSequence state");
+          }
+          DN_ASSIGN_OR_RETURN(Obj pool, EvalData(N(n.state).items[2]));
+          DN_ASSIGN_OR_RETURN(Obj pool_size, EvalData(N(n.state).items[3]));
+          if (pool.kind != Obj::Kind::kArray || pool.array.dtype != DType::kUInt32 || pool.array.size() != 4 ||
+              !pool.array.IsCContiguous() || pool_size.kind != Obj::Kind::kInt || pool_size.i != 4) {
+            return Unsupported("SeedSequence pool");
+          }
+          pool.s = "SeedSequence";
+          return pool;
+        }
         if (GlobalIs(h, "builtins", "slice")) {
           if (args->size() != 3) return Unsupported("slice");
           Obj sl = Obj::Seq({});
@@ -460,6 +482,7 @@ class Evaluator {
         return Obj::Seq(std::move(argv));
       }
       case Fn::Kind::kApplyRandom: return ApplyRandom(argv);
+      case Fn::Kind::kApplyRandomFunc: return ApplyRandomFunc(argv);
       case Fn::Kind::kConcatenate2: {
         const Obj* axes = FindKwarg(kwargs, "axes");
         if (argv.size() != 1 || axes == nullptr || axes->kind != Obj::Kind::kSeq) return Unsupported("_concatenate2 args");
@@ -581,6 +604,34 @@ class Evaluator {
       else return Unsupported("random parameter");
     }
     DN_ASSIGN_OR_RETURN(NdArray out, RandomChunk(argv[1].s, state.ptr<uint32_t>(), state.shape[0], size, params));
+    return Obj::Array(std::move(out));
+  }
+
+  // _apply_random_func(PCG64, funcname, SeedSequence, size, args, kwargs):
+  // Generator(PCG64(seedseq)).<funcname>(*args, size=size, **kwargs).
+  Result<Obj> ApplyRandomFunc(const std::vector<Obj>& argv) {
+    if (argv.size() != 6 || argv[0].kind != Obj::Kind::kClass || argv[0].s != "numpy.random._pcg64.PCG64" ||
+        argv[1].kind != Obj::Kind::kStr || argv[2].kind != Obj::Kind::kArray || argv[2].s != "SeedSequence" ||
+        argv[3].kind != Obj::Kind::kSeq || argv[4].kind != Obj::Kind::kSeq || !argv[4].items->empty() ||
+        argv[5].kind != Obj::Kind::kDict) {
+      return Unsupported("_apply_random_func arguments");
+    }
+    // Only float64 output into a fresh array: kwargs {'dtype': numpy.float64, 'out': None}.
+    const auto& kw = *argv[5].items;
+    for (size_t i = 0; i + 1 < kw.size(); i += 2) {
+      if (kw[i].kind != Obj::Kind::kStr) return Unsupported("random kwargs");
+      const Obj& v = kw[i + 1];
+      if (kw[i].s == "dtype" && ((v.kind == Obj::Kind::kClass && v.s == "numpy.float64") ||
+                                 (v.kind == Obj::Kind::kDType && v.dtype == DType::kFloat64))) continue;
+      if (kw[i].s == "out" && v.kind == Obj::Kind::kNone) continue;
+      return Unsupported("Generator keyword " + kw[i].s);
+    }
+    std::vector<int64_t> size;
+    for (const Obj& d : *argv[3].items) {
+      if (d.kind != Obj::Kind::kInt || d.i < 0) return Unsupported("random size");
+      size.push_back(d.i);
+    }
+    DN_ASSIGN_OR_RETURN(NdArray out, GeneratorChunk(argv[1].s, argv[2].array.ptr<uint32_t>(), size));
     return Obj::Array(std::move(out));
   }
 

@@ -32,6 +32,16 @@ Result<NdArray> RandomChunk(std::string_view method, const uint32_t* key, int64_
   return out;
 }
 
+Result<NdArray> GeneratorChunk(std::string_view method, const uint32_t* pool,
+                               const std::vector<int64_t>& size) {
+  if (method != "random") return Status::NotImplemented("Generator." + std::string(method));
+  uint8_t* bytes = nullptr;
+  NdArray out = NdArray::Allocate(DType::kFloat64, size, &bytes);
+  Pcg64 rng = Pcg64::FromSeedSequencePool(pool);
+  rng.FillRandom(reinterpret_cast<double*>(bytes), out.size());
+  return out;
+}
+
 Result<NdArray> Concatenate(const std::vector<NdArray>& parts, int axis) {
   if (parts.empty()) return Status::Invalid("concatenate of nothing");
   if (parts.size() == 1) return parts[0];
@@ -103,7 +113,7 @@ Result<NdArray> Reduce(const NdArray& x, const ReduceSpec& spec) {
   const bool to_scalar = !spec.keepdims && out_shape.empty();
   const std::string& op = spec.op;
   DType out_dtype;
-  if (op == "sum" || op == "prod") {
+  if (op == "sum" || op == "prod" || op == "nansum") {
     out_dtype = spec.dtype.value_or(DefaultAccumulator(x.dtype));
   } else if (op == "any" || op == "all") {
     if (spec.dtype) return Status::NotImplemented(op + " with a dtype");
@@ -131,6 +141,8 @@ Result<NdArray> Reduce(const NdArray& x, const ReduceSpec& spec) {
     else if (in == DType::kInt64 && out_dtype == DType::kFloat64) st = Sum(View<int64_t>(x), mask, f8);
     else if (in == DType::kInt64 && out_dtype == DType::kInt64) st = Sum(View<int64_t>(x), mask, i8);
     else if (in == DType::kBool && out_dtype == DType::kInt64) st = Sum(View<bool>(x), mask, i8);
+  } else if (op == "nansum") {
+    if (in == DType::kFloat64 && out_dtype == DType::kFloat64) st = NanSum(View<double>(x), mask, f8);
   } else if (op == "prod") {
     if (in == DType::kFloat64 && out_dtype == DType::kFloat64) st = Prod(View<double>(x), mask, f8);
   } else if (op == "max" || op == "min") {

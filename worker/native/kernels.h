@@ -16,9 +16,14 @@ namespace dn::native {
 Result<NdArray> RandomChunk(std::string_view method, const uint32_t* key, int64_t key_words,
                             const std::vector<int64_t>& size, const std::vector<double>& params);
 
+/// A chunk of `np.random.Generator(np.random.PCG64(seedseq)).<method>(size=size)` for
+/// the SeedSequence whose 4-word pool is `pool`: only `random` (float64), bit for bit.
+Result<NdArray> GeneratorChunk(std::string_view method, const uint32_t* pool,
+                               const std::vector<int64_t>& size);
+
 /// A numpy reduction: `np.<op>(x, axis=axes, dtype=dtype, keepdims=keepdims)`.
 struct ReduceSpec {
-  std::string op;          ///< sum, prod, max, min, any, all
+  std::string op;          ///< sum, nansum, prod, max, min, any, all
   std::vector<int> axes;   ///< normalised, each in [0, ndim)
   bool keepdims = false;
   std::optional<DType> dtype;
