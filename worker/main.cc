@@ -116,6 +116,7 @@ int main(int argc, char** argv) {
     config.scheduler_address = "tcp://" + config.scheduler_address;
   }
   config.nthreads = std::max(1, vm["nthreads"].as<int>());
+  config.cpu_limit = dn::CpuLimit();
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   auto limit = dn::ParseMemoryLimit(vm["memory-limit"].as<std::string>(), config.nthreads, cores,
                                     dn::SystemMemoryLimit());

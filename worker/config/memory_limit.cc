@@ -1,5 +1,6 @@
 #include "worker/config/memory_limit.h"
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -141,6 +142,27 @@ int64_t SystemMemoryLimit() {
     limit = std::min<int64_t>(limit, static_cast<int64_t>(rl.rlim_cur));
   }
   return limit;
+}
+
+}  // namespace dn
+
+namespace dn {
+
+int CpuLimit() {
+  cpu_set_t set;
+  int cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+  if (cpus <= 0) cpus = static_cast<int>(std::max<long>(1, sysconf(_SC_NPROCESSORS_ONLN)));
+  double quota = -1, period = -1;
+  if (std::ifstream v2("/sys/fs/cgroup/cpu.max"); v2) {
+    std::string q;
+    v2 >> q >> period;
+    if (q != "max") quota = std::atof(q.c_str());
+  } else {
+    std::ifstream("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") >> quota;
+    std::ifstream("/sys/fs/cgroup/cpu/cpu.cfs_period_us") >> period;
+  }
+  if (quota > 0 && period > 0) cpus = std::min(cpus, std::max(1, static_cast<int>(std::ceil(quota / period))));
+  return std::max(1, cpus);
 }
 
 }  // namespace dn

@@ -25,4 +25,9 @@ Result<std::optional<int64_t>> ParseMemoryLimit(std::string_view spec, int64_t n
 /// the least of physical memory, the cgroup (v1 or v2) limit and RLIMIT_RSS.
 int64_t SystemMemoryLimit();
 
+/// The CPUs this process may use: the CPUs in its affinity mask, capped by the cgroup
+/// CPU quota (v2 `cpu.max`, v1 `cpu.cfs_quota_us / cpu.cfs_period_us`, rounded up), as
+/// a container's `resources.limits.cpu` sets it. At least 1.
+int CpuLimit();
+
 }  // namespace dn

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 namespace dn {
 namespace {
 
@@ -34,6 +36,18 @@ TEST(ParseMemoryLimitTest, AutoFractionsBytesAndZero) {
   EXPECT_FALSE(ParseMemoryLimit("-2GB", 1, 2, sys).ok());
   EXPECT_FALSE(ParseMemoryLimit("lots", 1, 2, sys).ok());
   EXPECT_GT(SystemMemoryLimit(), 0);
+}
+
+}  // namespace
+}  // namespace dn
+
+namespace dn {
+namespace {
+
+TEST(CpuLimitTest, WithinTheMachine) {
+  int cpus = CpuLimit();
+  EXPECT_GE(cpus, 1);
+  EXPECT_LE(cpus, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
 }  // namespace

@@ -61,7 +61,9 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerConfig config,
       python_(std::move(python)),
       acceptor_(io),
       store_(config_.local_directory + "/dask-native-worker-" + std::to_string(getpid()) + "-storage") {
-  executor_ = std::make_unique<native::NativeExecutor>(config_.nthreads);
+  // One native thread per task slot, but never more than the CPUs the process may use
+  // (a 1-CPU pod running --nthreads 4 gets one), so kernels do not oversubscribe.
+  executor_ = std::make_unique<native::NativeExecutor>(std::min(config_.nthreads, config_.cpu_limit));
   std::mt19937_64 rng(std::random_device{}());
   char buf[40];
   std::snprintf(buf, sizeof buf, "Worker-%016llx", static_cast<unsigned long long>(rng()));

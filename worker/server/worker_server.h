@@ -24,6 +24,7 @@ struct WorkerConfig {
   uint16_t listen_port = 0;
   std::string contact_host;          ///< empty: the local address facing the scheduler
   int nthreads = 1;
+  int cpu_limit = 1 << 20;           ///< CPUs the process may use (config/CpuLimit)
   std::optional<int64_t> memory_limit;
   Value name;                        ///< nil: the contact address
   std::string local_directory = "/tmp";
