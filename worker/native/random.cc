@@ -80,12 +80,12 @@ void PairsScalar(const uint32_t* w, double* out, int64_t pairs) {
 
 // ---- AVX2 kernel: 8 words per vector. ----
 //
-// The regeneration in blocks is exact because within the first loop (i < 227) a block
-// reads mt[i..i+8] and mt[i+397..i+405], none of which an earlier block or this block
-// has written yet (the scalar loop also reads mt[i+1] before overwriting it); within
-// the second loop (227 <= i < 623) it reads mt[i-227..i-219], all written by earlier
-// blocks or by the scalar tail of the first loop (227 > 8). The words a block cannot
-// cover are done by the scalar Twist, in the scalar order.
+// The regeneration in blocks of W lanes is exact because within the first loop
+// (i < 227) a block reads mt[i..i+W] and mt[i+397..i+397+W), none of which an earlier
+// block or this block has written yet (the scalar loop also reads mt[i+1] before
+// overwriting it); within the second loop (227 <= i < 623) it reads mt[i-227..i-227+W),
+// all written by earlier blocks (227 > W). Only the block straddling i = 227 and the
+// one holding i = 623 need their `far` or `next` operand spliced from two loads.
 
 #define DN_AVX2 __attribute__((target("avx2"), always_inline)) inline
 
@@ -111,19 +111,39 @@ DN_AVX2 __m256i Load8(const uint32_t* p) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
 }
 
+DN_AVX2 void Store8(uint32_t* p, __m256i v) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v);
+}
+
+// 78 blocks of 8, no scalar words: the block at 224 straddles the loop split (its
+// first 3 lanes take `far` from old mt[621..623], the other 5 from new mt[0..4]), and
+// the last block's lane for i = 623 takes `next` from the new mt[0].
 __attribute__((target("avx2"))) void RegenerateAvx2(uint32_t* mt) {
+  static_assert(kN == 624 && kM == 397, "block layout below assumes MT19937's N, M");
   int i = 0;
-  for (; i + 8 <= kN - kM; i += 8) {
-    const __m256i v = Twist8(Load8(mt + i), Load8(mt + i + 1), Load8(mt + i + kM));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(mt + i), v);
+  for (; i < 224; i += 8) {
+    Store8(mt + i, Twist8(Load8(mt + i), Load8(mt + i + 1), Load8(mt + i + kM)));
   }
-  for (; i < kN - kM; ++i) mt[i] = Twist(mt[i], mt[i + 1], mt[i + kM]);
-  for (; i + 8 <= kN - 1; i += 8) {
-    const __m256i v = Twist8(Load8(mt + i), Load8(mt + i + 1), Load8(mt + i + (kM - kN)));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(mt + i), v);
+  {  // i = 224
+    // far = old mt[621..623] (lanes 5..7 of mt[616..624)), then new mt[0..4].
+    const __m256i old_tail =
+        _mm256_permutevar8x32_epi32(Load8(mt + 616), _mm256_setr_epi32(5, 6, 7, 0, 0, 0, 0, 0));
+    const __m256i new_head =
+        _mm256_permutevar8x32_epi32(Load8(mt), _mm256_setr_epi32(0, 0, 0, 0, 1, 2, 3, 4));
+    const __m256i far = _mm256_blend_epi32(old_tail, new_head, 0xf8);
+    Store8(mt + 224, Twist8(Load8(mt + 224), Load8(mt + 225), far));
   }
-  for (; i < kN - 1; ++i) mt[i] = Twist(mt[i], mt[i + 1], mt[i + (kM - kN)]);
-  mt[kN - 1] = Twist(mt[kN - 1], mt[0], mt[kM - 1]);
+  for (i = 232; i < 616; i += 8) {
+    Store8(mt + i, Twist8(Load8(mt + i), Load8(mt + i + 1), Load8(mt + i + (kM - kN))));
+  }
+  {  // i = 616: lanes 616..623; mt[624] would be the new mt[0]
+    const __m256i cur = Load8(mt + 616);
+    const __m256i shifted =
+        _mm256_permutevar8x32_epi32(cur, _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0));
+    const __m256i next =
+        _mm256_blend_epi32(shifted, _mm256_set1_epi32(static_cast<int>(mt[0])), 0x80);
+    Store8(mt + 616, Twist8(cur, next, Load8(mt + 616 + (kM - kN))));
+  }
 }
 
 // 8 words -> 4 doubles: gather the even words (a) into the low half and the odd words
@@ -140,24 +160,25 @@ __attribute__((target("avx2"))) void PairsAvx2(const uint32_t* w, double* out,
     t = _mm256_srlv_epi32(_mm256_permutevar8x32_epi32(t, deinterleave), shifts);
     const __m256d a = _mm256_cvtepi32_pd(_mm256_castsi256_si128(t));
     const __m256d b = _mm256_cvtepi32_pd(_mm256_extracti128_si256(t, 1));
-    _mm256_storeu_pd(out + k, _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(a, two26), b), scale));
+    const __m256d v = _mm256_add_pd(_mm256_mul_pd(a, two26), b);  // exact integer
+    _mm256_storeu_pd(out + k, _mm256_mul_pd(v, scale));
   }
   PairsScalar(w + 2 * k, out + k, pairs - k);
 }
 
 #undef DN_AVX2
 
-// ---- AVX-512F kernel: 16 words per vector. Same structure as AVX2. ----
+// ---- AVX-512 kernel (F + DQ): 16 words per vector, same block layout as AVX2. ----
 
-#define DN_AVX512 __attribute__((target("avx512f"), always_inline)) inline
+#define DN_AVX512 __attribute__((target("avx512f,avx512dq"), always_inline)) inline
 
 DN_AVX512 __m512i Twist16(__m512i cur, __m512i next, __m512i far) {
-  // (cur & upper) | (next & ~upper): bitwise select, one vpternlogd.
+  // (cur & upper) | (next & ~upper): a bitwise select, one vpternlogd.
   const __m512i y = _mm512_ternarylogic_epi32(_mm512_set1_epi32(kUpperMask), cur, next, 0xca);
-  const __m512i mag = _mm512_and_si512(_mm512_srai_epi32(_mm512_slli_epi32(y, 31), 31),
-                                       _mm512_set1_epi32(static_cast<int>(kMatrixA)));
-  // far ^ (y >> 1) ^ mag: one vpternlogd.
-  return _mm512_ternarylogic_epi32(far, _mm512_srli_epi32(y, 1), mag, 0x96);
+  // far ^ (y >> 1): then ^ kMatrixA where y is odd (y & 1 == next & 1).
+  const __m512i r = _mm512_xor_si512(far, _mm512_srli_epi32(y, 1));
+  const __mmask16 odd = _mm512_test_epi32_mask(next, _mm512_set1_epi32(1));
+  return _mm512_mask_xor_epi32(r, odd, r, _mm512_set1_epi32(static_cast<int>(kMatrixA)));
 }
 
 DN_AVX512 __m512i Temper16(__m512i y) {
@@ -171,34 +192,42 @@ DN_AVX512 __m512i Temper16(__m512i y) {
 
 DN_AVX512 __m512i Load16(const uint32_t* p) { return _mm512_loadu_si512(p); }
 
-__attribute__((target("avx512f"))) void RegenerateAvx512(uint32_t* mt) {
+// 39 blocks of 16, no scalar words (see RegenerateAvx2).
+__attribute__((target("avx512f,avx512dq"))) void RegenerateAvx512(uint32_t* mt) {
+  static_assert(kN == 624 && kM == 397, "block layout below assumes MT19937's N, M");
   int i = 0;
-  for (; i + 16 <= kN - kM; i += 16) {
-    _mm512_storeu_si512(mt + i, Twist16(Load16(mt + i), Load16(mt + i + 1), Load16(mt + i + kM)));
+  for (; i < 224; i += 16) {
+    _mm512_storeu_si512(mt + i,
+                        Twist16(Load16(mt + i), Load16(mt + i + 1), Load16(mt + i + kM)));
   }
-  for (; i < kN - kM; ++i) mt[i] = Twist(mt[i], mt[i + 1], mt[i + kM]);
-  for (; i + 16 <= kN - 1; i += 16) {
+  {  // i = 224: far = old mt[621..623] then new mt[0..12]
+    const __m512i far = _mm512_alignr_epi32(Load16(mt), Load16(mt + 608), 13);
+    _mm512_storeu_si512(mt + 224, Twist16(Load16(mt + 224), Load16(mt + 225), far));
+  }
+  for (i = 240; i < 608; i += 16) {
     _mm512_storeu_si512(mt + i, Twist16(Load16(mt + i), Load16(mt + i + 1),
                                         Load16(mt + i + (kM - kN))));
   }
-  for (; i < kN - 1; ++i) mt[i] = Twist(mt[i], mt[i + 1], mt[i + (kM - kN)]);
-  mt[kN - 1] = Twist(mt[kN - 1], mt[0], mt[kM - 1]);
+  {  // i = 608: lanes 608..623; next for 623 is the new mt[0]
+    const __m512i cur = Load16(mt + 608);
+    const __m512i next = _mm512_alignr_epi32(Load16(mt), cur, 1);
+    _mm512_storeu_si512(mt + 608, Twist16(cur, next, Load16(mt + 608 + (kM - kN))));
+  }
 }
 
-__attribute__((target("avx512f"))) void PairsAvx512(const uint32_t* w, double* out,
-                                                    int64_t pairs) {
-  const __m512i deinterleave =
-      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
-  const __m512i shifts = _mm512_setr_epi32(5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6);
-  const __m512d two26 = _mm512_set1_pd(kTwo26);
+// 16 words -> 8 doubles. Each 64-bit lane holds a pair (a word low, b word high), so
+// a * 2^26 + b = ((lane << 21) & bits 26..52) | (lane >> 38) is formed in place and
+// converted exactly (it is below 2^53) by vcvtqq2pd.
+__attribute__((target("avx512f,avx512dq"))) void PairsAvx512(const uint32_t* w, double* out,
+                                                             int64_t pairs) {
+  const __m512i a_bits = _mm512_set1_epi64(0x001ffffffc000000LL);
   const __m512d scale = _mm512_set1_pd(kTwoMinus53);
   int64_t k = 0;
   for (; k + 8 <= pairs; k += 8) {
-    __m512i t = Temper16(Load16(w + 2 * k));
-    t = _mm512_srlv_epi32(_mm512_permutexvar_epi32(deinterleave, t), shifts);
-    const __m512d a = _mm512_cvtepi32_pd(_mm512_castsi512_si256(t));
-    const __m512d b = _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(t, 1));
-    _mm512_storeu_pd(out + k, _mm512_mul_pd(_mm512_add_pd(_mm512_mul_pd(a, two26), b), scale));
+    const __m512i t = Temper16(Load16(w + 2 * k));
+    const __m512i v = _mm512_or_si512(_mm512_and_si512(_mm512_slli_epi64(t, 21), a_bits),
+                                      _mm512_srli_epi64(t, 38));
+    _mm512_storeu_pd(out + k, _mm512_mul_pd(_mm512_cvtepi64_pd(v), scale));
   }
   PairsScalar(w + 2 * k, out + k, pairs - k);
 }
@@ -288,7 +317,7 @@ bool Mt19937::KernelSupported(Kernel kernel) {
     case Kernel::kAvx2:
       return __builtin_cpu_supports("avx2");
     case Kernel::kAvx512:
-      return __builtin_cpu_supports("avx512f");
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
 #endif
     default:
       return false;

@@ -69,8 +69,8 @@ class Mt19937 {
   enum class Kernel { kScalar, kAvx2, kAvx512 };
   /// Whether this build and this CPU can run `kernel` (kScalar: always).
   static bool KernelSupported(Kernel kernel);
-  /// The kernel FillRandomSample and Next32's regeneration use: AVX-512F, else AVX2,
-  /// else scalar. Detected once.
+  /// The kernel FillRandomSample and Next32's regeneration use: AVX-512 (F and DQ),
+  /// else AVX2, else scalar. Detected once.
   static Kernel BestKernel();
   /// FillRandomSample with a given kernel, for tests and benchmarks. Requires
   /// KernelSupported(kernel).
@@ -112,7 +112,8 @@ class Mt19937 {
   using RegenFn = void (*)(uint32_t* mt);
   void Fill(RegenFn regen, PairsFn pairs, double* out, int64_t n);
 
-  uint32_t mt_[kStateWords] = {};
+  // Cache-line aligned: the SIMD kernels load and store it in 32/64-byte blocks.
+  alignas(64) uint32_t mt_[kStateWords] = {};
   int pos_ = kStateWords;
   bool has_gauss_ = false;
   double gauss_ = 0.0;

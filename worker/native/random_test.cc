@@ -284,6 +284,138 @@ TEST(Mt19937Test, NormalInPiecesKeepsGaussCache) {
   for (int64_t i = 0; i < kN; ++i) ASSERT_EQ(Bits(got[i]), Bits(expected[i])) << i;
 }
 
+// A textbook MT19937 (modulo indexing, one word at a time), independent of the
+// Mt19937 kernels, started from a copy of a generator's state.
+class ReferenceMt {
+ public:
+  explicit ReferenceMt(const Mt19937& g) : pos_(g.pos()) {
+    for (int i = 0; i < 624; ++i) mt_[i] = g.key()[i];
+  }
+  uint32_t Next32() {
+    if (pos_ == 624) Generate();
+    uint32_t y = mt_[pos_++];
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9d2c5680u;
+    y ^= (y << 15) & 0xefc60000u;
+    y ^= y >> 18;
+    return y;
+  }
+  double NextDouble() {
+    const uint32_t a = Next32() >> 5;
+    const uint32_t b = Next32() >> 6;
+    return (a * 67108864.0 + b) / 9007199254740992.0;
+  }
+  const uint32_t* key() const { return mt_; }
+  int pos() const { return pos_; }
+
+ private:
+  void Generate() {
+    for (int i = 0; i < 624; ++i) {
+      const uint32_t y = (mt_[i] & 0x80000000u) | (mt_[(i + 1) % 624] & 0x7fffffffu);
+      mt_[i] = mt_[(i + 397) % 624] ^ (y >> 1) ^ ((y & 1u) ? 0x9908b0dfu : 0u);
+    }
+    pos_ = 0;
+  }
+  uint32_t mt_[624];
+  int pos_;
+};
+
+using Kernel = Mt19937::Kernel;
+
+const char* KernelName(Kernel k) {
+  switch (k) {
+    case Kernel::kScalar: return "scalar";
+    case Kernel::kAvx2: return "avx2";
+    case Kernel::kAvx512: return "avx512";
+  }
+  return "?";
+}
+
+// Checks g against ref: same pos, same 624 state words, same next raw word.
+void ExpectSameState(Mt19937& g, ReferenceMt& ref) {
+  ASSERT_EQ(g.pos(), ref.pos());
+  for (int i = 0; i < 624; ++i) ASSERT_EQ(g.key()[i], ref.key()[i]) << "mt[" << i << "]";
+  ASSERT_EQ(g.Next32(), ref.Next32());
+}
+
+class Mt19937KernelTest : public ::testing::TestWithParam<Kernel> {
+ protected:
+  void SetUp() override {
+    if (!Mt19937::KernelSupported(GetParam())) {
+      GTEST_SKIP() << KernelName(GetParam()) << " is not supported on this CPU";
+    }
+  }
+};
+
+TEST(Mt19937KernelTest, ScalarAlwaysSupported) {
+  EXPECT_TRUE(Mt19937::KernelSupported(Kernel::kScalar));
+  EXPECT_TRUE(Mt19937::KernelSupported(Mt19937::BestKernel()));
+  std::printf("[ info     ] Mt19937::BestKernel() = %s\n", KernelName(Mt19937::BestKernel()));
+}
+
+// A few million values per seed, from an even and from an odd word offset, against
+// the reference: every double's bits, then the state the fill leaves behind.
+TEST_P(Mt19937KernelTest, FillMatchesReferenceOnMillions) {
+  constexpr int64_t kN = 2000003;
+  std::vector<double> out(kN);
+  for (KeyKind kind : {KeyKind::k624, KeyKind::kSmall, KeyKind::k700}) {
+    for (int odd = 0; odd < 2; ++odd) {
+      SCOPED_TRACE(::testing::Message() << "key " << static_cast<int>(kind) << " odd " << odd);
+      Mt19937 g = Seeded(kind);
+      ReferenceMt ref(g);
+      if (odd) {
+        ASSERT_EQ(g.Next32(), ref.Next32());
+      }
+      g.FillRandomSampleWith(GetParam(), out.data(), kN);
+      for (int64_t i = 0; i < kN; ++i) {
+        ASSERT_EQ(Bits(out[i]), Bits(ref.NextDouble())) << "index " << i;
+      }
+      ExpectSameState(g, ref);
+    }
+  }
+}
+
+// Every entry offset pos = 1..624 (0 happens only inside a fill, right after a
+// regeneration; 624 is "regenerate first"), hence both word parities, twice (in the
+// first and in the second block of the stream), with fill lengths that end at varying
+// offsets and straddle one or more regenerations, split into two calls.
+TEST_P(Mt19937KernelTest, EveryStartOffsetMatchesReference) {
+  const Mt19937 seeded = Seeded(KeyKind::kSmall);
+  std::vector<double> out(2000);
+  for (int skip = 0; skip <= 2 * 624; ++skip) {
+    SCOPED_TRACE(::testing::Message() << "skip " << skip);
+    Mt19937 g = seeded;
+    ReferenceMt ref(g);
+    for (int i = 0; i < skip; ++i) ASSERT_EQ(g.Next32(), ref.Next32()) << "word " << i;
+    const int64_t n1 = 1 + skip % 331;
+    const int64_t n2 = 620 + (skip * 7) % 700;
+    g.FillRandomSampleWith(GetParam(), out.data(), n1);
+    g.FillRandomSampleWith(GetParam(), out.data() + n1, n2);
+    for (int64_t i = 0; i < n1 + n2; ++i) {
+      ASSERT_EQ(Bits(out[i]), Bits(ref.NextDouble())) << "index " << i;
+    }
+    ExpectSameState(g, ref);
+  }
+}
+
+// FillRandomSample (the best kernel) and Next32's regeneration agree with the
+// reference over many blocks.
+TEST(Mt19937KernelTest, BestKernelNext32MatchesReference) {
+  Mt19937 g = Seeded(KeyKind::k700);
+  ReferenceMt ref(g);
+  for (int i = 0; i < 624 * 20 + 5; ++i) ASSERT_EQ(g.Next32(), ref.Next32()) << "word " << i;
+  std::vector<double> out(10007);
+  g.FillRandomSample(out.data(), 10007);
+  for (double d : out) ASSERT_EQ(Bits(d), Bits(ref.NextDouble()));
+  ExpectSameState(g, ref);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, Mt19937KernelTest,
+                         ::testing::Values(Kernel::kScalar, Kernel::kAvx2, Kernel::kAvx512),
+                         [](const ::testing::TestParamInfo<Kernel>& info) {
+                           return std::string(KernelName(info.param));
+                         });
+
 struct PcgCase {
   const char* name;
   std::array<uint32_t, 4> pool;
@@ -376,6 +508,12 @@ TEST(RandomThroughput, Report) {
   };
   Mt19937 mt = Seeded(KeyKind::k624);
   time("Mt19937::FillRandomSample", [&] { mt.FillRandomSample(out.data(), kN); });
+  for (Mt19937::Kernel k : {Mt19937::Kernel::kScalar, Mt19937::Kernel::kAvx2,
+                            Mt19937::Kernel::kAvx512}) {
+    if (!Mt19937::KernelSupported(k)) continue;
+    const std::string what = std::string("  FillRandomSampleWith(") + KernelName(k) + ")";
+    time(what.c_str(), [&] { mt.FillRandomSampleWith(k, out.data(), kN); });
+  }
   time("Mt19937::NextDouble loop", [&] {
     for (int64_t i = 0; i < kN; ++i) out[i] = mt.NextDouble();
   });

@@ -3,6 +3,8 @@
 
 #include "worker/python/python_runtime.h"
 
+#include <atomic>
+
 #include "protocol/msgpack/msgpack_codec.h"
 
 namespace dn {
@@ -135,6 +137,16 @@ PyObject* IntTuple(const std::vector<int64_t>& v) {
   return t;
 }
 
+// Set once the interpreter is finalized: Buffers that still reference Python objects
+// (exported arrays) may be dropped after that, at process exit; they must not touch it.
+std::atomic<bool> g_python_finalized{false};
+
+std::vector<int64_t> IntVector(PyObject* tuple) {
+  std::vector<int64_t> out;
+  for (Py_ssize_t i = 0; tuple && i < PyTuple_Size(tuple); ++i) out.push_back(PyLong_AsLongLong(PyTuple_GetItem(tuple, i)));
+  return out;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<PythonRuntime>> PythonRuntime::Start(const std::string& python_executable,
@@ -205,6 +217,7 @@ void PythonRuntime::Main(const std::string& python_executable, std::promise<Stat
   Loop();
   PyEval_RestoreThread(saved);
   Py_XDECREF(module);
+  g_python_finalized = true;
   Py_FinalizeEx();
 }
 
@@ -285,6 +298,35 @@ Status PythonRuntime::PutArray(const Key& key, const PyArrayView& a) {
                               a.scalar ? Py_True : Py_False));
   if (!r) return PyError("worker_runtime.put_array");
   return Status::OK();
+}
+
+Result<PyArrayView> PythonRuntime::ExportArray(const Key& key) {
+  PyRef r(PyObject_CallMethod(static_cast<PyObject*>(module_), "exportable", "(N)", KeyBytes(key)));
+  if (!r) return PyError("worker_runtime.exportable");
+  if (r.get() == Py_None || !PyTuple_Check(r.get())) return Status::NotImplemented("not a plain ndarray");
+  auto* view = new Py_buffer;
+  if (PyObject_GetBuffer(PyTuple_GetItem(r.get(), 0), view, PyBUF_RECORDS_RO) != 0) {
+    delete view;
+    PyErr_Clear();
+    return Status::NotImplemented("no buffer");
+  }
+  // The Buffer keeps numpy's memory alive through the Py_buffer (which references the
+  // array); releasing it needs the GIL, taken from whichever thread drops it last.
+  std::shared_ptr<const void> owner(view, [](const void* p) {
+    auto* v = static_cast<Py_buffer*>(const_cast<void*>(p));
+    if (!g_python_finalized) {
+      PyGILState_STATE st = PyGILState_Ensure();
+      PyBuffer_Release(v);
+      PyGILState_Release(st);
+    }
+    delete v;
+  });
+  PyArrayView out;
+  out.data = Buffer(std::move(owner), static_cast<const uint8_t*>(view->buf), static_cast<size_t>(view->len));
+  out.dtype = StrOf(PyTuple_GetItem(r.get(), 1));
+  out.shape = IntVector(PyTuple_GetItem(r.get(), 2));
+  out.strides = IntVector(PyTuple_GetItem(r.get(), 3));
+  return out;
 }
 
 void PythonRuntime::WithoutGil(const std::function<void()>& fn) {

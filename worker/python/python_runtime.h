@@ -70,6 +70,10 @@ class PythonRuntime {
   /// Make a natively held array visible to Python tasks as `_store[key]` (a numpy view
   /// of its bytes, kept alive by Python's reference); no-op if already there.
   Status PutArray(const Key& key, const PyArrayView& array);
+  /// The stored value of `key` as a native array sharing numpy's memory (its Buffer
+  /// holds a reference to the ndarray), or NotImplemented if it is not a plain ndarray
+  /// of a dtype the kernels know.
+  Result<PyArrayView> ExportArray(const Key& key);
   /// Run `fn` with the GIL released (file I/O, compression), as stock threads do.
   void WithoutGil(const std::function<void()>& fn);
   /// client.run: ("OK", value) or an error text.

@@ -70,7 +70,13 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerConfig config,
   server_id_ = buf;
 }
 
-WorkerServer::~WorkerServer() { python_.reset(); }
+WorkerServer::~WorkerServer() {
+  // Native values may hold Python arrays (exported results): drop them while the
+  // interpreter is alive, after the executor's jobs are done.
+  executor_.reset();
+  native_.clear();
+  python_.reset();
+}
 
 template <typename T>
 awaitable<T> WorkerServer::InPython(std::function<T()> fn) {
@@ -684,12 +690,30 @@ void WorkerServer::RunPython(const Key& key) {
       exported = python_->PutArray(k, view);
       if (!exported.ok()) break;
     }
+    std::optional<PyArrayView> array;
     if (exported.ok()) {
       outcome = python_->Execute(key, run_spec, deps);
+      // A plain ndarray result is shared with the native side (no copy), so native
+      // tasks downstream of a Python task still run natively.
+      if (outcome.ok) {
+        Result<PyArrayView> v = python_->ExportArray(key);
+        if (v.ok()) array = v.MoveValueUnsafe();
+      }
     } else {
       outcome.exception_text = exported.ToString();
     }
-    asio::post(io_, [this, key, run_id, deps, outcome = std::move(outcome)]() mutable {
+    asio::post(io_, [this, key, run_id, deps, outcome = std::move(outcome), array = std::move(array)]() mutable {
+      if (array && outcome.ok) {
+        Result<native::DType> dt = native::ParseDType(array->dtype);
+        if (dt.ok()) {
+          native::NdArray a;
+          a.dtype = *dt;
+          a.shape = std::move(array->shape);
+          a.strides = std::move(array->strides);
+          a.data = std::move(array->data);
+          if (tasks_.count(key) && !tasks_.at(key)->cancelled) native_[key] = std::move(a);
+        }
+      }
       OnExecuted(key, run_id, std::move(deps), std::move(outcome));
     });
   });
@@ -918,6 +942,7 @@ void WorkerServer::Spill(const Key& key) {
         if (was_native) {
           native_.erase(key);
           spilled_native_.insert(key);
+          python_->Post([this, key] { python_->Delete(key); });  // an exported result's original
         }
       } else {
         std::fprintf(stderr, "dask-native-worker: cannot spill %s: %s\n", key.Repr().c_str(),

@@ -84,6 +84,20 @@ def put_array(key_packed: bytes, buf, dtype: str, shape: tuple, strides: tuple,
     _store[key_packed] = a[()] if scalar else a
 
 
+_EXPORTABLE = {"<f8", "<f4", "<i8", "<i4", "<u4", "|b1"}
+
+
+def exportable(key_packed: bytes):
+    """(array, dtype.str, shape, strides) if the stored value is a plain numpy array the
+    native kernels can take without copying, else None."""
+    import numpy as np
+
+    v = _store.get(key_packed)
+    if type(v) is np.ndarray and v.dtype.str in _EXPORTABLE:
+        return (v, v.dtype.str, v.shape, v.strides)
+    return None
+
+
 def delete(key_packed: bytes) -> None:
     _store.pop(key_packed, None)
 
