@@ -63,6 +63,9 @@ def _exprs():
         "tree": (x * y).sum(axis=(0, 1), split_every=3), "dot": x.dot(y.T).sum(),
         "f32_sum": x.astype("float32").sum(axis=1), "int_sum": (x * 100).astype("int64").sum(),
         "transpose_slice": (x.T[5:400:3, ::-1] - 1.5).max(axis=1), "sub_div": ((x - y) / 3.0).sum(),
+        "ones": da.ones((600, 600), chunks=(100, 150)).sum(), "ones_array": da.ones((300, 200), chunks=100),
+        "full": (da.full((600, 600), 2.5, chunks=150) * x).sum(axis=0),
+        "zeros_add": (da.zeros((600, 600), chunks=(100, 150)) + x).max(),
     }
 
 

@@ -59,6 +59,7 @@ struct Fn {
     kTranspose,        ///< numpy.transpose
     kGetItem,          ///< dask.array.chunk.getitem
     kAsType,           ///< dask.array.chunk.astype
+    kBroadcastFill,    ///< curry(dask.array.wrap._broadcast_trick_inner, numpy.<name>_like)
   };
   Kind kind;
   std::string name;
@@ -329,6 +330,21 @@ class Evaluator {
       }
       return std::shared_ptr<const Fn>(std::move(f));
     }
+    if (n.kind == PickleKind::kReduce && GlobalIs(Head(id), "toolz.functoolz", "_restore_curry")) {
+      // _restore_curry(curry, "module:qualname", args, kwargs, userdict, is_decorated):
+      // only da.ones/zeros/full's `curry(_broadcast_trick_inner, numpy.<x>_like)`.
+      const std::vector<NodeId>* a = ReduceArgs(id);
+      if (a == nullptr || a->size() < 4 || t_.str((*a)[1]) != "dask.array.wrap:_broadcast_trick_inner" ||
+          N((*a)[2]).kind != PickleKind::kTuple || N((*a)[2]).items.size() != 1 ||
+          !(N((*a)[3]).kind == PickleKind::kDict && N((*a)[3]).items.empty())) {
+        return Unsupported("curried callable");
+      }
+      NodeId like = N((*a)[2]).items[0];
+      for (std::string_view what : {"ones", "zeros", "full"}) {
+        if (GlobalIs(like, "numpy", std::string(what) + "_like")) return make(Fn::Kind::kBroadcastFill, std::string(what));
+      }
+      return Unsupported("broadcast trick of another function");
+    }
     if (n.kind == PickleKind::kNewObj && GlobalIs(Head(id), "toolz.functoolz", "Compose")) {
       // NEWOBJ(Compose, ()) + BUILD((first, funcs)).
       if (n.state == kNoNode || N(n.state).kind != PickleKind::kTuple || N(n.state).items.size() != 2 ||
@@ -558,6 +574,7 @@ class Evaluator {
         DN_ASSIGN_OR_RETURN(NdArray r, GetItem(argv[0].array, index));
         return Obj::Array(std::move(r));
       }
+      case Fn::Kind::kBroadcastFill: return BroadcastFill(fn.name, argv, kwargs);
       case Fn::Kind::kAsType: {
         const Obj* dt = argv.size() > 1 ? &argv[1] : FindKwarg(kwargs, "astype_dtype");
         if (argv.empty() || argv[0].kind != Obj::Kind::kArray || dt == nullptr || dt->kind != Obj::Kind::kDType ||
@@ -581,6 +598,53 @@ class Evaluator {
       case Obj::Kind::kBool: op.scalar = Operand::Scalar::kBool; op.i = o.b; return op;
       default: return Unsupported("operand");
     }
+  }
+
+  // _broadcast_trick_inner(numpy.<name>_like, shape, meta=(), dtype=..., [fill_value]):
+  // np.broadcast_to(<name>_like(meta, shape=(), ...), shape) — one element seen through
+  // zero strides, read-only, exactly what dask's ones/zeros/full chunks are.
+  Result<Obj> BroadcastFill(const std::string& name, const std::vector<Obj>& argv, const Kwargs& kwargs) {
+    if (argv.size() != 1 || argv[0].kind != Obj::Kind::kSeq) return Unsupported(name + " arguments");
+    std::vector<int64_t> shape;
+    for (const Obj& d : *argv[0].items) {
+      if (d.kind != Obj::Kind::kInt || d.i < 0) return Unsupported("shape");
+      shape.push_back(d.i);
+    }
+    DType dtype = DType::kFloat64;
+    double fvalue = name == "ones" ? 1.0 : 0.0;
+    int64_t ivalue = name == "ones" ? 1 : 0;
+    bool fill_is_int = true;
+    for (const auto& [k, v] : kwargs) {
+      if (k == "dtype" && v.kind == Obj::Kind::kDType) {
+        dtype = v.dtype;
+      } else if (k == "dtype" && v.kind == Obj::Kind::kNone) {
+      } else if (k == "fill_value" && name == "full" && (v.kind == Obj::Kind::kInt || v.kind == Obj::Kind::kBool)) {
+        ivalue = v.kind == Obj::Kind::kInt ? v.i : v.b;
+        fvalue = static_cast<double>(ivalue);
+      } else if (k == "fill_value" && name == "full" && v.kind == Obj::Kind::kFloat) {
+        fvalue = v.f;
+        fill_is_int = false;
+      } else {
+        return Unsupported(name + " keyword " + k);
+      }
+    }
+    if (name == "full" && FindKwarg(kwargs, "fill_value") == nullptr) return Unsupported("full without fill_value");
+    uint8_t* p = nullptr;
+    NdArray one = NdArray::Allocate(dtype, {}, &p);
+    switch (dtype) {
+      case DType::kFloat64: { double v = fvalue; std::memcpy(p, &v, 8); break; }
+      case DType::kFloat32: { float v = static_cast<float>(fvalue); std::memcpy(p, &v, 4); break; }
+      case DType::kInt64:
+        if (!fill_is_int) return Unsupported("float fill of an int array");
+        std::memcpy(p, &ivalue, 8);
+        break;
+      case DType::kBool: *p = fvalue != 0; break;
+      default: return Unsupported("fill dtype");
+    }
+    one.shape = shape;
+    one.strides.assign(shape.size(), 0);
+    one.writeable = false;
+    return Obj::Array(std::move(one));
   }
 
   // _apply_random(RandomState, funcname, state_data, size, args, kwargs)

@@ -553,8 +553,20 @@ Result<Serialized> WorkerServer::SerializeNative(const native::NdArray& a) const
     s.frames.push_back(Buffer::FromString(std::move(pickle)));
     return s;
   }
-  native::NdArray c = native::AsCContiguous(a);
   NdarrayMeta meta;
+  bool all_broadcast = a.ndim() > 0 && a.size() > 0;
+  for (int64_t st : a.strides) all_broadcast = all_broadcast && st == 0;
+  if (all_broadcast) {
+    // One element seen through zero strides (da.ones chunks): sent as stock does, one
+    // element plus `broadcast_to`.
+    meta.dtype = std::string(native::DTypeStr(a.dtype));
+    meta.shape.assign(a.shape.size(), 1);
+    meta.strides.assign(a.shape.size(), 0);
+    meta.writeable = false;
+    meta.broadcast_to = a.shape;
+    return SerializeNdarray(meta, a.data.Slice(0, static_cast<size_t>(native::ItemSize(a.dtype))));
+  }
+  native::NdArray c = native::AsCContiguous(a);
   meta.dtype = std::string(native::DTypeStr(c.dtype));
   meta.shape = c.shape;
   meta.strides = c.strides;
