@@ -66,6 +66,8 @@ def _exprs():
         "ones": da.ones((600, 600), chunks=(100, 150)).sum(), "ones_array": da.ones((300, 200), chunks=100),
         "full": (da.full((600, 600), 2.5, chunks=150) * x).sum(axis=0),
         "zeros_add": (da.zeros((600, 600), chunks=(100, 150)) + x).max(),
+        "arange": da.arange(0, 100_003, chunks=10_000), "arange_f": da.arange(0.5, 1000.3, 0.7, chunks=137),
+        "arange_sum": (da.arange(-7, 9_999, 3, chunks=1000) * 2).sum(),
     }
 
 

@@ -26,7 +26,8 @@ MUST_BE_NATIVE = {"sum__random_sample-sum", "RandomState42_random__random_sample
                   "sum_axis0__random_sample-sum", "normal__normal", "max__random_sample",
                   "min__random_sample", "gt_sum__random_sample-sum",
                   "astype_f32__random_sample-astype", "slice_sum__getitem",
-                  "rng_random__random", "ones__ones_like", "zeros__zeros_like"}
+                  "rng_random__random", "ones__ones_like", "zeros__zeros_like",
+                  "arange__arange"}
 
 
 def _cases():

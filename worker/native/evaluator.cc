@@ -1,5 +1,7 @@
 #include "worker/native/evaluator.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <unordered_map>
@@ -60,6 +62,7 @@ struct Fn {
     kGetItem,          ///< dask.array.chunk.getitem
     kAsType,           ///< dask.array.chunk.astype
     kBroadcastFill,    ///< curry(dask.array.wrap._broadcast_trick_inner, numpy.<name>_like)
+    kArange,           ///< dask.array.chunk.arange
   };
   Kind kind;
   std::string name;
@@ -282,6 +285,8 @@ class Evaluator {
         return make(Fn::Kind::kTranspose);
       } else if (mod == "dask.array.chunk" && name == "getitem") {
         return make(Fn::Kind::kGetItem);
+      } else if (mod == "dask.array.chunk" && name == "arange") {
+        return make(Fn::Kind::kArange);
       } else if (mod == "dask.array.chunk" && name == "astype") {
         return make(Fn::Kind::kAsType);
       } else if (mod == "dask.array.random" && name == "_apply_random") {
@@ -575,6 +580,7 @@ class Evaluator {
         return Obj::Array(std::move(r));
       }
       case Fn::Kind::kBroadcastFill: return BroadcastFill(fn.name, argv, kwargs);
+      case Fn::Kind::kArange: return Arange(argv, kwargs);
       case Fn::Kind::kAsType: {
         const Obj* dt = argv.size() > 1 ? &argv[1] : FindKwarg(kwargs, "astype_dtype");
         if (argv.empty() || argv[0].kind != Obj::Kind::kArray || dt == nullptr || dt->kind != Obj::Kind::kDType ||
@@ -645,6 +651,56 @@ class Evaluator {
     one.strides.assign(shape.size(), 0);
     one.writeable = false;
     return Obj::Array(std::move(one));
+  }
+
+  // chunk.arange(start, stop, step, length, dtype, like=None):
+  // np.arange(start, stop, step, dtype)[:length], filled as numpy fills: the first two
+  // values are start and start + step (Python arithmetic), then start + i * delta with
+  // delta = second - first, in the result dtype (numpy's <TYPE>_fill).
+  Result<Obj> Arange(const std::vector<Obj>& argv, const Kwargs& kwargs) {
+    if (argv.size() != 5 || argv[4].kind != Obj::Kind::kDType) return Unsupported("arange arguments");
+    for (const auto& [k, v] : kwargs) {
+      if (k != "like" || v.kind != Obj::Kind::kNone) return Unsupported("arange keyword " + k);
+    }
+    for (int i = 0; i < 4; ++i) {
+      if (argv[i].kind != Obj::Kind::kInt && (i == 3 || argv[i].kind != Obj::Kind::kFloat)) {
+        return Unsupported("arange bounds");
+      }
+    }
+    const bool ints = argv[0].kind == Obj::Kind::kInt && argv[1].kind == Obj::Kind::kInt &&
+                      argv[2].kind == Obj::Kind::kInt;
+    auto num = [](const Obj& o) { return o.kind == Obj::Kind::kInt ? static_cast<double>(o.i) : o.f; };
+    const double start = num(argv[0]), stop = num(argv[1]), step = num(argv[2]);
+    if (step == 0) return Status::Invalid("arange step is zero");
+    int64_t len = static_cast<int64_t>(std::ceil((stop - start) / step));
+    if (ints) {
+      // Python ints: the length comes from exact integer arithmetic.
+      int64_t a = argv[0].i, b = argv[1].i, c = argv[2].i;
+      len = c > 0 ? (b > a ? (b - a + c - 1) / c : 0) : (a > b ? (a - b - c - 1) / -c : 0);
+    }
+    len = std::max<int64_t>(len, 0);
+    const int64_t length = argv[3].i;
+    if (len > length) len -= 1;  // res[:-1] if len(res) > length
+    DType dt = argv[4].dtype;
+    uint8_t* p = nullptr;
+    NdArray out = NdArray::Allocate(dt, {len}, &p);
+    if (dt == DType::kInt64) {
+      if (!ints) return Unsupported("float arange into int64");
+      int64_t first = argv[0].i, delta = (argv[0].i + argv[2].i) - first;
+      auto* o = reinterpret_cast<int64_t*>(p);
+      for (int64_t i = 0; i < len; ++i) o[i] = first + i * delta;
+    } else if (dt == DType::kFloat64) {
+      double first = start;
+      double second = ints ? static_cast<double>(argv[0].i + argv[2].i) : num(argv[0]) + num(argv[2]);
+      double delta = second - first;
+      auto* o = reinterpret_cast<double*>(p);
+      for (int64_t i = 0; i < len; ++i) {
+        o[i] = i == 0 ? first : i == 1 ? second : first + static_cast<double>(i) * delta;
+      }
+    } else {
+      return Unsupported("arange dtype");
+    }
+    return Obj::Array(std::move(out));
   }
 
   // _apply_random(RandomState, funcname, state_data, size, args, kwargs)
