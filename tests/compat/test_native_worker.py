@@ -121,11 +121,18 @@ def test_seed_workload_tasks_never_enter_python(client):
     """The seed workload (random chunks, persist, the sum's chunk/partial/aggregate
     tree, finalize and the Alias renames) runs natively on every native worker: their
     Python task counters do not move, their native ones do."""
+    # Earlier tests may have left cancelled work draining: start from an idle cluster.
+    deadline = time.time() + 60
+    while any(client.processing().values()) and time.time() < deadline:
+        time.sleep(0.2)
     before = _settled_counters(client)
     assert before, "no native worker reports dask_native metrics"
     x = da.random.random((4000, 4000), chunks=(1000, 1000)).persist()
     total = x.sum().compute()
     assert 0.49 < total / x.size < 0.51
+    # mean's chunk/combine/aggregate steps pass dicts between tasks, natively too.
+    assert x.mean().compute() == total / x.size or abs(x.mean().compute() - 0.5) < 0.01
+    assert x.mean(axis=0).compute().shape == (4000,)
     after = _settled_counters(client, before)
     native = sum(after[w][0] - before.get(w, (0, 0))[0] for w in after)
     python = sum(after[w][1] - before.get(w, (0, 0))[1] for w in after)

@@ -4,7 +4,8 @@
 //   dn-native-eval RUNSPEC.pkl [BUFFER...]      (the task must have no dependencies)
 //
 // Prints one JSON line: {"status": "ok", "dtype": "<f8", "shape": [..], "scalar": b,
-// "hex": "<C-order bytes>"} or {"status": "NotImplemented"|..., "message": "..."}.
+// "hex": "<C-order bytes>"}, {"status": "ok", "dict": [{"key": .., <array fields>}..]}
+// or {"status": "NotImplemented"|..., "message": "..."}.
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -31,6 +32,20 @@ std::string JsonEscape(const std::string& s) {
   return out;
 }
 
+std::string ArrayJson(const dn::native::NdArray& input) {
+  dn::native::NdArray a = dn::native::AsCContiguous(input);
+  std::string shape;
+  for (size_t i = 0; i < a.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(a.shape[i]);
+  std::string hex;
+  static const char* digits = "0123456789abcdef";
+  for (int64_t i = 0; i < a.nbytes(); ++i) {
+    hex.push_back(digits[a.data.data()[i] >> 4]);
+    hex.push_back(digits[a.data.data()[i] & 15]);
+  }
+  return "\"dtype\": \"" + std::string(dn::native::DTypeStr(a.dtype)) + "\", \"shape\": [" + shape +
+         "], \"scalar\": " + (a.scalar ? "true" : "false") + ", \"hex\": \"" + hex + "\"";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -52,17 +67,15 @@ int main(int argc, char** argv) {
                 JsonEscape(result.status().message()).c_str());
     return 0;
   }
-  dn::native::NdArray a = dn::native::AsCContiguous(*result);
-  std::string shape;
-  for (size_t i = 0; i < a.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(a.shape[i]);
-  std::string hex;
-  static const char* digits = "0123456789abcdef";
-  for (int64_t i = 0; i < a.nbytes(); ++i) {
-    hex.push_back(digits[a.data.data()[i] >> 4]);
-    hex.push_back(digits[a.data.data()[i] & 15]);
+  if (!result->is_dict()) {
+    std::printf("{\"status\": \"ok\", %s}\n", ArrayJson(result->array).c_str());
+    return 0;
   }
-  std::printf("{\"status\": \"ok\", \"dtype\": \"%s\", \"shape\": [%s], \"scalar\": %s, \"hex\": \"%s\"}\n",
-              std::string(dn::native::DTypeStr(a.dtype)).c_str(), shape.c_str(), a.scalar ? "true" : "false",
-              hex.c_str());
+  std::string fields;
+  for (const auto& [name, arr] : result->fields) {
+    fields += (fields.empty() ? "" : ", ") + std::string("{\"key\": \"") + JsonEscape(name) + "\", " +
+              ArrayJson(arr) + "}";
+  }
+  std::printf("{\"status\": \"ok\", \"dict\": [%s]}\n", fields.c_str());
   return 0;
 }

@@ -203,6 +203,7 @@ Result<NdArray> Binary(std::string_view op_name, const Operand& a, const Operand
   const bool cmp = IsComparison(*op);
   uint8_t* bytes = nullptr;
   NdArray out = NdArray::Allocate(cmp ? DType::kBool : compute, shape, &bytes);
+  out.scalar = shape.empty();  // a ufunc's 0-d result is a numpy scalar
   switch (compute) {
     case DType::kFloat64:
       if (cmp) Run<double, bool>(*op, la, lb, shape, reinterpret_cast<bool*>(bytes));

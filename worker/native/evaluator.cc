@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <unordered_map>
 #include <utility>
@@ -63,6 +64,7 @@ struct Fn {
     kAsType,           ///< dask.array.chunk.astype
     kBroadcastFill,    ///< curry(dask.array.wrap._broadcast_trick_inner, numpy.<name>_like)
     kArange,           ///< dask.array.chunk.arange
+    kMean,             ///< dask.array.reductions.mean_chunk / mean_combine / mean_agg
   };
   Kind kind;
   std::string name;
@@ -170,9 +172,19 @@ class Evaluator {
         return v;
       }
     }
-    const NdArray* a = deps_(key);
-    if (a == nullptr) return Unsupported("dependency " + key.Repr() + " is not held natively");
-    return Obj::Array(*a);
+    const NativeValue* v = deps_(key);
+    if (v == nullptr) return Unsupported("dependency " + key.Repr() + " is not held natively");
+    if (!v->is_dict()) return Obj::Array(v->array);
+    Obj d = Obj::Seq({});
+    d.kind = Obj::Kind::kDict;
+    for (const auto& [name, a] : v->fields) {
+      Obj k;
+      k.kind = Obj::Kind::kStr;
+      k.s = name;
+      d.items->push_back(std::move(k));
+      d.items->push_back(Obj::Array(a));
+    }
+    return d;
   }
 
   Result<Obj> EvalGraphNode(NodeId id, const Scope* scope) {
@@ -298,6 +310,9 @@ class Evaluator {
         return make(Fn::Kind::kReduction, "nansum");
       } else if (mod == "numpy" || mod == "numpy.core.fromnumeric" || mod == "numpy._core.fromnumeric") {
         if (IsReduction(name)) return make(Fn::Kind::kReduction, std::string(name));
+      } else if (mod == "dask.array.reductions" &&
+                 (name == "mean_chunk" || name == "mean_combine" || name == "mean_agg")) {
+        return make(Fn::Kind::kMean, std::string(name));
       } else if (mod == "dask.array.reductions" && (name == "chunk_max" || name == "chunk_min")) {
         return make(Fn::Kind::kReduction, name == "chunk_max" ? "max" : "min");
       } else if (mod == "dask.array.chunk" && (name == "sum" || name == "prod" || name == "any" ||
@@ -581,6 +596,7 @@ class Evaluator {
       }
       case Fn::Kind::kBroadcastFill: return BroadcastFill(fn.name, argv, kwargs);
       case Fn::Kind::kArange: return Arange(argv, kwargs);
+      case Fn::Kind::kMean: return Mean(fn.name, argv, kwargs);
       case Fn::Kind::kAsType: {
         const Obj* dt = argv.size() > 1 ? &argv[1] : FindKwarg(kwargs, "astype_dtype");
         if (argv.empty() || argv[0].kind != Obj::Kind::kArray || dt == nullptr || dt->kind != Obj::Kind::kDType ||
@@ -651,6 +667,114 @@ class Evaluator {
     one.strides.assign(shape.size(), 0);
     one.writeable = false;
     return Obj::Array(std::move(one));
+  }
+
+  // dask.array.reductions.mean_chunk / mean_combine / mean_agg with their defaults
+  // (sum=chunk.sum, numel=numel), step by step as dask computes them, so every sum has
+  // numpy's order (shared/docs/native-ops.md §3.2).
+  Result<Obj> Mean(const std::string& step, const std::vector<Obj>& argv, const Kwargs& kwargs) {
+    if (argv.size() != 1) return Unsupported(step + " arguments");
+    std::vector<int> axes;
+    bool keepdims = false;
+    std::optional<DType> dtype;
+    bool have_axis = false;
+    for (const auto& [k, v] : kwargs) {
+      if (k == "axis" && v.kind == Obj::Kind::kSeq) {
+        have_axis = true;
+        for (const Obj& a : *v.items) {
+          if (a.kind != Obj::Kind::kInt) return Unsupported("axis");
+          axes.push_back(static_cast<int>(a.i));
+        }
+      } else if (k == "keepdims" && v.kind == Obj::Kind::kBool) {
+        keepdims = v.b;
+      } else if (k == "dtype" && v.kind == Obj::Kind::kDType) {
+        dtype = v.dtype;
+      } else {
+        return Unsupported(step + " keyword " + k);
+      }
+    }
+    if (!have_axis) return Unsupported(step + " without a tuple axis");
+    auto field = [](const Obj& d, std::string_view name) -> const Obj* {
+      if (d.kind != Obj::Kind::kDict) return nullptr;
+      for (size_t i = 0; i + 1 < d.items->size(); i += 2) {
+        if ((*d.items)[i].kind == Obj::Kind::kStr && (*d.items)[i].s == name) return &(*d.items)[i + 1];
+      }
+      return nullptr;
+    };
+    auto make_dict = [](NdArray n, NdArray total) {
+      Obj d = Obj::Seq({});
+      d.kind = Obj::Kind::kDict;
+      Obj kn, kt;
+      kn.kind = kt.kind = Obj::Kind::kStr;
+      kn.s = "n";
+      kt.s = "total";
+      d.items->push_back(kn);
+      d.items->push_back(Obj::Array(std::move(n)));
+      d.items->push_back(kt);
+      d.items->push_back(Obj::Array(std::move(total)));
+      return d;
+    };
+    if (step == "mean_chunk") {
+      if (argv[0].kind != Obj::Kind::kArray) return Unsupported("mean_chunk of a non-array");
+      const NdArray& x = argv[0].array;
+      const DType dt = dtype.value_or(DType::kFloat64);
+      if (dt != DType::kFloat64) return Unsupported("mean dtype");
+      // numel: np.broadcast_to(np.array(prod(reduced dims), dtype), kept shape).
+      double count = 1;
+      std::vector<int64_t> shape;
+      for (int i = 0; i < x.ndim(); ++i) {
+        bool reduced = std::find(axes.begin(), axes.end(), i) != axes.end();
+        if (reduced) count *= static_cast<double>(x.shape[i]);
+        if (!reduced) shape.push_back(x.shape[i]);
+        else if (keepdims) shape.push_back(1);
+      }
+      uint8_t* p = nullptr;
+      NdArray n = NdArray::Allocate(DType::kFloat64, {}, &p);
+      std::memcpy(p, &count, 8);
+      n.shape = shape;
+      n.strides.assign(shape.size(), 0);
+      n.writeable = false;
+      ReduceSpec spec{"sum", axes, keepdims, dt};
+      DN_ASSIGN_OR_RETURN(NdArray total, Reduce(x, spec));
+      return make_dict(std::move(n), std::move(total));
+    }
+    // combine / agg: nested lists of {"n", "total"} dicts, one level per axis.
+    std::function<Result<Obj>(const Obj&, std::string_view)> pick = [&](const Obj& o, std::string_view name) -> Result<Obj> {
+      if (o.kind == Obj::Kind::kSeq) {
+        std::vector<Obj> out;
+        for (const Obj& c : *o.items) {
+          DN_ASSIGN_OR_RETURN(Obj v, pick(c, name));
+          out.push_back(std::move(v));
+        }
+        return Obj::Seq(std::move(out));
+      }
+      const Obj* f = field(o, name);
+      if (f == nullptr || f->kind != Obj::Kind::kArray) return Unsupported("mean partial without " + std::string(name));
+      return *f;
+    };
+    if (argv[0].kind != Obj::Kind::kSeq) return Unsupported(step + " of a single dict");
+    DN_ASSIGN_OR_RETURN(Obj ns, pick(argv[0], "n"));
+    DN_ASSIGN_OR_RETURN(Obj totals, pick(argv[0], "total"));
+    DN_ASSIGN_OR_RETURN(Obj n_cat, ConcatenateNested(ns, axes, 0));
+    DN_ASSIGN_OR_RETURN(Obj t_cat, ConcatenateNested(totals, axes, 0));
+    if (step == "mean_combine") {
+      // .sum(axis=axis, keepdims=...) without a dtype.
+      ReduceSpec spec{"sum", axes, keepdims, std::nullopt};
+      DN_ASSIGN_OR_RETURN(NdArray n, Reduce(n_cat.array, spec));
+      DN_ASSIGN_OR_RETURN(NdArray total, Reduce(t_cat.array, spec));
+      return make_dict(std::move(n), std::move(total));
+    }
+    const DType dt = dtype.value_or(DType::kFloat64);
+    if (dt != DType::kFloat64) return Unsupported("mean dtype");
+    ReduceSpec spec{"sum", axes, keepdims, dt};
+    DN_ASSIGN_OR_RETURN(NdArray n, Reduce(n_cat.array, spec));
+    DN_ASSIGN_OR_RETURN(NdArray total, Reduce(t_cat.array, spec));
+    // divide(total, n, dtype=f8): both float64 already.
+    Operand a, b;
+    a.array = &total;
+    b.array = &n;
+    DN_ASSIGN_OR_RETURN(NdArray out, Binary("truediv", a, b));
+    return Obj::Array(std::move(out));
   }
 
   // chunk.arange(start, stop, step, length, dtype, like=None):
@@ -814,12 +938,25 @@ class Evaluator {
 
 }  // namespace
 
-Result<NdArray> EvaluateRunSpec(const PickleTree& run_spec, const DependencyLookup& deps) {
+Result<NativeValue> EvaluateRunSpec(const PickleTree& run_spec, const DependencyLookup& deps) {
   if (run_spec.root() == kNoNode) return Status::Invalid("empty run_spec");
   Evaluator ev(run_spec, deps);
   DN_ASSIGN_OR_RETURN(Obj result, ev.EvalArg(run_spec.root(), nullptr));
-  if (result.kind != Obj::Kind::kArray) return Status::NotImplemented("result is not an array");
-  return std::move(result.array);
+  NativeValue out;
+  if (result.kind == Obj::Kind::kArray) {
+    out.array = std::move(result.array);
+    return out;
+  }
+  if (result.kind == Obj::Kind::kDict && !result.items->empty()) {
+    for (size_t i = 0; i + 1 < result.items->size(); i += 2) {
+      const Obj& k = (*result.items)[i];
+      const Obj& v = (*result.items)[i + 1];
+      if (k.kind != Obj::Kind::kStr || v.kind != Obj::Kind::kArray) return Status::NotImplemented("dict result");
+      out.fields.emplace_back(k.s, v.array);
+    }
+    return out;
+  }
+  return Status::NotImplemented("result is not an array");
 }
 
 }  // namespace dn::native

@@ -12,7 +12,7 @@ namespace dn::native {
 
 /// A dependency's value if it is held natively, else nullptr (the task then runs in
 /// Python, which has every value).
-using DependencyLookup = std::function<const NdArray*(const Key&)>;
+using DependencyLookup = std::function<const NativeValue*(const Key&)>;
 
 /// Run a task's run_spec natively, if every part of it is recognised.
 ///
@@ -21,10 +21,11 @@ using DependencyLookup = std::function<const NdArray*(const Key&)>;
 /// shapes of dask._task_spec (Task, TaskRef, Alias, DataNode, List, `_execute_subgraph`
 /// fusion, `_identity_cast`), functools.partial and toolz Compose, and the dask.array
 /// callables of shared/docs/native-ops.md §3: random chunks, numpy reductions with
-/// their dask chunk/combine/aggregate steps, `_concatenate2` and `finalize`. Anything
+/// their dask chunk/combine/aggregate steps (mean's dicts included), `_concatenate2`
+/// and `finalize`. Anything
 /// else — an unknown global, a dtype or a dependency it does not hold — returns
 /// NotImplemented before any work is wasted where possible; the worker then runs the
 /// original pickle in Python. Other errors (a malformed tree) are Invalid.
-Result<NdArray> EvaluateRunSpec(const PickleTree& run_spec, const DependencyLookup& deps);
+Result<NativeValue> EvaluateRunSpec(const PickleTree& run_spec, const DependencyLookup& deps);
 
 }  // namespace dn::native

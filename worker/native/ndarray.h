@@ -56,6 +56,22 @@ struct NdArray {
   static std::vector<int64_t> CStrides(const std::vector<int64_t>& shape, int64_t itemsize);
 };
 
+/// A task result held natively: an array, or a dict of named arrays (dask's mean
+/// chunks return {"n": ..., "total": ...}), in the dict's order.
+struct NativeValue {
+  NdArray array;
+  std::vector<std::pair<std::string, NdArray>> fields;
+  bool is_dict() const { return !fields.empty(); }
+  /// dask.sizeof: the array's; for a dict its arrays' plus 320 bytes, about what
+  /// sys.getsizeof gives for a two-entry dict and its key/value lists.
+  int64_t Sizeof() const {
+    if (!is_dict()) return array.Sizeof();
+    int64_t n = 320;
+    for (const auto& [k, a] : fields) n += a.Sizeof();
+    return n;
+  }
+};
+
 /// A C-contiguous copy of `a` (or `a` itself when it already is).
 NdArray AsCContiguous(const NdArray& a);
 

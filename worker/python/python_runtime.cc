@@ -300,6 +300,23 @@ Status PythonRuntime::PutArray(const Key& key, const PyArrayView& a) {
   return Status::OK();
 }
 
+Status PythonRuntime::PutDict(const Key& key, const std::vector<std::pair<std::string, PyArrayView>>& fields) {
+  PyObject* list = PyList_New(static_cast<Py_ssize_t>(fields.size()));
+  for (size_t i = 0; i < fields.size(); ++i) {
+    const PyArrayView& a = fields[i].second;
+    PyObject* buf = WrapBuffer(a.data);
+    if (buf == nullptr) {
+      Py_DECREF(list);
+      return PyError("NativeBuffer");
+    }
+    PyList_SET_ITEM(list, i, Py_BuildValue("(sNsNNO)", fields[i].first.c_str(), buf, a.dtype.c_str(),
+                                           IntTuple(a.shape), IntTuple(a.strides), a.scalar ? Py_True : Py_False));
+  }
+  PyRef r(PyObject_CallMethod(static_cast<PyObject*>(module_), "put_dict", "(NN)", KeyBytes(key), list));
+  if (!r) return PyError("worker_runtime.put_dict");
+  return Status::OK();
+}
+
 Result<PyArrayView> PythonRuntime::ExportArray(const Key& key) {
   PyRef r(PyObject_CallMethod(static_cast<PyObject*>(module_), "exportable", "(N)", KeyBytes(key)));
   if (!r) return PyError("worker_runtime.exportable");

@@ -70,6 +70,8 @@ class PythonRuntime {
   /// Make a natively held array visible to Python tasks as `_store[key]` (a numpy view
   /// of its bytes, kept alive by Python's reference); no-op if already there.
   Status PutArray(const Key& key, const PyArrayView& array);
+  /// The same for a dict of named arrays (dask's mean chunks).
+  Status PutDict(const Key& key, const std::vector<std::pair<std::string, PyArrayView>>& fields);
   /// The stored value of `key` as a native array sharing numpy's memory (its Buffer
   /// holds a reference to the ndarray), or NotImplemented if it is not a plain ndarray
   /// of a dtype the kernels know.

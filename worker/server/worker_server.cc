@@ -510,26 +510,116 @@ awaitable<void> WorkerServer::Fetch(std::string peer, std::vector<Key> keys) {
   }
 }
 
-awaitable<Result<int64_t>> WorkerServer::StoreReceived(Key key, Serialized value) {
-  // Plain numpy arrays ('dask' serializer, a dtype the kernels know) stay native, so a
-  // tree reduction across workers never enters Python; the rest go to Python.
-  if (const Value* ser = FindKeyValue(value.header, Value("serializer")); ser && ser->str() && *ser->str() == "dask") {
-    Result<NdarrayView> view = DeserializeNdarray(value);
-    if (view.ok() && !view->meta.broadcast_to && !view->meta.dtype_pickle) {
-      Result<native::DType> dt = native::ParseDType(view->meta.dtype);
-      if (dt.ok() && (view->meta.dtype.empty() || view->meta.dtype[0] != '>')) {
-        native::NdArray a;
-        a.dtype = *dt;
-        a.shape = view->meta.shape;
-        a.strides = view->meta.strides;
-        a.data = view->data;
-        a.writeable = view->meta.writeable;
-        int64_t n = a.Sizeof();
-        native_[key] = std::move(a);
-        python_->Post([this, key] { python_->Delete(key); });  // a stale Python copy, if any
-        co_return n;
+namespace {
+
+// A plain numpy array from a 'dask'-serialized value, if the kernels know its dtype.
+std::optional<native::NdArray> NativeArrayFrom(const Serialized& value) {
+  const Value* ser = FindKeyValue(value.header, Value("serializer"));
+  if (!ser || !ser->str() || *ser->str() != "dask") return std::nullopt;
+  Result<NdarrayView> view = DeserializeNdarray(value);
+  if (!view.ok() || view->meta.dtype_pickle || view->meta.dtype.empty() || view->meta.dtype[0] == '>') {
+    return std::nullopt;
+  }
+  Result<native::DType> dt = native::ParseDType(view->meta.dtype);
+  if (!dt.ok()) return std::nullopt;
+  native::NdArray a;
+  a.dtype = *dt;
+  a.data = view->data;
+  a.writeable = view->meta.writeable;
+  if (view->meta.broadcast_to) {
+    // One element per broadcast axis: view it through zero strides (numpy's broadcast_to).
+    a.shape = *view->meta.broadcast_to;
+    if (a.shape.size() != view->meta.shape.size()) return std::nullopt;
+    a.strides.assign(a.shape.size(), 0);
+    for (size_t i = 0; i < a.shape.size(); ++i) {
+      if (view->meta.shape[i] == a.shape[i]) a.strides[i] = view->meta.strides[i];
+      else if (view->meta.shape[i] != 1) return std::nullopt;
+    }
+    a.writeable = false;
+  } else {
+    a.shape = view->meta.shape;
+    a.strides = view->meta.strides;
+  }
+  return a;
+}
+
+// A dict of plain arrays serialized as a collection (mean chunks), if every value is
+// one the kernels know and no frame is compressed.
+std::optional<native::NativeValue> NativeDictFrom(const Serialized& value) {
+  auto find = [&](const char* k) { return FindKeyValue(value.header, Value(k)); };
+  const Value* coll = find("is-collection");
+  const Value* type = find("type-serialized");
+  const Value* subs = find("sub-headers");
+  const Value* lengths = find("frame-lengths");
+  const Value* splits = find("split-num-sub-frames");
+  const Value* offsets = find("split-offsets");
+  const Value* compression = find("compression");
+  if (!coll || !coll->is<bool>() || !*coll->get_if<bool>() || !type || !type->str() || *type->str() != "dict" ||
+      !subs || !subs->array() || !lengths || !lengths->array() || !splits || !splits->array() || !offsets ||
+      !offsets->array() || subs->array()->size() != lengths->array()->size()) {
+    return std::nullopt;
+  }
+  if (compression && compression->array()) {
+    for (const Value& c : *compression->array()) {
+      if (!c.is_nil()) return std::nullopt;
+    }
+  }
+  auto as_int = [](const Value& v) -> int64_t {
+    if (const int64_t* i = v.get_if<int64_t>()) return *i;
+    if (const uint64_t* u = v.get_if<uint64_t>()) return static_cast<int64_t>(*u);
+    return -1;
+  };
+  native::NativeValue out;
+  size_t frame = 0;  // index of the next original (unsplit) frame
+  for (size_t i = 0; i < subs->array()->size(); ++i) {
+    const Value& sub = (*subs->array())[i];
+    const Value* name = sub.Find("key");
+    int64_t count = as_int((*lengths->array())[i]);
+    if (!sub.map() || !name || !name->str() || count < 0) return std::nullopt;
+    Serialized item;
+    Array comp, split_num, split_off;
+    for (int64_t j = 0; j < count; ++j, ++frame) {
+      if (frame >= splits->array()->size()) return std::nullopt;
+      int64_t parts = as_int((*splits->array())[frame]), first = as_int((*offsets->array())[frame]);
+      if (parts < 0 || first < 0 || static_cast<size_t>(first + parts) > value.frames.size()) return std::nullopt;
+      split_num.push_back(Value(parts));
+      split_off.push_back(Value(static_cast<int64_t>(item.frames.size())));
+      for (int64_t k = 0; k < parts; ++k) {
+        item.frames.push_back(value.frames[first + k]);
+        comp.push_back(Value());
       }
     }
+    for (const MapEntry& e : *sub.map()) {
+      if (!(e.key.str() && *e.key.str() == "key")) item.header.push_back(e);
+    }
+    item.header.push_back(MapEntry{Value("compression"), Value(std::move(comp))});
+    item.header.push_back(MapEntry{Value("split-num-sub-frames"), Value(std::move(split_num))});
+    item.header.push_back(MapEntry{Value("split-offsets"), Value(std::move(split_off))});
+    item.header.push_back(MapEntry{Value("num-sub-frames"), Value(static_cast<int64_t>(item.frames.size()))});
+    std::optional<native::NdArray> a = NativeArrayFrom(item);
+    if (!a) return std::nullopt;
+    out.fields.emplace_back(*name->str(), std::move(*a));
+  }
+  if (out.fields.empty()) return std::nullopt;
+  return out;
+}
+
+}  // namespace
+
+awaitable<Result<int64_t>> WorkerServer::StoreReceived(Key key, Serialized value) {
+  // Plain numpy arrays (and dicts of them) stay native, so a tree reduction across
+  // workers never enters Python; anything else goes to Python.
+  std::optional<native::NativeValue> v;
+  if (std::optional<native::NdArray> a = NativeArrayFrom(value)) {
+    v = native::NativeValue{std::move(*a), {}};
+  } else {
+    v = NativeDictFrom(value);
+  }
+  if (v) {
+    int64_t n = v->Sizeof();
+    native_[key] = std::move(*v);
+    python_->Post([this, key] { python_->Delete(key); });  // a stale Python copy, if any
+    co_return n;
   }
   native_.erase(key);
   Result<int64_t> n = co_await StoreInPython(key, std::move(value));
@@ -538,7 +628,46 @@ awaitable<Result<int64_t>> WorkerServer::StoreReceived(Key key, Serialized value
 
 // The wire form of a native value, as a stock worker would send it: arrays with the
 // 'dask' numpy serializer, numpy scalars pickled as numpy pickles them.
-Result<Serialized> WorkerServer::SerializeNative(const native::NdArray& a) const {
+Result<Serialized> WorkerServer::SerializeNative(const native::NativeValue& v) const {
+  if (!v.is_dict()) return SerializeArray(v.array);
+  // A dict of arrays, as distributed serializes a collection: one sub-header per value
+  // (with its key), the frames of all values in order, frame counts per value.
+  Array sub_headers, frame_lengths, compression, split_num, split_offsets;
+  Serialized out;
+  for (const auto& [name, a] : v.fields) {
+    DN_ASSIGN_OR_RETURN(Serialized s, SerializeArray(a));
+    Map sub;
+    sub.push_back(MapEntry{Value("key"), Value(name)});
+    for (const MapEntry& e : s.header) {
+      const std::string* k = e.key.str();
+      if (k && (*k == "compression" || *k == "split-num-sub-frames" || *k == "split-offsets" ||
+                *k == "num-sub-frames")) {
+        continue;
+      }
+      sub.push_back(e);
+    }
+    sub_headers.push_back(Value(std::move(sub)));
+    frame_lengths.push_back(Value(static_cast<int64_t>(s.frames.size())));
+    for (Buffer& f : s.frames) {
+      split_num.push_back(Value(1));
+      split_offsets.push_back(Value(static_cast<int64_t>(out.frames.size())));
+      compression.push_back(Value());
+      out.frames.push_back(std::move(f));
+    }
+  }
+  int64_t nframes = static_cast<int64_t>(out.frames.size());
+  out.header = Map{{Value("sub-headers"), Value(std::move(sub_headers))},
+                   {Value("is-collection"), Value(true)},
+                   {Value("frame-lengths"), Value(std::move(frame_lengths))},
+                   {Value("type-serialized"), Value("dict")},
+                   {Value("compression"), Value(std::move(compression))},
+                   {Value("split-num-sub-frames"), Value(std::move(split_num))},
+                   {Value("split-offsets"), Value(std::move(split_offsets))},
+                   {Value("num-sub-frames"), Value(nframes)}};
+  return out;
+}
+
+Result<Serialized> WorkerServer::SerializeArray(const native::NdArray& a) const {
   if (a.scalar) {
     std::string raw(reinterpret_cast<const char*>(a.data.data()), static_cast<size_t>(native::ItemSize(a.dtype)));
     std::string_view str = native::DTypeStr(a.dtype);
@@ -642,7 +771,7 @@ void WorkerServer::Dispatch() {
 void WorkerServer::RunNative(const Key& key) {
   Task& task = *tasks_.at(key);
   std::vector<Key> deps;
-  auto values = std::make_shared<std::unordered_map<Key, native::NdArray, KeyHash>>();
+  auto values = std::make_shared<std::unordered_map<Key, native::NativeValue, KeyHash>>();
   for (const auto& [dep, holders] : task.spec.who_has) {
     deps.push_back(dep);
     values->emplace(dep, native_.at(dep));
@@ -651,10 +780,10 @@ void WorkerServer::RunNative(const Key& key) {
   int64_t run_id = task.spec.run_id;
   executor_->Post([this, key, run_spec, deps, values, run_id] {
     double start = WallTime();
-    Result<native::NdArray> out = Status::NotImplemented("unparsed");
+    Result<native::NativeValue> out = Status::NotImplemented("unparsed");
     Result<PickleTree> tree = ReadPickle(run_spec.pickled_obj(), run_spec.frames);
     if (tree.ok()) {
-      out = native::EvaluateRunSpec(*tree, [&values](const Key& k) -> const native::NdArray* {
+      out = native::EvaluateRunSpec(*tree, [&values](const Key& k) -> const native::NativeValue* {
         auto it = values->find(k);
         return it == values->end() ? nullptr : &it->second;
       });
@@ -684,13 +813,21 @@ void WorkerServer::RunNative(const Key& key) {
 void WorkerServer::RunPython(const Key& key) {
   Task& task = *tasks_.at(key);
   std::vector<Key> deps;
-  std::vector<std::pair<Key, PyArrayView>> exports;  // native inputs Python needs to see
+  // Native inputs Python needs to see: one unnamed array, or a dict's named arrays.
+  std::vector<std::pair<Key, std::vector<std::pair<std::string, PyArrayView>>>> exports;
   for (const auto& [dep, holders] : task.spec.who_has) {
     deps.push_back(dep);
     if (auto it = native_.find(dep); it != native_.end()) {
-      const native::NdArray& a = it->second;
-      exports.emplace_back(dep, PyArrayView{a.data, std::string(native::DTypeStr(a.dtype)), a.shape,
-                                            a.strides, a.scalar});
+      auto view = [](const native::NdArray& a) {
+        return PyArrayView{a.data, std::string(native::DTypeStr(a.dtype)), a.shape, a.strides, a.scalar};
+      };
+      if (!it->second.is_dict()) {
+        exports.emplace_back(dep, std::vector<std::pair<std::string, PyArrayView>>{{"", view(it->second.array)}});
+      } else {
+        std::vector<std::pair<std::string, PyArrayView>> fields;
+        for (const auto& [name, a] : it->second.fields) fields.emplace_back(name, view(a));
+        exports.emplace_back(dep, std::move(fields));
+      }
     }
   }
   Pickled run_spec = task.spec.run_spec.value_or(Pickled{});
@@ -698,8 +835,9 @@ void WorkerServer::RunPython(const Key& key) {
   python_->Post([this, key, run_spec, deps, exports, run_id] {
     PyTaskOutcome outcome;
     Status exported;
-    for (const auto& [k, view] : exports) {
-      exported = python_->PutArray(k, view);
+    for (const auto& [k, fields] : exports) {
+      exported = fields.size() == 1 && fields[0].first.empty() ? python_->PutArray(k, fields[0].second)
+                                                               : python_->PutDict(k, fields);
       if (!exported.ok()) break;
     }
     std::optional<PyArrayView> array;
@@ -723,7 +861,7 @@ void WorkerServer::RunPython(const Key& key) {
           a.shape = std::move(array->shape);
           a.strides = std::move(array->strides);
           a.data = std::move(array->data);
-          if (tasks_.count(key) && !tasks_.at(key)->cancelled) native_[key] = std::move(a);
+          if (tasks_.count(key) && !tasks_.at(key)->cancelled) native_[key] = native::NativeValue{std::move(a), {}};
         }
       }
       OnExecuted(key, run_id, std::move(deps), std::move(outcome));
@@ -731,7 +869,7 @@ void WorkerServer::RunPython(const Key& key) {
   });
 }
 
-void WorkerServer::OnNativeExecuted(Key key, int64_t run_id, std::vector<Key> deps, native::NdArray value,
+void WorkerServer::OnNativeExecuted(Key key, int64_t run_id, std::vector<Key> deps, native::NativeValue value,
                                     double start, double stop) {
   --executing_;
   ++native_tasks_;
@@ -748,9 +886,15 @@ void WorkerServer::OnNativeExecuted(Key key, int64_t run_id, std::vector<Key> de
   f.key = key;
   f.run_id = run_id;
   f.nbytes = value.Sizeof();
-  std::string type_name = value.scalar ? std::string(native::DTypeScalarName(value.dtype)) : "ndarray";
-  f.type = Buffer::FromString(PickleGlobalRef("numpy", type_name));
-  f.type_name = "numpy." + type_name;
+  if (value.is_dict()) {
+    f.type = Buffer::FromString(PickleGlobalRef("builtins", "dict"));
+    f.type_name = "dict";
+  } else {
+    std::string type_name =
+        value.array.scalar ? std::string(native::DTypeScalarName(value.array.dtype)) : "ndarray";
+    f.type = Buffer::FromString(PickleGlobalRef("numpy", type_name));
+    f.type_name = "numpy." + type_name;
+  }
   f.thread = Value(int64_t{0});
   f.startstops = {StartStop{"compute", start, stop}};
   f.stimulus_id = Stimulus("task-finished");
@@ -932,7 +1076,7 @@ void WorkerServer::MaybeSpill(int64_t rss) {
   // Numpy scalars (32 bytes) are never worth a file.
   auto keep = [this](const Key& k) {
     auto it = native_.find(k);
-    return Pinned(k) || (it != native_.end() && it->second.scalar);
+    return Pinned(k) || (it != native_.end() && (it->second.array.scalar || it->second.is_dict()));
   };
   for (const Key& k : store_.SpillCandidates(excess, keep)) {
     Spill(k);
@@ -995,7 +1139,7 @@ void WorkerServer::Unspill(const Key& key) {
         python_->Post([this, key] { python_->Delete(key); });
       } else if (st.ok()) {
         if (array) {
-          native_[key] = std::move(*array);
+          native_[key] = native::NativeValue{std::move(*array), {}};
           spilled_native_.erase(key);
         }
         store_.FinishUnspill(key);

@@ -99,12 +99,13 @@ class WorkerServer {
   void RunNative(const Key& key);
   void RunPython(const Key& key);
   void OnExecuted(Key key, int64_t run_id, std::vector<Key> deps, PyTaskOutcome outcome);
-  void OnNativeExecuted(Key key, int64_t run_id, std::vector<Key> deps, native::NdArray value,
+  void OnNativeExecuted(Key key, int64_t run_id, std::vector<Key> deps, native::NativeValue value,
                         double start, double stop);
   /// Store a value received from a peer or client: natively if it is a plain numpy
   /// array, else in Python. Returns its size.
   awaitable<Result<int64_t>> StoreReceived(Key key, Serialized value);
-  Result<Serialized> SerializeNative(const native::NdArray& a) const;
+  Result<Serialized> SerializeNative(const native::NativeValue& v) const;
+  Result<Serialized> SerializeArray(const native::NdArray& a) const;
   void OnStored(const Key& key, int64_t nbytes);
   void SendToScheduler(Value op);
 
@@ -136,7 +137,7 @@ class WorkerServer {
   std::unordered_map<Key, std::unique_ptr<Task>, KeyHash> tasks_;
   DataStore store_;                             ///< what this worker holds, and where
   /// Values held natively (the rest live in Python's worker_runtime._store).
-  std::unordered_map<Key, native::NdArray, KeyHash> native_;
+  std::unordered_map<Key, native::NativeValue, KeyHash> native_;
   std::unordered_set<Key, KeyHash> spilled_native_;  ///< on disk, native when read back
   std::unique_ptr<native::NativeExecutor> executor_;
   int64_t native_tasks_ = 0;  ///< tasks run natively since start

@@ -84,6 +84,19 @@ def put_array(key_packed: bytes, buf, dtype: str, shape: tuple, strides: tuple,
     _store[key_packed] = a[()] if scalar else a
 
 
+def put_dict(key_packed: bytes, fields: list) -> None:
+    """A natively held dict of arrays (mean chunks) as a dict of read-only numpy views."""
+    if key_packed in _store:
+        return
+    import numpy as np
+
+    out = {}
+    for name, buf, dtype, shape, strides, scalar in fields:
+        a = np.ndarray(shape, dtype=np.dtype(dtype), buffer=buf, strides=strides)
+        out[name] = a[()] if scalar else a
+    _store[key_packed] = out
+
+
 _EXPORTABLE = {"<f8", "<f4", "<i8", "<i4", "<u4", "|b1"}
 
 
