@@ -1,5 +1,7 @@
 #include "scheduler/server/scheduler_server.h"
 
+#include <algorithm>
+
 #include "protocol/comm/listener.h"
 
 #include <unistd.h>
@@ -817,6 +819,22 @@ awaitable<std::optional<Value>> SchedulerServer::HandleRpc(std::shared_ptr<Conne
     }
     co_return Value(std::move(out));
   }
+  if (op == "processing") {  // Client.processing: {worker: [keys being computed there]}
+    std::vector<std::string> only;
+    if (const Value* w = msg.Find("workers"); w && w->array()) {
+      for (const Value& a : *w->array()) {
+        if (const std::string* s = a.str()) only.push_back(*s);
+      }
+    }
+    Map out;
+    for (const auto& ws : state_.workers()) {
+      if (!only.empty() && std::find(only.begin(), only.end(), ws->address) == only.end()) continue;
+      Array keys;
+      for (TaskState* ts : ws->processing) keys.push_back(ts->key.ToValue());
+      out.push_back({Value(ws->address), Value(std::move(keys))});
+    }
+    co_return Value(std::move(out));
+  }
   if (op == "ncores" || op == "ncores_running") {
     Map out;
     for (const auto& ws : state_.workers()) {
@@ -873,7 +891,8 @@ awaitable<std::optional<Value>> SchedulerServer::HandleRpc(std::shared_ptr<Conne
   }
   std::fprintf(stderr, "dask-native-scheduler: unknown RPC op '%.*s' from %s\n",
                static_cast<int>(op.size()), op.data(), conn->peer().c_str());
-  co_return Value();
+  // As core.py's Server: the caller gets an error instead of a silent None.
+  co_return ErrorMessage("No handler " + std::string(op) + " found in Scheduler");
 }
 
 }  // namespace dn

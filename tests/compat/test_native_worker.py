@@ -119,8 +119,8 @@ def _settled_counters(c: Client, previous: dict | None = None) -> dict:
 
 def test_seed_workload_tasks_never_enter_python(client):
     """The seed workload (random chunks, persist, the sum's chunk/partial/aggregate
-    tree, finalize and the Alias renames) runs natively on every native worker: their
-    Python task counters do not move, their native ones do."""
+    tree, finalize and the Alias renames), and mean/var/std on it, run natively on every
+    native worker: their Python task counters do not move, their native ones do."""
     # Earlier tests may have left cancelled work draining: start from an idle cluster.
     deadline = time.time() + 60
     while any(client.processing().values()) and time.time() < deadline:
@@ -133,6 +133,9 @@ def test_seed_workload_tasks_never_enter_python(client):
     # mean's chunk/combine/aggregate steps pass dicts between tasks, natively too.
     assert x.mean().compute() == total / x.size or abs(x.mean().compute() - 0.5) < 0.01
     assert x.mean(axis=0).compute().shape == (4000,)
+    # So do var and std (moment_chunk / moment_combine / moment_agg, then sqrt).
+    assert abs(x.std().compute() - (1 / 12) ** 0.5) < 0.01
+    assert x.var(axis=1).compute().shape == (4000,)
     after = _settled_counters(client, before)
     native = sum(after[w][0] - before.get(w, (0, 0))[0] for w in after)
     python = sum(after[w][1] - before.get(w, (0, 0))[1] for w in after)

@@ -27,7 +27,7 @@ MUST_BE_NATIVE = {"sum__random_sample-sum", "RandomState42_random__random_sample
                   "min__random_sample", "gt_sum__random_sample-sum",
                   "astype_f32__random_sample-astype", "slice_sum__getitem",
                   "rng_random__random", "ones__ones_like", "zeros__zeros_like",
-                  "arange__arange", "mean__random_sample"}
+                  "arange__arange", "mean__random_sample", "std__random_sample-var"}
 
 
 def _cases():

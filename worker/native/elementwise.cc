@@ -144,6 +144,7 @@ Result<NdArray> Binary(std::string_view op_name, const Operand& a, const Operand
     DType x = dtype_of(a), y = dtype_of(b);
     if (x == y && (x == DType::kFloat64 || x == DType::kFloat32 || x == DType::kInt64)) compute = x;
     else if ((x == DType::kFloat64 || x == DType::kFloat32) && (y == DType::kFloat64 || y == DType::kFloat32)) compute = DType::kFloat64;
+    else if ((x == DType::kFloat64 && y == DType::kInt64) || (x == DType::kInt64 && y == DType::kFloat64)) compute = DType::kFloat64;
     else return Status::NotImplemented("operands " + std::string(DTypeStr(x)) + ", " + std::string(DTypeStr(y)));
   } else {
     const Operand& arr = a.array ? a : b;
@@ -219,6 +220,33 @@ Result<NdArray> Binary(std::string_view op_name, const Operand& a, const Operand
       break;
     default: return Status::NotImplemented("compute dtype");
   }
+  return out;
+}
+
+Result<NdArray> Where(const NdArray& cond, double if_true, const NdArray& otherwise) {
+  if (cond.dtype != DType::kBool || otherwise.dtype != DType::kFloat64 || cond.shape != otherwise.shape) {
+    return Status::NotImplemented("where of these operands");
+  }
+  NdArray c = AsCContiguous(cond), o = AsCContiguous(otherwise);
+  uint8_t* bytes = nullptr;
+  NdArray out = NdArray::Allocate(DType::kFloat64, o.shape, &bytes);
+  out.scalar = o.shape.empty();
+  auto* dst = reinterpret_cast<double*>(bytes);
+  const double* src = o.ptr<double>();
+  const uint8_t* m = c.data.data();
+  for (int64_t i = 0, n = o.size(); i < n; ++i) dst[i] = m[i] ? if_true : src[i];
+  return out;
+}
+
+Result<NdArray> Sqrt(const NdArray& x) {
+  if (x.dtype != DType::kFloat64) return Status::NotImplemented("sqrt of " + std::string(DTypeStr(x.dtype)));
+  NdArray c = AsCContiguous(x);
+  uint8_t* bytes = nullptr;
+  NdArray out = NdArray::Allocate(DType::kFloat64, c.shape, &bytes);
+  out.scalar = x.scalar || c.shape.empty();
+  auto* dst = reinterpret_cast<double*>(bytes);
+  const double* src = c.ptr<double>();
+  for (int64_t i = 0, n = c.size(); i < n; ++i) dst[i] = std::sqrt(src[i]);  // IEEE, as np.sqrt
   return out;
 }
 

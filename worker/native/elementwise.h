@@ -25,6 +25,13 @@ struct Operand {
 /// bool for comparisons; other combinations are NotImplemented.
 Result<NdArray> Binary(std::string_view op, const Operand& a, const Operand& b);
 
+/// `np.where(cond, if_true, otherwise)` for a bool condition and a float64 array of
+/// the same shape (dask's moment_agg); a 0-d result is a numpy scalar.
+Result<NdArray> Where(const NdArray& cond, double if_true, const NdArray& otherwise);
+
+/// `np.sqrt(x)` for float64 (correctly rounded, as IEEE and numpy require).
+Result<NdArray> Sqrt(const NdArray& x);
+
 /// `numpy.transpose(x, axes)`: a view with permuted shape and strides (no copy).
 Result<NdArray> Transpose(const NdArray& x, const std::vector<int>& axes);
 

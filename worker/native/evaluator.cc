@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <unordered_map>
 #include <utility>
@@ -65,6 +66,8 @@ struct Fn {
     kBroadcastFill,    ///< curry(dask.array.wrap._broadcast_trick_inner, numpy.<name>_like)
     kArange,           ///< dask.array.chunk.arange
     kMean,             ///< dask.array.reductions.mean_chunk / mean_combine / mean_agg
+    kMoment,           ///< dask.array.reductions.moment_chunk / moment_combine / moment_agg
+    kEnforceDtype,     ///< dask.array.core._enforce_dtype (std's sqrt step)
   };
   Kind kind;
   std::string name;
@@ -288,6 +291,7 @@ class Evaluator {
       } else if (mod == "dask.array.core") {
         if (name == "_concatenate2") return make(Fn::Kind::kConcatenate2);
         if (name == "finalize") return make(Fn::Kind::kFinalize);
+        if (name == "_enforce_dtype") return make(Fn::Kind::kEnforceDtype);
       } else if (mod == "_operator" && (name == "add" || name == "sub" || name == "mul" || name == "truediv" ||
                                          name == "gt" || name == "ge" || name == "lt" || name == "le" ||
                                          name == "eq" || name == "ne")) {
@@ -310,6 +314,9 @@ class Evaluator {
         return make(Fn::Kind::kReduction, "nansum");
       } else if (mod == "numpy" || mod == "numpy.core.fromnumeric" || mod == "numpy._core.fromnumeric") {
         if (IsReduction(name)) return make(Fn::Kind::kReduction, std::string(name));
+      } else if (mod == "dask.array.reductions" &&
+                 (name == "moment_chunk" || name == "moment_combine" || name == "moment_agg")) {
+        return make(Fn::Kind::kMoment, std::string(name));
       } else if (mod == "dask.array.reductions" &&
                  (name == "mean_chunk" || name == "mean_combine" || name == "mean_agg")) {
         return make(Fn::Kind::kMean, std::string(name));
@@ -597,6 +604,19 @@ class Evaluator {
       case Fn::Kind::kBroadcastFill: return BroadcastFill(fn.name, argv, kwargs);
       case Fn::Kind::kArange: return Arange(argv, kwargs);
       case Fn::Kind::kMean: return Mean(fn.name, argv, kwargs);
+      case Fn::Kind::kMoment: return Moment(fn.name, argv, kwargs);
+      case Fn::Kind::kEnforceDtype: {
+        const Obj* dt = FindKwarg(kwargs, "enforce_dtype");
+        const Obj* f = FindKwarg(kwargs, "enforce_dtype_function");
+        if (argv.size() != 1 || argv[0].kind != Obj::Kind::kArray || kwargs.size() != 2 || dt == nullptr ||
+            dt->kind != Obj::Kind::kDType || f == nullptr || f->kind != Obj::Kind::kClass ||
+            f->s != "dask.array.reductions._sqrt") {
+          return Unsupported("_enforce_dtype of this function");
+        }
+        DN_ASSIGN_OR_RETURN(NdArray r, Sqrt(argv[0].array));
+        if (r.dtype != dt->dtype) return Unsupported("_enforce_dtype cast");
+        return Obj::Array(std::move(r));
+      }
       case Fn::Kind::kAsType: {
         const Obj* dt = argv.size() > 1 ? &argv[1] : FindKwarg(kwargs, "astype_dtype");
         if (argv.empty() || argv[0].kind != Obj::Kind::kArray || dt == nullptr || dt->kind != Obj::Kind::kDType ||
@@ -775,6 +795,162 @@ class Evaluator {
     b.array = &n;
     DN_ASSIGN_OR_RETURN(NdArray out, Binary("truediv", a, b));
     return Obj::Array(std::move(out));
+  }
+
+  // dask.array.reductions.moment_chunk / moment_combine / moment_agg for order=2
+  // (var and std), float64, following dask's code line by line so each numpy call has
+  // the same operands, layout and therefore summation order.
+  Result<Obj> Moment(const std::string& step, const std::vector<Obj>& argv, const Kwargs& kwargs) {
+    if (argv.size() != 1) return Unsupported(step + " arguments");
+    std::vector<int> axes;
+    bool have_axis = false, keepdims = false;
+    int64_t ddof = 0;
+    std::optional<DType> dtype;
+    for (const auto& [k, v] : kwargs) {
+      if (k == "axis" && v.kind == Obj::Kind::kSeq) {
+        have_axis = true;
+        for (const Obj& a : *v.items) {
+          if (a.kind != Obj::Kind::kInt) return Unsupported("axis");
+          axes.push_back(static_cast<int>(a.i));
+        }
+      } else if (k == "keepdims" && v.kind == Obj::Kind::kBool) {
+        keepdims = v.b;
+      } else if (k == "dtype" && v.kind == Obj::Kind::kDType) {
+        dtype = v.dtype;
+      } else if (k == "ddof" && v.kind == Obj::Kind::kInt) {
+        ddof = v.i;
+      } else if (k == "implicit_complex_dtype" && v.kind == Obj::Kind::kBool && !v.b) {
+      } else if (k == "order" && v.kind == Obj::Kind::kInt && v.i == 2) {
+      } else {
+        return Unsupported(step + " keyword " + k);
+      }
+    }
+    if (!have_axis || dtype.value_or(DType::kFloat64) != DType::kFloat64) return Unsupported(step + " options");
+    auto binary = [](std::string_view op, const NdArray& x, const NdArray& y) {
+      Operand a, b;
+      a.array = &x;
+      b.array = &y;
+      return Binary(op, a, b);
+    };
+    auto stack_last = [](NdArray a) {  // np.stack([a], axis=-1)
+      a = AsCContiguous(a);
+      a.shape.push_back(1);
+      a.strides.push_back(ItemSize(a.dtype));
+      a.scalar = false;
+      return a;
+    };
+    auto dict = [](std::vector<std::pair<std::string, NdArray>> fields) {
+      Obj d = Obj::Seq({});
+      d.kind = Obj::Kind::kDict;
+      for (auto& [name, a] : fields) {
+        Obj k;
+        k.kind = Obj::Kind::kStr;
+        k.s = name;
+        d.items->push_back(std::move(k));
+        d.items->push_back(Obj::Array(std::move(a)));
+      }
+      return d;
+    };
+    if (step == "moment_chunk") {
+      if (argv[0].kind != Obj::Kind::kArray || argv[0].array.dtype != DType::kFloat64) {
+        return Unsupported("moment_chunk input");
+      }
+      const NdArray& x = argv[0].array;
+      // n = numel(A, axis, keepdims).astype(int64): the count in every kept position.
+      int64_t count = 1;
+      std::vector<int64_t> shape;
+      for (int i = 0; i < x.ndim(); ++i) {
+        bool reduced = std::find(axes.begin(), axes.end(), i) != axes.end();
+        if (reduced) count *= x.shape[i];
+        if (!reduced) shape.push_back(x.shape[i]);
+        else if (keepdims) shape.push_back(1);
+      }
+      uint8_t* p = nullptr;
+      NdArray n = NdArray::Allocate(DType::kInt64, shape, &p);
+      std::fill_n(reinterpret_cast<int64_t*>(p), n.size(), count);
+      DN_ASSIGN_OR_RETURN(NdArray total, Reduce(x, ReduceSpec{"sum", axes, keepdims, DType::kFloat64}));
+      DN_ASSIGN_OR_RETURN(NdArray u, binary("truediv", total, n));
+      // sum((A - u)**2, dtype=f8, axis, keepdims), with numpy's temporary layout.
+      DN_ASSIGN_OR_RETURN(NdArray m, SumSquaredDeviationsOf(x, axes, keepdims, AsCContiguous(u)));
+      return dict({{"total", std::move(total)}, {"n", std::move(n)}, {"M", stack_last(std::move(m))}});
+    }
+    if (argv[0].kind != Obj::Kind::kSeq) return Unsupported(step + " of a single dict");
+    DN_ASSIGN_OR_RETURN(NdArray ns, ConcatField(argv[0], "n", axes));
+    DN_ASSIGN_OR_RETURN(NdArray totals, ConcatField(argv[0], "total", axes));
+    DN_ASSIGN_OR_RETURN(NdArray ms, ConcatField(argv[0], "M", axes));
+    if (ms.ndim() < 1 || ms.shape.back() != 1) return Unsupported("M layout");
+    NdArray m0 = ms;  // Ms[..., 0]
+    m0.shape.pop_back();
+    m0.strides.pop_back();
+    const bool agg = step == "moment_agg";
+    // n and sum(totals) keep their dims in both steps (keepdims=True, dtype=None).
+    DN_ASSIGN_OR_RETURN(NdArray n, Reduce(ns, ReduceSpec{"sum", axes, true, std::nullopt}));
+    DN_ASSIGN_OR_RETURN(NdArray total, Reduce(totals, ReduceSpec{"sum", axes, true, std::nullopt}));
+    DN_ASSIGN_OR_RETURN(NdArray mu, binary("truediv", total, n));
+    DN_ASSIGN_OR_RETURN(NdArray ratio, binary("truediv", totals, ns));
+    DN_ASSIGN_OR_RETURN(NdArray inner, binary("sub", ratio, mu));
+    if (agg) {
+      // inner_term = np.where(ns == 0, 0, inner_term)
+      Operand a, zero;
+      a.array = &ns;
+      zero.scalar = Operand::Scalar::kInt;
+      zero.i = 0;
+      DN_ASSIGN_OR_RETURN(NdArray empty, Binary("eq", a, zero));
+      DN_ASSIGN_OR_RETURN(inner, Where(empty, 0.0, inner));
+    }
+    // _moment_helper, order 2: Ms[..., 0].sum(axis, **kw) + sum(ns * inner**2, axis, **kw)
+    const bool kd = agg ? keepdims : true;
+    std::optional<DType> dt = agg ? std::optional<DType>(DType::kFloat64) : std::nullopt;
+    DN_ASSIGN_OR_RETURN(NdArray sq, binary("mul", inner, inner));
+    DN_ASSIGN_OR_RETURN(NdArray weighted, binary("mul", ns, sq));
+    DN_ASSIGN_OR_RETURN(NdArray s1, Reduce(m0, ReduceSpec{"sum", axes, kd, dt}));
+    DN_ASSIGN_OR_RETURN(NdArray s2, Reduce(weighted, ReduceSpec{"sum", axes, kd, dt}));
+    DN_ASSIGN_OR_RETURN(NdArray m, binary("add", s1, s2));
+    if (!agg) {
+      return dict({{"total", std::move(total)}, {"n", std::move(n)}, {"M", stack_last(std::move(m))}});
+    }
+    // denominator = n.sum(axis, dtype=f8, keepdims) - ddof; negative -> nan.
+    DN_ASSIGN_OR_RETURN(NdArray denom, Reduce(n, ReduceSpec{"sum", axes, keepdims, DType::kFloat64}));
+    Operand d, dd;
+    d.array = &denom;
+    dd.scalar = Operand::Scalar::kInt;
+    dd.i = ddof;
+    DN_ASSIGN_OR_RETURN(NdArray denominator, Binary("sub", d, dd));
+    {
+      NdArray c = AsCContiguous(denominator);
+      double* v = const_cast<double*>(c.ptr<double>());  // freshly allocated by Binary
+      for (int64_t i = 0; i < c.size(); ++i) {
+        if (v[i] < 0) v[i] = std::numeric_limits<double>::quiet_NaN();
+      }
+      denominator = c;
+    }
+    DN_ASSIGN_OR_RETURN(NdArray out, binary("truediv", m, denominator));
+    return Obj::Array(std::move(out));
+  }
+
+  Result<NdArray> ConcatField(const Obj& nested, std::string_view name, const std::vector<int>& axes) {
+    std::function<Result<Obj>(const Obj&)> pick = [&](const Obj& o) -> Result<Obj> {
+      if (o.kind == Obj::Kind::kSeq) {
+        std::vector<Obj> out;
+        for (const Obj& c : *o.items) {
+          DN_ASSIGN_OR_RETURN(Obj v, pick(c));
+          out.push_back(std::move(v));
+        }
+        return Obj::Seq(std::move(out));
+      }
+      if (o.kind == Obj::Kind::kDict) {
+        for (size_t i = 0; i + 1 < o.items->size(); i += 2) {
+          if ((*o.items)[i].kind == Obj::Kind::kStr && (*o.items)[i].s == name &&
+              (*o.items)[i + 1].kind == Obj::Kind::kArray) {
+            return (*o.items)[i + 1];
+          }
+        }
+      }
+      return Unsupported("partial without " + std::string(name));
+    };
+    DN_ASSIGN_OR_RETURN(Obj picked, pick(nested));
+    DN_ASSIGN_OR_RETURN(Obj cat, ConcatenateNested(picked, axes, 0));
+    return cat.array;
   }
 
   // chunk.arange(start, stop, step, length, dtype, like=None):

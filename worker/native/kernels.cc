@@ -98,6 +98,29 @@ DType DefaultAccumulator(DType in) {
 
 }  // namespace
 
+Result<NdArray> SumSquaredDeviationsOf(const NdArray& x, const std::vector<int>& axes, bool keepdims,
+                                       const NdArray& u) {
+  if (x.dtype != DType::kFloat64 || u.dtype != DType::kFloat64 || x.ndim() > kMaxReduceDims) {
+    return Status::NotImplemented("moment of " + std::string(DTypeStr(x.dtype)));
+  }
+  AxisMask mask = 0;
+  for (int a : axes) mask |= AxisMask{1} << a;
+  std::vector<int64_t> out_shape;
+  for (int i = 0; i < x.ndim(); ++i) {
+    if (mask & (AxisMask{1} << i)) {
+      if (keepdims) out_shape.push_back(1);
+    } else {
+      out_shape.push_back(x.shape[i]);
+    }
+  }
+  if (u.size() != ReducedSize(x.shape, mask) || !u.IsCContiguous()) return Status::Invalid("mean shape");
+  uint8_t* bytes = nullptr;
+  NdArray out = NdArray::Allocate(DType::kFloat64, out_shape, &bytes);
+  out.scalar = !keepdims && out_shape.empty();
+  DN_RETURN_NOT_OK(SumSquaredDeviations(View<double>(x), mask, u.ptr<double>(), reinterpret_cast<double*>(bytes)));
+  return out;
+}
+
 Result<NdArray> Reduce(const NdArray& x, const ReduceSpec& spec) {
   if (x.ndim() > kMaxReduceDims || x.scalar) return Status::NotImplemented("reduction input");
   AxisMask mask = 0;

@@ -34,6 +34,11 @@ struct ReduceSpec {
 /// reduce.h says so; unsupported dtype/op combinations are NotImplemented.
 Result<NdArray> Reduce(const NdArray& x, const ReduceSpec& spec);
 
+/// `np.sum((x - u)**2, axis=axes, dtype=f8, keepdims=keepdims)` for float64 x, where
+/// `u` holds one value per output element in C order (dask's moment_chunk).
+Result<NdArray> SumSquaredDeviationsOf(const NdArray& x, const std::vector<int>& axes, bool keepdims,
+                                       const NdArray& u);
+
 /// `np.concatenate(parts, axis)` for arrays of one dtype and equal other dimensions.
 Result<NdArray> Concatenate(const std::vector<NdArray>& parts, int axis);
 

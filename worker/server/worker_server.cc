@@ -795,6 +795,10 @@ void WorkerServer::RunNative(const Key& key) {
         OnNativeExecuted(key, run_id, std::move(deps), out.MoveValueUnsafe(), start, stop);
         return;
       }
+      static const bool trace = std::getenv("DN_TRACE_NATIVE") != nullptr;
+      if (trace) {
+        std::fprintf(stderr, "python %s: %s\n", key.Repr().c_str(), out.status().ToString().c_str());
+      }
       if (out.status().code() != StatusCode::kNotImplemented) {
         std::fprintf(stderr, "dask-native-worker: native evaluation of %s failed (%s); running it in Python\n",
                      key.Repr().c_str(), out.status().ToString().c_str());
