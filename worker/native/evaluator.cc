@@ -68,6 +68,7 @@ struct Fn {
     kMean,             ///< dask.array.reductions.mean_chunk / mean_combine / mean_agg
     kMoment,           ///< dask.array.reductions.moment_chunk / moment_combine / moment_agg
     kEnforceDtype,     ///< dask.array.core._enforce_dtype (std's sqrt step)
+    kWhere,            ///< numpy.where(cond, scalar, array)
   };
   Kind kind;
   std::string name;
@@ -296,6 +297,9 @@ class Evaluator {
                                          name == "gt" || name == "ge" || name == "lt" || name == "le" ||
                                          name == "eq" || name == "ne")) {
         return make(Fn::Kind::kBinary, std::string(name));
+      } else if ((mod == "numpy" || mod == "numpy._core.multiarray" || mod == "numpy.core.multiarray") &&
+                 name == "where") {
+        return make(Fn::Kind::kWhere);
       } else if ((mod == "numpy" || mod == "numpy._core.fromnumeric" || mod == "numpy.core.fromnumeric") &&
                  name == "transpose") {
         return make(Fn::Kind::kTranspose);
@@ -605,6 +609,19 @@ class Evaluator {
       case Fn::Kind::kArange: return Arange(argv, kwargs);
       case Fn::Kind::kMean: return Mean(fn.name, argv, kwargs);
       case Fn::Kind::kMoment: return Moment(fn.name, argv, kwargs);
+      case Fn::Kind::kWhere: {
+        // np.where(cond, value, x) with a bool array, a Python number and a float64 array
+        // of the same shape (da.where(x > t, np.nan, x)).
+        if (argv.size() != 3 || !kwargs.empty() || argv[0].kind != Obj::Kind::kArray ||
+            argv[2].kind != Obj::Kind::kArray ||
+            (argv[1].kind != Obj::Kind::kFloat && argv[1].kind != Obj::Kind::kInt)) {
+          return Unsupported("where arguments");
+        }
+        double v = argv[1].kind == Obj::Kind::kFloat ? argv[1].f : static_cast<double>(argv[1].i);
+        DN_ASSIGN_OR_RETURN(NdArray r, Where(argv[0].array, v, argv[2].array));
+        r.scalar = false;
+        return Obj::Array(std::move(r));
+      }
       case Fn::Kind::kEnforceDtype: {
         const Obj* dt = FindKwarg(kwargs, "enforce_dtype");
         const Obj* f = FindKwarg(kwargs, "enforce_dtype_function");
@@ -697,7 +714,7 @@ class Evaluator {
     std::vector<int> axes;
     bool keepdims = false;
     std::optional<DType> dtype;
-    bool have_axis = false;
+    bool have_axis = false, nan = false, nan_count = false;
     for (const auto& [k, v] : kwargs) {
       if (k == "axis" && v.kind == Obj::Kind::kSeq) {
         have_axis = true;
@@ -709,11 +726,17 @@ class Evaluator {
         keepdims = v.b;
       } else if (k == "dtype" && v.kind == Obj::Kind::kDType) {
         dtype = v.dtype;
+      } else if (k == "sum" && v.kind == Obj::Kind::kClass &&
+                 (v.s == "numpy.nansum" || v.s == "dask.array.chunk.nansum")) {
+        nan = true;  // nanmean: sum=nansum, numel=nannumel
+      } else if (k == "numel" && v.kind == Obj::Kind::kClass && v.s == "dask.array.reductions.nannumel") {
+        nan_count = true;
       } else {
         return Unsupported(step + " keyword " + k);
       }
     }
     if (!have_axis) return Unsupported(step + " without a tuple axis");
+    if (nan != nan_count) return Unsupported(step + " with a mixed sum/numel");
     auto field = [](const Obj& d, std::string_view name) -> const Obj* {
       if (d.kind != Obj::Kind::kDict) return nullptr;
       for (size_t i = 0; i + 1 < d.items->size(); i += 2) {
@@ -754,7 +777,19 @@ class Evaluator {
       n.shape = shape;
       n.strides.assign(shape.size(), 0);
       n.writeable = false;
-      ReduceSpec spec{"sum", axes, keepdims, dt};
+      if (nan) {
+        // nannumel: np.sum(~np.isnan(x), dtype=f8, ...). Counts are exact integers, so
+        // summing them as int64 and converting gives numpy's doubles in any order.
+        if (x.dtype != DType::kFloat64) return Unsupported("nanmean of " + std::string(DTypeStr(x.dtype)));
+        Operand a, b;
+        a.array = &x;
+        b.array = &x;
+        DN_ASSIGN_OR_RETURN(NdArray not_nan, Binary("eq", a, b));  // x == x  <=>  !isnan(x)
+        DN_ASSIGN_OR_RETURN(NdArray counts, Reduce(not_nan, ReduceSpec{"sum", axes, keepdims, DType::kInt64}));
+        DN_ASSIGN_OR_RETURN(n, AsType(counts, DType::kFloat64));
+        n.scalar = counts.scalar;
+      }
+      ReduceSpec spec{nan ? "nansum" : "sum", axes, keepdims, dt};
       DN_ASSIGN_OR_RETURN(NdArray total, Reduce(x, spec));
       return make_dict(std::move(n), std::move(total));
     }

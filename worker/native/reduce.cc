@@ -30,11 +30,15 @@ namespace {
 constexpr int64_t kBufSize = 8192;  // NPY_BUFSIZE: np.getbufsize() unless a user changes it
 constexpr int64_t kPwBlock = 128;   // PW_BLOCKSIZE in loops_utils.h.src
 
-// x86 NaN propagation for `a op b`: a NaN `a` wins, else a NaN `b`, both quieted; an
-// invalid operation on non-NaNs gives the default NaN (sign bit set). numpy's build keeps
-// the source order (`acc + x`, `left + right`), but a compiler may commute a + b, which
-// changes nothing except which NaN comes out. So the fast paths below check for a NaN
-// result and then replay the same order with this rule.
+// --- NaN propagation -------------------------------------------------------------------
+//
+// Which NaN comes out of `a + b` when both are NaN is up to the instruction's operand
+// order (x86: the first), and a compiler may commute a + b. numpy's own result is thus a
+// build artifact: the same pairwise_sum source gives a different NaN sign at -O0 and -O2.
+// To be deterministic across our builds, the fast paths check for a NaN result and replay
+// the same order with an explicit rule: a NaN `a` wins, else a NaN `b` (both quieted); an
+// invalid operation on non-NaNs gives the hardware default NaN.
+
 template <typename T>
 T Quiet(T v) {
   using U = std::conditional_t<sizeof(T) == 8, uint64_t, uint32_t>;
@@ -91,32 +95,73 @@ T Pairwise(const T* a, int64_t n, int64_t s) {
   return Add<kExactNaN>(left, Pairwise<T, kUnit, kExactNaN>(a + n2 * s, n - n2, s));
 }
 
-// `acc + pairwise(a)`, with numpy's NaN when the result is NaN.
 template <typename T>
-T AccumulatePairwise(T acc, const T* a, int64_t n, int64_t s) {
-  const T fast = acc + (s == 1 ? Pairwise<T, true, false>(a, n, 1) : Pairwise<T, false, false>(a, n, s));
-  if (!std::isnan(fast)) return fast;
-  return Add<true>(acc, Pairwise<T, false, true>(a, n, s));
+T PairwiseExact(const T* a, int64_t n, int64_t s) {
+  const T fast = s == 1 ? Pairwise<T, true, false>(a, n, 1) : Pairwise<T, false, false>(a, n, s);
+  return std::isnan(fast) ? Pairwise<T, false, true>(a, n, s) : fast;
 }
 
-// --- The iterator plan -----------------------------------------------------------------
+// o[k*os] = f(o[k*os], a[k*s]) for k < n, redoing NaN results with `exact`.
+template <typename T, typename Fast, typename Exact>
+void Elementwise(T* o, int64_t os, const T* a, int64_t s, int64_t n, Fast fast, Exact exact) {
+  auto one = [&](T& out, T in) {
+    const T r = fast(out, in);
+    out = r != r ? exact(out, in) : r;
+  };
+  if (os == 1 && s == 1) {
+    for (int64_t k = 0; k < n; ++k) one(o[k], a[k]);
+  } else {
+    for (int64_t k = 0; k < n; ++k) one(o[k * os], a[k * s]);
+  }
+}
 
-// Iterator dimensions run innermost first, like numpy's AXISDATA.
-struct Plan {
-  int ndim = 1;
-  int64_t shape[kMaxReduceDims];
-  int64_t in[kMaxReduceDims];   // input strides, in elements of the input type
-  int64_t out[kMaxReduceDims];  // result strides, in elements of numpy's result layout
-  int64_t itersize = 0;
-  int64_t coresize = 1;
-  int outerdim = 0;
-  bool reduce = false;       // numpy's REDUCE iteration (an outer loop over cores)
-  bool in_buffered = false;  // the input goes through the buffer (cast or not 1-strided)
-  int64_t buffersize = 0;
-  // The result as numpy allocates it (contiguous in iteration order), per original axis.
-  int64_t out_size = 1;
-  int64_t result_stride[kMaxReduceDims];  // 0 for reduced and length-1 axes
-};
+// --- Walking N-D arrays ----------------------------------------------------------------
+
+// Call f(off, len) for each run along the last axis, rows in C order; off[k] is operand k's
+// offset, in the units of strides[k]. The run's own stride is strides[k][nd - 1]. A 0-d
+// shape is a single run of one element.
+template <int kOps, typename F>
+void ForEachRow(std::span<const int64_t> shape, const int64_t* const (&strides)[kOps], F&& f) {
+  const int nd = static_cast<int>(shape.size());
+  int64_t off[kOps] = {};
+  if (nd == 0) {
+    f(off, int64_t{1});
+    return;
+  }
+  int64_t rows = 1;
+  for (int a = 0; a < nd - 1; ++a) rows *= shape[a];
+  if (rows == 0 || shape[nd - 1] == 0) return;
+  int64_t j[kMaxReduceDims] = {};
+  for (int64_t r = 0; r < rows; ++r) {
+    f(off, shape[nd - 1]);
+    for (int a = nd - 2; a >= 0; --a) {
+      for (int k = 0; k < kOps; ++k) off[k] += strides[k][a];
+      if (++j[a] < shape[a]) break;
+      for (int k = 0; k < kOps; ++k) off[k] -= j[a] * strides[k][a];
+      j[a] = 0;
+    }
+  }
+}
+
+int64_t ViewSize(std::span<const int64_t> shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+int64_t InnerStride(const int64_t* strides, int nd) { return nd ? strides[nd - 1] : 0; }
+
+std::span<const int64_t> Span(const int64_t* p, int n) { return {p, static_cast<size_t>(n)}; }
+
+// Strides (elements) of a C-order array holding one value per kept axis, 0 on reduced axes.
+void ReducedCStrides(std::span<const int64_t> shape, AxisMask axes, int64_t* strides) {
+  int64_t running = 1;
+  for (int a = static_cast<int>(shape.size()) - 1; a >= 0; --a) {
+    const bool reduced = (axes >> a) & 1;
+    strides[a] = reduced ? 0 : running;
+    if (!reduced) running *= shape[a];
+  }
+}
 
 Status CheckView(std::span<const int64_t> shape, std::span<const int64_t> strides,
                  int64_t itemsize, AxisMask axes) {
@@ -138,6 +183,8 @@ Status CheckView(std::span<const int64_t> shape, std::span<const int64_t> stride
   }
   return Status::OK();
 }
+
+// --- The iterator plan -----------------------------------------------------------------
 
 // npyiter_find_best_axis_ordering for `nops` operands: a stable insertion sort of the
 // axes from smallest to largest |stride|. A zero stride says nothing; when operands
@@ -163,11 +210,8 @@ void SortAxes(int nd, int nops, const int64_t* const* strides, int* order) {
         }
       }
       if (!ambig) {
-        if (shouldswap) {
-          ipos = i1;
-        } else {
-          break;
-        }
+        if (!shouldswap) break;
+        ipos = i1;
       }
     }
     if (ipos != i0) {
@@ -190,6 +234,23 @@ void ContiguousInOrder(int nd, const int* order, const int64_t* shape, AxisMask 
   }
 }
 
+// Iterator dimensions run innermost first, like numpy's AXISDATA.
+struct Plan {
+  int ndim = 1;
+  int64_t shape[kMaxReduceDims];
+  int64_t in[kMaxReduceDims];   // input strides, in elements of the input type
+  int64_t out[kMaxReduceDims];  // result strides, in elements of numpy's result layout
+  int64_t itersize = 0;
+  int64_t coresize = 1;
+  int outerdim = 0;
+  bool reduce = false;       // numpy's REDUCE iteration (an outer loop over cores)
+  bool in_buffered = false;  // the input goes through the buffer (cast or not 1-strided)
+  int64_t buffersize = 0;
+  // The result as numpy allocates it (contiguous in iteration order), per original axis.
+  int64_t out_size = 1;
+  int64_t result_stride[kMaxReduceDims];  // 0 for reduced and length-1 axes
+};
+
 // Build numpy's iteration plan for `(out, in)`; `cast` marks an input that numpy must
 // buffer to change its dtype.
 Status MakePlan(std::span<const int64_t> shape, std::span<const int64_t> byte_strides,
@@ -197,13 +258,9 @@ Status MakePlan(std::span<const int64_t> shape, std::span<const int64_t> byte_st
   DN_RETURN_NOT_OK(CheckView(shape, byte_strides, itemsize, axes));
   const int nd = static_cast<int>(shape.size());
   int64_t in_strides[kMaxReduceDims];
-  p->itersize = 1;
-  p->out_size = 1;
-  for (int a = 0; a < nd; ++a) {
-    in_strides[a] = shape[a] == 1 ? 0 : byte_strides[a] / itemsize;
-    p->itersize *= shape[a];
-    if (!((axes >> a) & 1)) p->out_size *= shape[a];
-  }
+  p->itersize = ViewSize(shape);
+  p->out_size = ReducedSize(shape, axes);
+  for (int a = 0; a < nd; ++a) in_strides[a] = shape[a] == 1 ? 0 : byte_strides[a] / itemsize;
   int order[kMaxReduceDims];
   const int64_t* ops[1] = {in_strides};
   SortAxes(nd, 1, ops, order);  // the output has no strides yet: only the input votes
@@ -260,7 +317,7 @@ Status MakePlan(std::span<const int64_t> shape, std::span<const int64_t> byte_st
       if (single[op] == idim) {
         if (prev * p->shape[idim - 1] == cur) {
           ++single[op];
-          continue;
+          continue;  // numpy skips the reduce check too: a result stride of 0 twice coalesces
         }
         if (!op_cast[op]) ++cost;
       }
@@ -315,8 +372,9 @@ Status MakePlan(std::span<const int64_t> shape, std::span<const int64_t> byte_st
 // --- Executing a plan ------------------------------------------------------------------
 
 // Run `plan` over `data`, folding into `res` (numpy's result layout, pre-filled with the
-// identity). Op::Reduce(acc, a, n, stride) folds a run into one output; Op::Combine(a, b)
-// folds one element. Elements are read as Acc (cast from In when numpy would buffer).
+// identity). Op::Reduce(acc, a, n, stride) folds a run into one output (a reduce call);
+// Op::Fold(o, os, a, s, n) folds a run elementwise. Elements are read as Acc, cast from In
+// in the buffer when numpy would cast.
 template <typename Acc, typename In, typename Op>
 void Execute(const Plan& p, const In* data, Acc* res) {
   if (p.itersize == 0) return;
@@ -340,12 +398,18 @@ void Execute(const Plan& p, const In* data, Acc* res) {
       int64_t j[kMaxReduceDims];
       std::copy(idx, idx + p.ndim, j);
       int64_t off = in_off;
+      const int64_t s0 = p.in[0];
       for (int64_t k = 0; k < t;) {
         const int64_t run = std::min(p.shape[0] - j[0], t - k);
         const In* q = data + off;
-        for (int64_t r = 0; r < run; ++r) buf[k + r] = static_cast<Acc>(q[r * p.in[0]]);
+        Acc* b = buf.get() + k;
+        if (s0 == 1) {
+          for (int64_t r = 0; r < run; ++r) b[r] = static_cast<Acc>(q[r]);
+        } else {
+          for (int64_t r = 0; r < run; ++r) b[r] = static_cast<Acc>(q[r * s0]);
+        }
         k += run;
-        off += run * p.in[0];
+        off += run * s0;
         j[0] += run;
         for (int d = 0; d + 1 < p.ndim && j[d] == p.shape[d]; ++d) {
           off += p.in[d + 1] - j[d] * p.in[d];
@@ -367,8 +431,7 @@ void Execute(const Plan& p, const In* data, Acc* res) {
       if (p.out[0] == 0) {
         *o = Op::Reduce(*o, a, count, s_inner);
       } else {
-        const int64_t os = p.out[0];
-        for (int64_t k = 0; k < count; ++k) o[k * os] = Op::Combine(o[k * os], a[k * s_inner]);
+        Op::Fold(o, p.out[0], a, s_inner, count);
       }
     };
     if (p.reduce) {
@@ -390,19 +453,11 @@ Status RunReduce(const StridedView<In>& x, AxisMask axes, Out* out) {
   constexpr bool kCast = !std::is_same_v<Acc, In>;
   Plan p;
   DN_RETURN_NOT_OK(MakePlan(x.shape, x.byte_strides, sizeof(In), axes, kCast, &p));
-  const int nd = static_cast<int>(x.shape.size());
-  // The C-order strides of the caller's output; when they match numpy's layout (the usual
-  // case) the caller's buffer is the result itself.
+  // When numpy's result layout is C order (the usual case), fill the caller's buffer.
   int64_t c_stride[kMaxReduceDims];
+  ReducedCStrides(x.shape, axes, c_stride);
   bool same_layout = true;
-  int64_t running = 1;
-  for (int a = nd - 1; a >= 0; --a) {
-    if ((axes >> a) & 1) {
-      c_stride[a] = 0;
-      continue;
-    }
-    c_stride[a] = running;
-    running *= x.shape[a];
+  for (size_t a = 0; a < x.shape.size(); ++a) {
     if (x.shape[a] != 1 && p.result_stride[a] != c_stride[a]) same_layout = false;
   }
   if constexpr (std::is_same_v<Acc, Out>) {
@@ -415,19 +470,20 @@ Status RunReduce(const StridedView<In>& x, AxisMask axes, Out* out) {
   std::unique_ptr<Acc[]> res(new Acc[static_cast<size_t>(p.out_size)]);
   std::fill(res.get(), res.get() + p.out_size, Op::Identity());
   Execute<Acc, In, Op>(p, x.data, res.get());
-  // Copy numpy's layout into C order, walking the kept axes with an odometer.
-  int64_t j[kMaxReduceDims] = {};
-  int64_t src = 0;
-  for (int64_t k = 0; k < p.out_size; ++k) {
-    out[k] = static_cast<Out>(res[src]);
-    for (int a = nd - 1; a >= 0; --a) {
-      if ((axes >> a) & 1) continue;
-      src += p.result_stride[a];
-      if (++j[a] < x.shape[a]) break;
-      src -= j[a] * p.result_stride[a];
-      j[a] = 0;
-    }
+  // Copy numpy's layout into C order, walking the kept axes.
+  int64_t kept_shape[kMaxReduceDims], kept_rs[kMaxReduceDims], kept_cs[kMaxReduceDims];
+  int nk = 0;
+  for (size_t a = 0; a < x.shape.size(); ++a) {
+    if ((axes >> a) & 1) continue;
+    kept_shape[nk] = x.shape[a];
+    kept_rs[nk] = p.result_stride[a];
+    kept_cs[nk++] = c_stride[a];
   }
+  const int64_t* strides[2] = {kept_rs, kept_cs};
+  const int64_t rs = InnerStride(kept_rs, nk), cs = InnerStride(kept_cs, nk);
+  ForEachRow<2>(Span(kept_shape, nk), strides, [&](const int64_t* off, int64_t len) {
+    for (int64_t i = 0; i < len; ++i) out[off[1] + i * cs] = static_cast<Out>(res[off[0] + i * rs]);
+  });
   return Status::OK();
 }
 
@@ -436,81 +492,117 @@ Status RunReduce(const StridedView<In>& x, AxisMask axes, Out* out) {
 template <typename T>
 struct SumOp {
   static T Identity() { return T(0); }
-  static T Combine(T a, T b) {
-    if constexpr (std::is_integral_v<T>) {
-      using U = std::make_unsigned_t<T>;  // numpy's integer add wraps
-      return static_cast<T>(static_cast<U>(a) + static_cast<U>(b));
-    } else {
-      const T r = a + b;
-      return std::isnan(r) ? Add<true>(a, b) : r;
-    }
-  }
   static T Reduce(T acc, const T* a, int64_t n, int64_t s) {
     if constexpr (std::is_integral_v<T>) {
-      for (int64_t i = 0; i < n; ++i) acc = Combine(acc, a[i * s]);
-      return acc;
+      using U = std::make_unsigned_t<T>;  // numpy's integer add wraps
+      U sum = static_cast<U>(acc);
+      for (int64_t i = 0; i < n; ++i) sum += static_cast<U>(a[i * s]);
+      return static_cast<T>(sum);
     } else {
-      return AccumulatePairwise(acc, a, n, s);
+      const T pw = PairwiseExact(a, n, s);
+      const T r = acc + pw;
+      return std::isnan(r) ? Add<true>(acc, pw) : r;
+    }
+  }
+  static void Fold(T* o, int64_t os, const T* a, int64_t s, int64_t n) {
+    if constexpr (std::is_integral_v<T>) {
+      using U = std::make_unsigned_t<T>;
+      for (int64_t k = 0; k < n; ++k) {
+        o[k * os] = static_cast<T>(static_cast<U>(o[k * os]) + static_cast<U>(a[k * s]));
+      }
+    } else {
+      Elementwise(o, os, a, s, n, [](T x, T y) { return x + y; }, Add<true, T>);
     }
   }
 };
 
-// DOUBLE_multiply's reduce branch: a plain left-to-right product.
+// DOUBLE_multiply's reduce branch: a plain left-to-right product from the identity.
 template <typename T>
 struct ProdOp {
   static T Identity() { return T(1); }
-  static T Combine(T a, T b) {
-    const T r = a * b;
-    return std::isnan(r) ? Mul<true>(a, b) : r;
-  }
   static T Reduce(T acc, const T* a, int64_t n, int64_t s) {
-    for (int64_t i = 0; i < n; ++i) acc = Combine(acc, a[i * s]);
-    return acc;
+    T r = acc;
+    for (int64_t i = 0; i < n; ++i) r *= a[i * s];
+    if (!std::isnan(r)) return r;  // a NaN anywhere stays to the end: replay only then
+    r = acc;
+    for (int64_t i = 0; i < n; ++i) r = Mul<true>(r, a[i * s]);
+    return r;
+  }
+  static void Fold(T* o, int64_t os, const T* a, int64_t s, int64_t n) {
+    Elementwise(o, os, a, s, n, [](T x, T y) { return x * y; }, Mul<true, T>);
   }
 };
 
-// numpy's x86 scalar_max/scalar_min: NaN in `a` sticks, a NaN `b` replaces `a`, and a tie
-// keeps `b` (maxsd returns its second operand).
+// numpy's x86 scalar_max/scalar_min: a NaN `a` sticks, a NaN `b` replaces `a`, and a tie
+// keeps `b` (maxsd returns its second operand), so the later of +0.0/-0.0 wins.
 template <typename T, bool kIsMax>
 struct ExtremeOp {
+  static constexpr bool kFloat = std::is_floating_point_v<T>;
   static T Identity() {
-    if constexpr (std::is_floating_point_v<T>) {
+    if constexpr (kFloat) {
       return kIsMax ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
     } else {
       return kIsMax ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
     }
   }
+  static bool Better(T v, T best) { return kIsMax ? v > best : v < best; }
   static T Combine(T a, T b) {
-    if constexpr (std::is_floating_point_v<T>) {
+    if constexpr (kFloat) {
       if (std::isnan(a)) return a;
     }
-    if constexpr (kIsMax) {
-      return a > b ? a : b;
-    } else {
-      return a < b ? a : b;
-    }
+    return Better(a, b) ? a : b;
   }
   static T Reduce(T acc, const T* a, int64_t n, int64_t s) {
+    if constexpr (kFloat) {
+      if (std::isnan(acc)) return acc;
+    }
+    if (n >= 16) {
+      // 8 independent lanes. Without NaNs the extreme value is order-free, and equal
+      // non-zero values have equal bits; NaNs and a zero result replay the exact loop.
+      T m[8];
+      [[maybe_unused]] bool nan = false;
+      for (int j = 0; j < 8; ++j) m[j] = a[j * s];
+      int64_t i = 8;
+      for (; i + 8 <= n; i += 8) {
+        for (int j = 0; j < 8; ++j) {
+          const T v = a[(i + j) * s];
+          m[j] = Better(v, m[j]) ? v : m[j];
+          if constexpr (kFloat) nan |= v != v;
+        }
+      }
+      for (; i < n; ++i) {
+        const T v = a[i * s];
+        m[0] = Better(v, m[0]) ? v : m[0];
+        if constexpr (kFloat) nan |= v != v;
+      }
+      T best = m[0];
+      for (int j = 0; j < 8; ++j) {
+        if constexpr (kFloat) nan |= m[j] != m[j];
+        best = Better(m[j], best) ? m[j] : best;
+      }
+      if (!nan && (!kFloat || best != 0)) return Combine(acc, best);
+    }
     for (int64_t i = 0; i < n; ++i) acc = Combine(acc, a[i * s]);
     return acc;
+  }
+  static void Fold(T* o, int64_t os, const T* a, int64_t s, int64_t n) {
+    for (int64_t k = 0; k < n; ++k) o[k * os] = Combine(o[k * os], a[k * s]);
   }
 };
 
 template <bool kIsAny>
 struct LogicalOp {
   static bool Identity() { return !kIsAny; }
-  static bool Combine(bool a, bool b) { return kIsAny ? (a || b) : (a && b); }
   static bool Reduce(bool acc, const bool* a, int64_t n, int64_t s) {
-    for (int64_t i = 0; i < n && acc != kIsAny; ++i) acc = Combine(acc, a[i * s]);
+    for (int64_t i = 0; i < n && acc != kIsAny; ++i) acc = a[i * s];
     return acc;
   }
+  static void Fold(bool* o, int64_t os, const bool* a, int64_t s, int64_t n) {
+    for (int64_t k = 0; k < n; ++k) {
+      o[k * os] = kIsAny ? (o[k * os] || a[k * s]) : (o[k * os] && a[k * s]);
+    }
+  }
 };
-
-int64_t ViewSize(std::span<const int64_t> shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
-}
 
 Status CheckNonEmptyAxes(std::span<const int64_t> shape, AxisMask axes, const char* name) {
   for (size_t a = 0; a < shape.size(); ++a) {
@@ -544,14 +636,15 @@ void KeepOrderStrides(std::span<const int64_t> shape, std::span<const int64_t> s
   const int nd = static_cast<int>(shape.size());
   int order[kMaxReduceDims];  // outermost first
   for (int a = 0; a < nd; ++a) order[a] = a;
-  if (!IsContiguous(shape, strides, itemsize, false) && nd > 1 &&
-      IsContiguous(shape, strides, itemsize, true)) {
-    std::reverse(order, order + nd);
-  } else if (!IsContiguous(shape, strides, itemsize, false) && nd > 1) {
-    // PyArray_CreateSortedStridePerm: |stride| descending, ties in axis order.
-    std::stable_sort(order, order + nd, [&](int a, int b) {
-      return std::abs(strides[a]) > std::abs(strides[b]);
-    });
+  if (nd > 1 && !IsContiguous(shape, strides, itemsize, false)) {
+    if (IsContiguous(shape, strides, itemsize, true)) {
+      std::reverse(order, order + nd);
+    } else {
+      // PyArray_CreateSortedStridePerm: |stride| descending, ties in axis order.
+      std::stable_sort(order, order + nd, [&](int a, int b) {
+        return std::abs(strides[a]) > std::abs(strides[b]);
+      });
+    }
   }
   int64_t running = 1;
   for (int i = nd - 1; i >= 0; --i) {
@@ -560,55 +653,114 @@ void KeepOrderStrides(std::span<const int64_t> shape, std::span<const int64_t> s
   }
 }
 
-// Visit every element of `x` in C order as f(value, flat C index).
-template <typename T, typename F>
-void ForEachC(const StridedView<T>& x, F&& f) {
-  const int nd = static_cast<int>(x.shape.size());
-  const int64_t n = ViewSize(x.shape);
-  int64_t j[kMaxReduceDims] = {};
-  const char* base = reinterpret_cast<const char*>(x.data);
-  int64_t off = 0;
-  for (int64_t k = 0; k < n; ++k) {
-    f(*reinterpret_cast<const T*>(base + off), k);
-    for (int a = nd - 1; a >= 0; --a) {
-      off += x.byte_strides[a];
-      if (++j[a] < x.shape[a]) break;
-      off -= j[a] * x.byte_strides[a];
-      j[a] = 0;
-    }
-  }
-}
-
-// For each element in C order, the C-order index of its output element.
-std::vector<int64_t> OutputIndexC(std::span<const int64_t> shape, AxisMask axes) {
-  const int nd = static_cast<int>(shape.size());
-  int64_t ostride[kMaxReduceDims];
-  int64_t running = 1;
-  for (int a = nd - 1; a >= 0; --a) {
-    ostride[a] = ((axes >> a) & 1) ? 0 : running;
-    if (!((axes >> a) & 1)) running *= shape[a];
-  }
-  std::vector<int64_t> idx(static_cast<size_t>(ViewSize(shape)));
-  int64_t j[kMaxReduceDims] = {};
-  int64_t o = 0;
-  for (size_t k = 0; k < idx.size(); ++k) {
-    idx[k] = o;
-    for (int a = nd - 1; a >= 0; --a) {
-      o += ostride[a];
-      if (++j[a] < shape[a]) break;
-      o -= j[a] * ostride[a];
-      j[a] = 0;
-    }
-  }
-  return idx;
-}
-
 template <typename T>
 Status SumSquaredDeviationsImpl(const StridedView<T>& x, AxisMask axes, const double* u,
-                                double* out);
+                                double* out) {
+  // dask moment_chunk: total = x.sum(axis, keepdims, dtype=f8); n = numel(...) (a C-order
+  // int64 array); u = total / n; d = x - u; M = (d**2).sum(axis, dtype=f8). The layout
+  // numpy allocates for d (iterator order over x and u, order K) fixes the summation order,
+  // so replay the three allocations: total, u, then d.
+  DN_RETURN_NOT_OK(CheckView(x.shape, x.byte_strides, sizeof(T), axes));
+  const int nd = static_cast<int>(x.shape.size());
+  int64_t xs[kMaxReduceDims], ts[kMaxReduceDims], ns[kMaxReduceDims], us[kMaxReduceDims],
+      ds[kMaxReduceDims], keep_shape[kMaxReduceDims], uc[kMaxReduceDims];
+  int order[kMaxReduceDims];
+  for (int a = 0; a < nd; ++a) {
+    xs[a] = x.shape[a] == 1 ? 0 : x.byte_strides[a] / static_cast<int64_t>(sizeof(T));
+    keep_shape[a] = ((axes >> a) & 1) ? 1 : x.shape[a];
+  }
+  ReducedCStrides(Span(keep_shape, nd), 0, ns);
+  for (int a = 0; a < nd; ++a) ns[a] = keep_shape[a] == 1 ? 0 : ns[a];
+  const int64_t* x_only[1] = {xs};
+  SortAxes(nd, 1, x_only, order);
+  ContiguousInOrder(nd, order, x.shape.data(), axes, ts);  // np.sum's allocated result
+  const int64_t* tn[2] = {ts, ns};
+  SortAxes(nd, 2, tn, order);  // u = total / n over the keepdims shape
+  ContiguousInOrder(nd, order, keep_shape, 0, us);
+  const int64_t* xu[2] = {xs, us};  // u broadcasts: its reduced axes have stride 0 already
+  SortAxes(nd, 2, xu, order);
+  ContiguousInOrder(nd, order, x.shape.data(), 0, ds);
 
+  // d = (x - u)**2 in that layout; `u` arrives in C order over the kept axes.
+  ReducedCStrides(x.shape, axes, uc);
+  std::vector<double> d(static_cast<size_t>(ViewSize(x.shape)));
+  const int64_t* strides[3] = {xs, ds, uc};
+  const int64_t xi = InnerStride(xs, nd), di = InnerStride(ds, nd), ui = InnerStride(uc, nd);
+  ForEachRow<3>(x.shape, strides, [&](const int64_t* off, int64_t len) {
+    const T* xp = x.data + off[0];
+    double* dp = d.data() + off[1];
+    const double* up = u + off[2];
+    for (int64_t i = 0; i < len; ++i) {
+      const double diff = static_cast<double>(xp[i * xi]) - up[i * ui];
+      dp[i * di] = diff * diff;
+    }
+  });
+  int64_t bytes[kMaxReduceDims];
+  for (int a = 0; a < nd; ++a) bytes[a] = ds[a] * static_cast<int64_t>(sizeof(double));
+  return Sum(StridedView<double>{d.data(), x.shape, Span(bytes, nd)}, axes, out);
+}
+
+// numpy's @TYPE@_argmax: the first element that is not <= the best so far (so a NaN wins
+// and stops the scan); argmin uses >=.
 template <typename T, bool kIsMax>
-Status ArgExtreme(const StridedView<T>& x, int axis, int64_t* out);
+Status ArgExtreme(const StridedView<T>& x, int axis, int64_t* out) {
+  const int nd = static_cast<int>(x.shape.size());
+  DN_RETURN_NOT_OK(CheckView(x.shape, x.byte_strides, sizeof(T), 0));
+  if (axis < -1 || axis >= std::max(nd, 1)) return Status::Invalid("argmax axis out of range");
+  const bool flat = axis == -1 || nd == 0;
+  if (flat ? ViewSize(x.shape) == 0 : x.shape[axis] == 0) {
+    return Status::Invalid("attempt to get argmax of an empty sequence");
+  }
+  auto better = [](T v, T best) { return kIsMax ? !(v <= best) : !(v >= best); };
+  auto is_nan = [](T v) { return v != v; };
+  const char* base = reinterpret_cast<const char*>(x.data);
+  if (flat) {
+    T best = *x.data;
+    int64_t bi = 0, k = 0;
+    const int64_t* strides[1] = {x.byte_strides.data()};
+    const int64_t inner = InnerStride(x.byte_strides.data(), nd);
+    ForEachRow<1>(x.shape, strides, [&](const int64_t* off, int64_t len) {
+      for (int64_t i = 0; i < len && !is_nan(best); ++i) {
+        const T v = *reinterpret_cast<const T*>(base + off[0] + i * inner);
+        if (better(v, best)) {
+          best = v;
+          bi = k + i;
+        }
+      }
+      k += len;
+    });
+    *out = bi;
+    return Status::OK();
+  }
+  // The other axes in C order; scan `axis` for each.
+  int64_t rest_shape[kMaxReduceDims], rest_strides[kMaxReduceDims];
+  int rn = 0;
+  for (int a = 0; a < nd; ++a) {
+    if (a == axis) continue;
+    rest_shape[rn] = x.shape[a];
+    rest_strides[rn++] = x.byte_strides[a];
+  }
+  const int64_t len = x.shape[axis], step = x.byte_strides[axis];
+  const int64_t inner = InnerStride(rest_strides, rn);
+  const int64_t* strides[1] = {rest_strides};
+  int64_t k = 0;
+  ForEachRow<1>(Span(rest_shape, rn), strides, [&](const int64_t* off, int64_t rows) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const char* p = base + off[0] + r * inner;
+      T best = *reinterpret_cast<const T*>(p);
+      int64_t bi = 0;
+      for (int64_t i = 1; i < len && !is_nan(best); ++i) {
+        const T v = *reinterpret_cast<const T*>(p + i * step);
+        if (better(v, best)) {
+          best = v;
+          bi = i;
+        }
+      }
+      out[k++] = bi;
+    }
+  });
+  return Status::OK();
+}
 
 }  // namespace
 
@@ -629,13 +781,11 @@ int64_t ReductionCount(std::span<const int64_t> shape, AxisMask axes) {
 }
 
 double PairwiseSum(const double* a, int64_t n, int64_t stride_elems) {
-  const double fast = Pairwise<double, false, false>(a, n, stride_elems);
-  return std::isnan(fast) ? Pairwise<double, false, true>(a, n, stride_elems) : fast;
+  return PairwiseExact(a, n, stride_elems);
 }
 
 float PairwiseSum(const float* a, int64_t n, int64_t stride_elems) {
-  const float fast = Pairwise<float, false, false>(a, n, stride_elems);
-  return std::isnan(fast) ? Pairwise<float, false, true>(a, n, stride_elems) : fast;
+  return PairwiseExact(a, n, stride_elems);
 }
 
 Status Sum(const StridedView<double>& x, AxisMask axes, double* out) {
@@ -661,24 +811,24 @@ Status NanSum(const StridedView<double>& x, AxisMask axes, double* out) {
   // nanfunctions._replace_nan: np.array(x, copy=True) (order K), NaN -> 0, then np.sum.
   DN_RETURN_NOT_OK(CheckView(x.shape, x.byte_strides, sizeof(double), axes));
   const int nd = static_cast<int>(x.shape.size());
-  int64_t strides[kMaxReduceDims];
-  KeepOrderStrides(x.shape, x.byte_strides, sizeof(double), strides);
+  int64_t xs[kMaxReduceDims], cs[kMaxReduceDims], bytes[kMaxReduceDims];
+  KeepOrderStrides(x.shape, x.byte_strides, sizeof(double), cs);
+  for (int a = 0; a < nd; ++a) {
+    xs[a] = x.byte_strides[a] / static_cast<int64_t>(sizeof(double));
+    bytes[a] = cs[a] * static_cast<int64_t>(sizeof(double));
+  }
   std::vector<double> copy(static_cast<size_t>(ViewSize(x.shape)));
-  int64_t j[kMaxReduceDims] = {};
-  int64_t dst = 0;
-  ForEachC(x, [&](double v, int64_t) {
-    copy[static_cast<size_t>(dst)] = std::isnan(v) ? 0.0 : v;  // np.copyto(a, 0, where=mask)
-    for (int a = nd - 1; a >= 0; --a) {
-      dst += strides[a];
-      if (++j[a] < x.shape[a]) break;
-      dst -= j[a] * strides[a];
-      j[a] = 0;
+  const int64_t* strides[2] = {xs, cs};
+  const int64_t xi = InnerStride(xs, nd), ci = InnerStride(cs, nd);
+  ForEachRow<2>(x.shape, strides, [&](const int64_t* off, int64_t len) {
+    const double* src = x.data + off[0];
+    double* dst = copy.data() + off[1];
+    for (int64_t i = 0; i < len; ++i) {
+      const double v = src[i * xi];
+      dst[i * ci] = std::isnan(v) ? 0.0 : v;  // np.copyto(a, 0, where=mask)
     }
   });
-  int64_t bytes[kMaxReduceDims];
-  for (int a = 0; a < nd; ++a) bytes[a] = strides[a] * static_cast<int64_t>(sizeof(double));
-  StridedView<double> c{copy.data(), x.shape, std::span<const int64_t>(bytes, nd)};
-  return Sum(c, axes, out);
+  return Sum(StridedView<double>{copy.data(), x.shape, Span(bytes, nd)}, axes, out);
 }
 
 Status Prod(const StridedView<double>& x, AxisMask axes, double* out) {
@@ -724,7 +874,7 @@ Status Min(const StridedView<T>& x, AxisMask axes, T* out) {
 }
 template <typename T>
 Status Any(const StridedView<T>& x, AxisMask axes, bool* out) {
-  return RunReduce<LogicalOp<true>, bool>(x, axes, out);
+  return RunReduce<LogicalOp<true>, bool>(x, axes, out);  // the cast to bool is x != 0
 }
 template <typename T>
 Status All(const StridedView<T>& x, AxisMask axes, bool* out) {
@@ -739,130 +889,12 @@ Status ArgMin(const StridedView<T>& x, int axis, int64_t* out) {
   return ArgExtreme<T, false>(x, axis, out);
 }
 
-namespace {
-
-template <typename T>
-Status SumSquaredDeviationsImpl(const StridedView<T>& x, AxisMask axes, const double* u,
-                                double* out) {
-  // dask moment_chunk: total = x.sum(axis, keepdims, dtype=f8); n = numel(...) (a C-order
-  // int64 array); u = total / n; d = x - u; M = (d**2).sum(axis, dtype=f8). The layout
-  // numpy allocates for d (iterator order over x and u, order K) fixes the summation order,
-  // so replay the three allocations: total, u, then d.
-  DN_RETURN_NOT_OK(CheckView(x.shape, x.byte_strides, sizeof(T), axes));
-  const int nd = static_cast<int>(x.shape.size());
-  int64_t xs[kMaxReduceDims], ts[kMaxReduceDims], ns[kMaxReduceDims], us[kMaxReduceDims],
-      ds[kMaxReduceDims], keep_shape[kMaxReduceDims];
-  int order[kMaxReduceDims];
-  int64_t running = 1;
-  for (int a = nd - 1; a >= 0; --a) {
-    const bool red = (axes >> a) & 1;
-    xs[a] = x.shape[a] == 1 ? 0 : x.byte_strides[a] / static_cast<int64_t>(sizeof(T));
-    keep_shape[a] = red ? 1 : x.shape[a];
-    ns[a] = keep_shape[a] == 1 ? 0 : running;
-    running *= keep_shape[a];
-  }
-  const int64_t* x_only[1] = {xs};
-  SortAxes(nd, 1, x_only, order);
-  ContiguousInOrder(nd, order, x.shape.data(), axes, ts);  // np.sum's allocated result
-  const int64_t* tn[2] = {ts, ns};
-  SortAxes(nd, 2, tn, order);  // u = total / n over the keepdims shape
-  ContiguousInOrder(nd, order, keep_shape, 0, us);
-  const int64_t* xu[2] = {xs, us};  // u broadcasts: its reduced axes have stride 0 already
-  SortAxes(nd, 2, xu, order);
-  ContiguousInOrder(nd, order, x.shape.data(), 0, ds);
-
-  std::vector<double> d(static_cast<size_t>(ViewSize(x.shape)));
-  const std::vector<int64_t> out_index = OutputIndexC(x.shape, axes);
-  int64_t j[kMaxReduceDims] = {};
-  int64_t dst = 0;
-  ForEachC(x, [&](T v, int64_t k) {
-    const double diff = static_cast<double>(v) - u[out_index[static_cast<size_t>(k)]];
-    d[static_cast<size_t>(dst)] = diff * diff;
-    for (int a = nd - 1; a >= 0; --a) {
-      dst += ds[a];
-      if (++j[a] < x.shape[a]) break;
-      dst -= j[a] * ds[a];
-      j[a] = 0;
-    }
-  });
-  int64_t bytes[kMaxReduceDims];
-  for (int a = 0; a < nd; ++a) bytes[a] = ds[a] * static_cast<int64_t>(sizeof(double));
-  StridedView<double> dv{d.data(), x.shape, std::span<const int64_t>(bytes, nd)};
-  return Sum(dv, axes, out);
-}
-
-// numpy's @TYPE@_argmax: the first element that is not <= the best so far (so a NaN wins
-// and stops the scan); argmin uses >=.
-template <typename T, bool kIsMax>
-Status ArgExtreme(const StridedView<T>& x, int axis, int64_t* out) {
-  const int nd = static_cast<int>(x.shape.size());
-  DN_RETURN_NOT_OK(CheckView(x.shape, x.byte_strides, sizeof(T), 0));
-  if (axis < -1 || axis >= std::max(nd, 1)) return Status::Invalid("argmax axis out of range");
-  auto better = [](T v, T best) { return kIsMax ? !(v <= best) : !(v >= best); };
-  auto is_nan = [](T v) {
-    if constexpr (std::is_floating_point_v<T>) return std::isnan(v);
-    return false;
-  };
-  if (axis == -1 || nd == 0) {
-    if (ViewSize(x.shape) == 0) return Status::Invalid("attempt to get argmax of an empty sequence");
-    T best{};
-    int64_t bi = -1;
-    ForEachC(x, [&](T v, int64_t k) {
-      if (bi >= 0 && is_nan(best)) return;
-      if (bi < 0 || better(v, best)) {
-        best = v;
-        bi = k;
-      }
-    });
-    *out = bi;
-    return Status::OK();
-  }
-  const int64_t len = x.shape[axis];
-  if (len == 0) return Status::Invalid("attempt to get argmax of an empty sequence");
-  // Iterate the other axes in C order; scan `axis` for each.
-  std::vector<int64_t> rest_shape, rest_strides;
-  for (int a = 0; a < nd; ++a) {
-    if (a == axis) continue;
-    rest_shape.push_back(x.shape[a]);
-    rest_strides.push_back(x.byte_strides[a]);
-  }
-  const int64_t step = x.byte_strides[axis];
-  StridedView<T> rest{x.data, rest_shape, rest_strides};
-  const char* base = reinterpret_cast<const char*>(x.data);
-  int64_t j[kMaxReduceDims] = {};
-  int64_t off = 0;
-  const int rn = nd - 1;
-  const int64_t n = ViewSize(rest.shape);
-  for (int64_t k = 0; k < n; ++k) {
-    const char* p = base + off;
-    T best = *reinterpret_cast<const T*>(p);
-    int64_t bi = 0;
-    for (int64_t i = 1; i < len && !is_nan(best); ++i) {
-      const T v = *reinterpret_cast<const T*>(p + i * step);
-      if (better(v, best)) {
-        best = v;
-        bi = i;
-      }
-    }
-    out[k] = bi;
-    for (int a = rn - 1; a >= 0; --a) {
-      off += rest_strides[a];
-      if (++j[a] < rest_shape[a]) break;
-      off -= j[a] * rest_strides[a];
-      j[a] = 0;
-    }
-  }
-  return Status::OK();
-}
-
-}  // namespace
-
-#define DN_REDUCE_INSTANTIATE(T)                                            \
-  template Status Max<T>(const StridedView<T>&, AxisMask, T*);              \
-  template Status Min<T>(const StridedView<T>&, AxisMask, T*);              \
-  template Status ArgMax<T>(const StridedView<T>&, int, int64_t*);          \
-  template Status ArgMin<T>(const StridedView<T>&, int, int64_t*);          \
-  template Status Any<T>(const StridedView<T>&, AxisMask, bool*);           \
+#define DN_REDUCE_INSTANTIATE(T)                                   \
+  template Status Max<T>(const StridedView<T>&, AxisMask, T*);     \
+  template Status Min<T>(const StridedView<T>&, AxisMask, T*);     \
+  template Status ArgMax<T>(const StridedView<T>&, int, int64_t*); \
+  template Status ArgMin<T>(const StridedView<T>&, int, int64_t*); \
+  template Status Any<T>(const StridedView<T>&, AxisMask, bool*);  \
   template Status All<T>(const StridedView<T>&, AxisMask, bool*);
 DN_REDUCE_INSTANTIATE(double)
 DN_REDUCE_INSTANTIATE(float)

@@ -12,13 +12,24 @@
 //  * Contiguous float64, all axes:     0.0 + pairwise(x[0:n])            (one block)
 //  * C-order float64, axis=1 / last:   out[i] = 0.0 + pairwise(row i)
 //  * C-order float64, axis=0:          out = ((0.0 + row0) + row1) + ...  (elementwise)
-//  * Non-contiguous float64, all axes: rows that do not coalesce are copied into the
-//    8192-element buffer in whole rows: acc += pairwise(block of k*(8192/k) elements)
-//    (e.g. x[::2, 5:] of a 2000x2000: blocks of 4 rows = 7980 elements).
+//  * Non-contiguous float64, all axes: rows of k <= 4096 elements that do not coalesce
+//    go through the 8192-element buffer in whole rows: acc += pairwise(next k*(8192/k))
+//    (x[::2, 5:] of a 2000x2000: blocks of 4 rows = 7980 elements). Longer rows are
+//    not buffered: acc += pairwise(row). So np.sum(x[::-1]) != np.sum(x) in general.
 //  * float32 (or int64) summed with dtype=f8 needs a cast, so it is always buffered:
 //    a contiguous array is summed as acc += pairwise(next 8192 elements cast to f8).
 //  * float32 with dtype=f4 is not cast: float32 pairwise, accumulating in float32.
 //  * The identity is +0.0, so an all -0.0 input sums to +0.0.
+//  * np.prod is not pairwise: a left-to-right product from 1.0 in iteration order.
+//
+// Not reproduced, everywhere below:
+//  * Which NaN comes out when NaNs meet (sign and payload bits), e.g. a sum holding a NaN
+//    and also +inf and -inf (whose sum makes the default NaN 0xfff8...). The result is NaN
+//    exactly when numpy's is, but numpy's NaN bits are a compiler artifact: its own
+//    pairwise_sum source gives 0x7ff8... at -O0 and 0xfff8... at -O2 for the same input.
+//    These kernels use a fixed rule instead (the left operand's NaN wins).
+//  * A buffer size changed with np.setbufsize(): the 8192 above is assumed.
+//  * Platforms other than x86-64 (NaN and min/max tie rules follow x86).
 //
 // Arrays are described as numpy does: a pointer to the first element, a shape, and
 // strides in BYTES (ndarray.strides; negative and zero strides allowed). Strides must be
@@ -119,12 +130,11 @@ Status SumSquaredDeviations(const StridedView<float>& x, AxisMask axes, const do
                             double* out);
 
 /// `np.max(x, axis=axes)` / `np.min`: NaN if any NaN is reduced, else the extreme value.
-/// Bit-exact except the sign of a zero result when +0.0 and -0.0 tie for the extreme
-/// over a contiguous run longer than one SIMD vector: numpy's result then depends on its
-/// SIMD lane layout (AVX2 vs AVX512 builds differ); this returns what numpy's scalar
-/// loop would (the later of tied values). Also, among several NaNs with different
-/// payloads which payload survives is unspecified (numpy's too). A zero-length reduced
-/// axis is Invalid, as numpy raises.
+/// Bit-exact except the sign of a zero result when +0.0 and -0.0 tie for the extreme in
+/// a run longer than one SIMD vector: numpy's result then depends on its SIMD lane layout
+/// (AVX2 and AVX512 differ); this returns what numpy's scalar x86 loop would, the later
+/// of the tied zeros (verified to match numpy for short runs and elementwise axes). A
+/// zero-length reduced axis is Invalid, as numpy raises.
 template <typename T>
 Status Max(const StridedView<T>& x, AxisMask axes, T* out);
 template <typename T>
