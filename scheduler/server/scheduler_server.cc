@@ -819,6 +819,17 @@ awaitable<std::optional<Value>> SchedulerServer::HandleRpc(std::shared_ptr<Conne
     }
     co_return Value(std::move(out));
   }
+  if (op == "unregister") {
+    // A nanny whose worker process died (Nanny._on_worker_exit), before its stream
+    // closes: forget the worker now, as Scheduler.remove_worker.
+    const std::string* addr = StrField(msg, "address");
+    if (addr == nullptr || state_.worker(*addr) == nullptr) co_return Value("already-removed");
+    std::string address = *addr;
+    state_.RemoveWorker(address, "unregister");
+    if (auto it = worker_streams_.find(address); it != worker_streams_.end()) it->second->Close();
+    Flush();
+    co_return Value("OK");
+  }
   if (op == "processing") {  // Client.processing: {worker: [keys being computed there]}
     std::vector<std::string> only;
     if (const Value* w = msg.Find("workers"); w && w->array()) {
