@@ -137,7 +137,7 @@ void Connection::Send(const Value& message) {
 }
 
 void Connection::SendFrames(std::vector<Buffer> frames) {
-  if (closed_) return;
+  if (closed_ || close_after_flush_) return;
   outbox_.push_back(std::move(frames));
   if (!writing_) {
     writing_ = true;
@@ -165,6 +165,13 @@ awaitable<void> Connection::WriteLoop() {
     }
   }
   writing_ = false;
+  if (close_after_flush_) Close();
+}
+
+void Connection::CloseAfterFlush() {
+  if (closed_) return;
+  close_after_flush_ = true;
+  if (!writing_) Close();
 }
 
 awaitable<Result<Value>> Connection::Request(const Value& request) {

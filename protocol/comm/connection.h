@@ -65,6 +65,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// Close the socket; pending reads fail and queued writes are dropped.
   void Close();
   bool closed() const { return closed_; }
+  /// Close once everything already sent has been written (Close() drops it).
+  void CloseAfterFlush();
 
   /// "tcp://ip:port" of the peer, as dask writes addresses.
   const std::string& peer() const { return peer_; }
@@ -81,6 +83,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::deque<std::vector<Buffer>> outbox_;
   bool writing_ = false;
   bool closed_ = false;
+  bool close_after_flush_ = false;
   std::string peer_;
   CommSettings settings_;
 };

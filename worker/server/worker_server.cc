@@ -436,7 +436,7 @@ awaitable<std::shared_ptr<Connection>> WorkerServer::PeerConnection(const std::s
 void WorkerServer::ReturnPeerConnection(const std::string& peer, std::shared_ptr<Connection> conn) {
   auto& idle = idle_peers_[peer];
   if (conn->closed() || idle.size() >= 4) {
-    conn->Close();
+    conn->CloseAfterFlush();  // the get_data "OK" ack may still be queued
     return;
   }
   idle.push_back(std::move(conn));
@@ -1256,7 +1256,7 @@ awaitable<void> WorkerServer::ServeComm(std::shared_ptr<Connection> conn) {
     bool wants_reply = !(rf && rf->is<bool>() && !*rf->get_if<bool>());
     if (wants_reply) conn->Send(reply);
   }
-  conn->Close();
+  conn->CloseAfterFlush();  // a reply may still be queued
 }
 
 // A stored value in its wire form: from Python if in memory, straight from its spill
