@@ -26,18 +26,10 @@ from pathlib import Path
 import dask.array as da
 from distributed import Client, wait
 
-from dask_native.cluster import ProcessCluster
+from dask_native.cluster import ProcessCluster, peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-
-
-def peak_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def persist_sum(c, shape, chunk):

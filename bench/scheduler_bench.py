@@ -21,7 +21,7 @@ import dask
 import dask.array as da
 from distributed import Client, wait
 
-from dask_native.cluster import ProcessCluster
+from dask_native.cluster import ProcessCluster, peak_rss_mb
 
 
 def inc(x):
@@ -39,14 +39,6 @@ def measure(cluster, client, name, n_tasks, fn):
     wall, cpu = time.perf_counter() - t0, scheduler_cpu(cluster) - cpu0
     return {"workload": name, "tasks": n_tasks, "wall_s": wall, "tasks_per_s": n_tasks / wall,
             "sched_cpu_us_per_task": cpu / n_tasks * 1e6}
-
-
-def peak_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def run_suite(kind, args, peaks):

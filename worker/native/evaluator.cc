@@ -706,26 +706,45 @@ class Evaluator {
     return Obj::Array(std::move(one));
   }
 
+  // The keywords dask passes to every reduction step: axis (a tuple), keepdims, dtype.
+  struct StepArgs {
+    std::vector<int> axes;
+    bool have_axis = false;
+    bool keepdims = false;
+    std::optional<DType> dtype;
+  };
+  // Take `k` into `r` if it is one of those; false for other keywords.
+  static Result<bool> TakeStepArg(const std::string& k, const Obj& v, StepArgs* r) {
+    if (k == "axis" && v.kind == Obj::Kind::kSeq) {
+      r->have_axis = true;
+      for (const Obj& a : *v.items) {
+        if (a.kind != Obj::Kind::kInt) return Unsupported("axis");
+        r->axes.push_back(static_cast<int>(a.i));
+      }
+      return true;
+    }
+    if (k == "keepdims" && v.kind == Obj::Kind::kBool) {
+      r->keepdims = v.b;
+      return true;
+    }
+    if (k == "dtype" && v.kind == Obj::Kind::kDType) {
+      r->dtype = v.dtype;
+      return true;
+    }
+    return false;
+  }
+
   // dask.array.reductions.mean_chunk / mean_combine / mean_agg with their defaults
   // (sum=chunk.sum, numel=numel), step by step as dask computes them, so every sum has
   // numpy's order (shared/docs/native-ops.md §3.2).
   Result<Obj> Mean(const std::string& step, const std::vector<Obj>& argv, const Kwargs& kwargs) {
     if (argv.size() != 1) return Unsupported(step + " arguments");
-    std::vector<int> axes;
-    bool keepdims = false;
-    std::optional<DType> dtype;
-    bool have_axis = false, nan = false, nan_count = false;
+    StepArgs r;
+    bool nan = false, nan_count = false;
     for (const auto& [k, v] : kwargs) {
-      if (k == "axis" && v.kind == Obj::Kind::kSeq) {
-        have_axis = true;
-        for (const Obj& a : *v.items) {
-          if (a.kind != Obj::Kind::kInt) return Unsupported("axis");
-          axes.push_back(static_cast<int>(a.i));
-        }
-      } else if (k == "keepdims" && v.kind == Obj::Kind::kBool) {
-        keepdims = v.b;
-      } else if (k == "dtype" && v.kind == Obj::Kind::kDType) {
-        dtype = v.dtype;
+      DN_ASSIGN_OR_RETURN(bool taken, TakeStepArg(k, v, &r));
+      if (taken) {
+        continue;
       } else if (k == "sum" && v.kind == Obj::Kind::kClass &&
                  (v.s == "numpy.nansum" || v.s == "dask.array.chunk.nansum")) {
         nan = true;  // nanmean: sum=nansum, numel=nannumel
@@ -735,8 +754,11 @@ class Evaluator {
         return Unsupported(step + " keyword " + k);
       }
     }
-    if (!have_axis) return Unsupported(step + " without a tuple axis");
+    if (!r.have_axis) return Unsupported(step + " without a tuple axis");
     if (nan != nan_count) return Unsupported(step + " with a mixed sum/numel");
+    const std::vector<int>& axes = r.axes;
+    const bool keepdims = r.keepdims;
+    const std::optional<DType>& dtype = r.dtype;
     auto field = [](const Obj& d, std::string_view name) -> const Obj* {
       if (d.kind != Obj::Kind::kDict) return nullptr;
       for (size_t i = 0; i + 1 < d.items->size(); i += 2) {
@@ -837,21 +859,12 @@ class Evaluator {
   // the same operands, layout and therefore summation order.
   Result<Obj> Moment(const std::string& step, const std::vector<Obj>& argv, const Kwargs& kwargs) {
     if (argv.size() != 1) return Unsupported(step + " arguments");
-    std::vector<int> axes;
-    bool have_axis = false, keepdims = false;
+    StepArgs r;
     int64_t ddof = 0;
-    std::optional<DType> dtype;
     for (const auto& [k, v] : kwargs) {
-      if (k == "axis" && v.kind == Obj::Kind::kSeq) {
-        have_axis = true;
-        for (const Obj& a : *v.items) {
-          if (a.kind != Obj::Kind::kInt) return Unsupported("axis");
-          axes.push_back(static_cast<int>(a.i));
-        }
-      } else if (k == "keepdims" && v.kind == Obj::Kind::kBool) {
-        keepdims = v.b;
-      } else if (k == "dtype" && v.kind == Obj::Kind::kDType) {
-        dtype = v.dtype;
+      DN_ASSIGN_OR_RETURN(bool taken, TakeStepArg(k, v, &r));
+      if (taken) {
+        continue;
       } else if (k == "ddof" && v.kind == Obj::Kind::kInt) {
         ddof = v.i;
       } else if (k == "implicit_complex_dtype" && v.kind == Obj::Kind::kBool && !v.b) {
@@ -860,7 +873,9 @@ class Evaluator {
         return Unsupported(step + " keyword " + k);
       }
     }
-    if (!have_axis || dtype.value_or(DType::kFloat64) != DType::kFloat64) return Unsupported(step + " options");
+    if (!r.have_axis || r.dtype.value_or(DType::kFloat64) != DType::kFloat64) return Unsupported(step + " options");
+    const std::vector<int>& axes = r.axes;
+    const bool keepdims = r.keepdims;
     auto binary = [](std::string_view op, const NdArray& x, const NdArray& y) {
       Operand a, b;
       a.array = &x;

@@ -23,6 +23,15 @@ def _die_with_parent() -> None:
         pass
 
 
+def peak_rss_mb(pid: int) -> float:
+    """A process's peak resident memory (VmHWM) in MB, for the benchmarks."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def free_port() -> int:
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
         s.bind(("127.0.0.1", 0))
