@@ -1,22 +1,20 @@
 #include "common/buffer.h"
 
-#include <sys/mman.h>
-
 #include "common/check.h"
+#include "common/page_pool.h"
 
 namespace dn {
 
 Buffer Buffer::Allocate(size_t size, uint8_t** out) {
-  // Large buffers (array chunks, about to be filled) are mapped with MAP_POPULATE: the
-  // kernel provides every page in one call instead of one fault per 4 KiB page as the
-  // filling loop first touches it, which cost about as much as generating the chunk.
-  constexpr size_t kPopulateAbove = size_t{4} << 20;
-  if (size >= kPopulateAbove) {
-    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (p != MAP_FAILED) {
-      *out = static_cast<uint8_t*>(p);
-      std::shared_ptr<const void> owner(p, [size](const void* q) { munmap(const_cast<void*>(q), size); });
-      return Buffer(std::move(owner), static_cast<const uint8_t*>(p), size);
+  // Large buffers (array chunks, about to be filled) come from the page pool: mapped
+  // pages, populated up front, reused across chunks (common/page_pool.h says why).
+  constexpr size_t kPoolAbove = size_t{4} << 20;
+  if (size >= kPoolAbove) {
+    PagePool::Mapping m = PagePool::Global().Acquire(size);
+    if (m.data != nullptr) {
+      *out = static_cast<uint8_t*>(m.data);
+      std::shared_ptr<const void> owner(m.data, [m](const void*) { PagePool::Global().Release(m); });
+      return Buffer(std::move(owner), static_cast<const uint8_t*>(m.data), size);
     }
   }
   // make_shared_for_overwrite avoids zero-filling bytes that are about to be overwritten.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "worker/native/pairwise_sum.h"
 
 // How numpy 2.4.6 orders a reduction, and how this file replays it.
 //
@@ -97,7 +98,12 @@ T Pairwise(const T* a, int64_t n, int64_t s) {
 
 template <typename T>
 T PairwiseExact(const T* a, int64_t n, int64_t s) {
-  const T fast = s == 1 ? Pairwise<T, true, false>(a, n, 1) : Pairwise<T, false, false>(a, n, s);
+  T fast;
+  if constexpr (std::is_same_v<T, double>) {
+    fast = s == 1 ? PairwiseSumContiguous(a, n) : Pairwise<T, false, false>(a, n, s);
+  } else {
+    fast = s == 1 ? Pairwise<T, true, false>(a, n, 1) : Pairwise<T, false, false>(a, n, s);
+  }
   return std::isnan(fast) ? Pairwise<T, false, true>(a, n, s) : fast;
 }
 

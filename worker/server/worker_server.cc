@@ -8,6 +8,7 @@
 #include <random>
 
 #include "common/clock.h"
+#include "common/page_pool.h"
 #include "protocol/comm/listener.h"
 #include "protocol/pickle/pickle_reader.h"
 #include "protocol/pickle/pickle_writer.h"
@@ -42,6 +43,10 @@ bool PriorityLess(const Value& a, const Value& b) {
 constexpr double kTargetFraction = 0.6;
 constexpr double kSpillFraction = 0.7;
 constexpr double kPauseFraction = 0.8;
+// Freed chunk pages stay pooled for the next chunks (common/page_pool.h) up to half
+// the memory limit, and go back to the system after this long unused.
+constexpr double kPoolFraction = 0.5;
+constexpr auto kPoolIdle = std::chrono::seconds(60);
 
 std::string Stimulus(std::string_view what) { return std::string(what) + "-" + std::to_string(WallTime()); }
 
@@ -64,6 +69,11 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerConfig config,
   // One native thread per task slot, but never more than the CPUs the process may use
   // (a 1-CPU pod running --nthreads 4 gets one), so kernels do not oversubscribe.
   executor_ = std::make_unique<native::NativeExecutor>(std::min(config_.nthreads, config_.cpu_limit));
+  if (config_.memory_limit && *config_.memory_limit > 0) {
+    PagePool::Global().SetCapacity(static_cast<size_t>(kPoolFraction * static_cast<double>(*config_.memory_limit)));
+  } else {
+    PagePool::Global().SetCapacity(size_t{2} << 30);
+  }
   std::mt19937_64 rng(std::random_device{}());
   char buf[40];
   std::snprintf(buf, sizeof buf, "Worker-%016llx", static_cast<unsigned long long>(rng()));
@@ -102,7 +112,7 @@ Status WorkerServer::Start() {
   asio::co_spawn(io_, AcceptLoop(acceptor_, config_.limits, [this](auto conn) { return ServeComm(conn); }),
                  asio::detached);
   asio::co_spawn(io_, ConnectToScheduler(), asio::detached);
-  if (config_.memory_limit && *config_.memory_limit > 0) asio::co_spawn(io_, MemoryMonitor(), asio::detached);
+  asio::co_spawn(io_, MemoryMonitor(), asio::detached);
   return Status::OK();
 }
 
@@ -158,6 +168,7 @@ Value WorkerServer::Metrics() const {
                         "outgoing_bytes", "outgoing_count", "outgoing_count_total"}) {
     transfer.push_back({Value(k), Value(0)});
   }
+  const PagePool& pool = PagePool::Global();
   return Value(Map{
       {Value("task_counts"), Value(Map{})},
       {Value("bandwidth"), Value(Map{{Value("total"), Value(100000000)},
@@ -178,7 +189,10 @@ Value WorkerServer::Metrics() const {
       // Ours (issue 5 observability): tasks run natively versus in the embedded Python.
       {Value("dask_native"), Value(Map{{Value("native_tasks"), Value(native_tasks_)},
                                        {Value("python_tasks"), Value(python_tasks_)},
-                                       {Value("native_keys"), Value(static_cast<int64_t>(native_.size()))}})}});
+                                       {Value("native_keys"), Value(static_cast<int64_t>(native_.size()))},
+                                       {Value("pooled_bytes"), Value(static_cast<int64_t>(pool.pooled_bytes()))},
+                                       {Value("pool_hits"), Value(static_cast<int64_t>(pool.hits()))},
+                                       {Value("pool_misses"), Value(static_cast<int64_t>(pool.misses()))}})}});
 }
 
 // Every field worker.py:_register_with_scheduler sends; add_worker is strict.
@@ -1195,12 +1209,22 @@ void WorkerServer::SetPaused(bool paused) {
 }
 
 awaitable<void> WorkerServer::MemoryMonitor() {
-  const double limit = static_cast<double>(*config_.memory_limit);
+  const bool limited = config_.memory_limit && *config_.memory_limit > 0;
+  const double limit = limited ? static_cast<double>(*config_.memory_limit) : 0;
+  PagePool& pool = PagePool::Global();
   while (!stopping_) {
     asio::steady_timer t(io_, std::chrono::milliseconds(100));
     boost::system::error_code ec;
     co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    pool.TrimIdle(kPoolIdle);
+    if (!limited) continue;
     int64_t rss = RssBytes();
+    // Pooled pages are free memory the worker still maps: give them back before they
+    // count towards spilling or pausing.
+    if (rss > static_cast<int64_t>(kTargetFraction * limit) && pool.pooled_bytes() > 0) {
+      pool.Trim(0);
+      rss = RssBytes();
+    }
     if (stream_) SetPaused(rss > static_cast<int64_t>(kPauseFraction * limit));
     MaybeSpill(rss);
   }
