@@ -1,7 +1,10 @@
 #include "worker/native/elementwise.h"
 
-#include <cmath>
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 
@@ -81,6 +84,11 @@ struct Laid {
   std::vector<int64_t> strides;
 };
 
+// Output rows are split across the calling TBB arena (the worker's task threads) in
+// pieces of at least this many elements; each element is computed independently, so
+// the split cannot change a result.
+constexpr int64_t kParallelGrain = 1 << 16;
+
 template <typename C, typename O>
 void Run(Op op, const Laid& a, const Laid& b, const std::vector<int64_t>& shape, O* out) {
   const int nd = static_cast<int>(shape.size());
@@ -89,46 +97,61 @@ void Run(Op op, const Laid& a, const Laid& b, const std::vector<int64_t>& shape,
   if (total == 0) return;
   const int64_t inner = nd ? shape[nd - 1] : 1;
   const int64_t sa = nd ? a.strides[nd - 1] : 0, sb = nd ? b.strides[nd - 1] : 0;
-  std::vector<int64_t> idx(nd > 0 ? nd - 1 : 0, 0);
-  for (int64_t row = 0, rows = total / inner; row < rows; ++row) {
-    const uint8_t* pa = a.base;
-    const uint8_t* pb = b.base;
-    for (int i = 0; i + 1 < nd; ++i) {
-      pa += idx[i] * a.strides[i];
-      pb += idx[i] * b.strides[i];
+  const bool fast = a.dtype == b.dtype && sizeof(C) == static_cast<size_t>(ItemSize(a.dtype)) &&
+                    (a.dtype == DType::kFloat64 || a.dtype == DType::kFloat32 || a.dtype == DType::kInt64);
+  constexpr int64_t kItem = sizeof(C);
+  auto rows_in = [&](int64_t first, int64_t last) {
+    // The index of `first` over the outer axes, then counted up row by row.
+    std::vector<int64_t> idx(nd > 0 ? nd - 1 : 0, 0);
+    for (int64_t i = nd - 2, rem = first; i >= 0; --i) {
+      idx[i] = rem % shape[i];
+      rem /= shape[i];
     }
-    O* o = out + row * inner;
-    const bool fast = a.dtype == b.dtype && sizeof(C) == static_cast<size_t>(ItemSize(a.dtype)) &&
-                      (a.dtype == DType::kFloat64 || a.dtype == DType::kFloat32 || a.dtype == DType::kInt64);
-    constexpr int64_t kItem = sizeof(C);
-    if (fast && sa == kItem && (sb == kItem || sb == 0)) {
-      // The common case: a contiguous row against a contiguous row or one value.
-      const C* x = reinterpret_cast<const C*>(pa);
-      const C* y = reinterpret_cast<const C*>(pb);
-      if (sb == 0) {
-        const C yv = *y;
-        for (int64_t j = 0; j < inner; ++j) {
-          if constexpr (std::is_same_v<O, bool>) o[j] = Compare(op, x[j], yv);
-          else o[j] = Arith(op, x[j], yv);
+    for (int64_t row = first; row < last; ++row) {
+      const uint8_t* pa = a.base;
+      const uint8_t* pb = b.base;
+      for (int i = 0; i + 1 < nd; ++i) {
+        pa += idx[i] * a.strides[i];
+        pb += idx[i] * b.strides[i];
+      }
+      O* o = out + row * inner;
+      if (fast && sa == kItem && (sb == kItem || sb == 0)) {
+        // The common case: a contiguous row against a contiguous row or one value.
+        const C* x = reinterpret_cast<const C*>(pa);
+        const C* y = reinterpret_cast<const C*>(pb);
+        if (sb == 0) {
+          const C yv = *y;
+          for (int64_t j = 0; j < inner; ++j) {
+            if constexpr (std::is_same_v<O, bool>) o[j] = Compare(op, x[j], yv);
+            else o[j] = Arith(op, x[j], yv);
+          }
+        } else {
+          for (int64_t j = 0; j < inner; ++j) {
+            if constexpr (std::is_same_v<O, bool>) o[j] = Compare(op, x[j], y[j]);
+            else o[j] = Arith(op, x[j], y[j]);
+          }
         }
       } else {
         for (int64_t j = 0; j < inner; ++j) {
-          if constexpr (std::is_same_v<O, bool>) o[j] = Compare(op, x[j], y[j]);
-          else o[j] = Arith(op, x[j], y[j]);
+          C x = LoadAs<C>(pa + j * sa, a.dtype), y = LoadAs<C>(pb + j * sb, b.dtype);
+          if constexpr (std::is_same_v<O, bool>) o[j] = Compare(op, x, y);
+          else o[j] = Arith(op, x, y);
         }
       }
-    } else {
-      for (int64_t j = 0; j < inner; ++j) {
-        C x = LoadAs<C>(pa + j * sa, a.dtype), y = LoadAs<C>(pb + j * sb, b.dtype);
-        if constexpr (std::is_same_v<O, bool>) o[j] = Compare(op, x, y);
-        else o[j] = Arith(op, x, y);
+      for (int i = nd - 2; i >= 0; --i) {
+        if (++idx[i] < shape[i]) break;
+        idx[i] = 0;
       }
     }
-    for (int i = nd - 2; i >= 0; --i) {
-      if (++idx[i] < shape[i]) break;
-      idx[i] = 0;
-    }
+  };
+  const int64_t rows = total / inner;
+  const int64_t grain = std::max<int64_t>(1, kParallelGrain / inner);
+  if (rows <= grain) {
+    rows_in(0, rows);
+    return;
   }
+  tbb::parallel_for(tbb::blocked_range<int64_t>(0, rows, grain),
+                    [&](const tbb::blocked_range<int64_t>& r) { rows_in(r.begin(), r.end()); });
 }
 
 }  // namespace

@@ -1,0 +1,65 @@
+#include "worker/native/elementwise.h"
+
+#include <gtest/gtest.h>
+#include <tbb/task_arena.h>
+
+#include <cstring>
+#include <random>
+
+namespace dn::native {
+namespace {
+
+NdArray Random(std::vector<int64_t> shape, uint64_t seed) {
+  uint8_t* out = nullptr;
+  NdArray a = NdArray::Allocate(DType::kFloat64, std::move(shape), &out);
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(-1, 1);
+  auto* d = reinterpret_cast<double*>(out);
+  for (int64_t i = 0; i < a.size(); ++i) d[i] = u(rng);
+  return a;
+}
+
+double At(const NdArray& a, int64_t i, int64_t j) {
+  double v;
+  std::memcpy(&v, a.data.data() + i * a.strides[0] + j * a.strides[1], sizeof v);
+  return v;
+}
+
+// Large enough that the rows are split across threads: whatever the arena, every
+// element is the one IEEE operation numpy does.
+TEST(ElementwiseTest, LargeBroadcastTransposedOperationsMatchElementByElement) {
+  const int64_t n = 1500;
+  NdArray x = Random({n, n}, 1);
+  NdArray row = Random({1, n}, 2);
+  NdArray xt = *Transpose(x, {1, 0});
+  for (int threads : {1, 2, 4}) {
+    tbb::task_arena arena(threads);
+    arena.execute([&] {
+      NdArray sum = *Binary("add", Operand{&x}, Operand{&xt});
+      NdArray diff = *Binary("sub", Operand{&sum}, Operand{&row});
+      Operand half;
+      half.scalar = Operand::Scalar::kFloat;
+      half.f = 0.5;
+      NdArray gt = *Binary("gt", Operand{&x}, half);
+      ASSERT_EQ(diff.shape, (std::vector<int64_t>{n, n}));
+      ASSERT_EQ(gt.dtype, DType::kBool);
+      for (int64_t i = 0; i < n; ++i) {
+        for (int64_t j = 0; j < n; ++j) {
+          const double expect = (At(x, i, j) + At(x, j, i)) - At(row, 0, j);
+          ASSERT_EQ(At(diff, i, j), expect) << i << "," << j << " threads=" << threads;
+          ASSERT_EQ(gt.data.data()[i * n + j] != 0, At(x, i, j) > 0.5);
+        }
+      }
+    });
+  }
+}
+
+TEST(ElementwiseTest, MismatchedShapesAreAnError) {
+  NdArray a = Random({3, 4}, 1);
+  NdArray b = Random({3, 5}, 2);
+  EXPECT_FALSE(Binary("add", Operand{&a}, Operand{&b}).ok());
+  EXPECT_EQ(Binary("pow", Operand{&a}, Operand{&a}).status().code(), StatusCode::kNotImplemented);
+}
+
+}  // namespace
+}  // namespace dn::native
