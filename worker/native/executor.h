@@ -5,9 +5,11 @@
 
 namespace dn::native {
 
-/// Runs native tasks on a TBB arena of `threads` threads (the worker's --nthreads), so
-/// that the kernels' own parallel loops share those threads and several workers on one
-/// machine do not oversubscribe its cores. Post() may be called from any thread.
+/// Runs native tasks on `threads` threads (the worker's --nthreads, capped by its CPU
+/// limit), each task inside one TBB arena of that many slots, so the kernels' own
+/// parallel loops share those threads and several workers on one machine do not
+/// oversubscribe its cores. An idle executor sleeps. Post() may be called from any
+/// thread; jobs start in the order posted.
 class NativeExecutor {
  public:
   explicit NativeExecutor(int threads);
