@@ -1,0 +1,98 @@
+#include "common/page_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "common/buffer.h"
+
+namespace dn {
+namespace {
+
+constexpr size_t kMiB = size_t{1} << 20;
+
+TEST(PagePoolTest, ReusesAReleasedMappingOfAboutTheSameSize) {
+  PagePool pool(64 * kMiB);
+  PagePool::Mapping a = pool.Acquire(8 * kMiB);
+  ASSERT_NE(a.data, nullptr);
+  std::memset(a.data, 7, 8 * kMiB);
+  pool.Release(a);
+  EXPECT_EQ(pool.pooled_bytes(), 8 * kMiB);
+
+  // A request up to 1/8 smaller takes it; the pages are still mapped and writable.
+  PagePool::Mapping b = pool.Acquire(8 * kMiB - 100'000);
+  EXPECT_EQ(b.data, a.data);
+  EXPECT_EQ(b.size, 8 * kMiB);
+  EXPECT_EQ(pool.pooled_bytes(), 0u);
+  EXPECT_EQ(pool.hits(), 1u);
+  EXPECT_EQ(pool.misses(), 1u);
+  std::memset(b.data, 1, b.size);
+  pool.Release(b);
+
+  // Much smaller or larger requests get their own mappings.
+  PagePool::Mapping small = pool.Acquire(4 * kMiB);
+  PagePool::Mapping large = pool.Acquire(9 * kMiB + 1);
+  EXPECT_NE(small.data, a.data);
+  EXPECT_NE(large.data, a.data);
+  EXPECT_EQ(large.size % 4096, 0u);
+  EXPECT_GE(large.size, 9 * kMiB + 1);
+  EXPECT_EQ(pool.misses(), 3u);
+  pool.Release(small);
+  pool.Release(large);
+}
+
+TEST(PagePoolTest, CapacityEvictsTheLongestParked) {
+  PagePool pool(20 * kMiB);
+  PagePool::Mapping a = pool.Acquire(8 * kMiB);
+  PagePool::Mapping b = pool.Acquire(8 * kMiB);
+  PagePool::Mapping c = pool.Acquire(8 * kMiB);
+  pool.Release(a);
+  pool.Release(b);
+  pool.Release(c);  // a goes back to the system to make room
+  EXPECT_EQ(pool.pooled_bytes(), 16 * kMiB);
+  PagePool::Mapping x = pool.Acquire(8 * kMiB);
+  PagePool::Mapping y = pool.Acquire(8 * kMiB);
+  EXPECT_TRUE((x.data == b.data && y.data == c.data) || (x.data == c.data && y.data == b.data));
+  pool.Release(x);
+  pool.Release(y);
+
+  PagePool::Mapping huge = pool.Acquire(32 * kMiB);  // above the capacity: never pooled
+  pool.Release(huge);
+  EXPECT_EQ(pool.pooled_bytes(), 16 * kMiB);
+}
+
+TEST(PagePoolTest, TrimAndIdleTrimAndZeroCapacity) {
+  PagePool pool(64 * kMiB);
+  pool.Release(pool.Acquire(8 * kMiB));
+  pool.Release(pool.Acquire(16 * kMiB));
+  EXPECT_EQ(pool.Trim(16 * kMiB), 8 * kMiB);  // the 8 MiB one was parked first
+  EXPECT_EQ(pool.TrimIdle(std::chrono::hours(1)), 0u);
+  EXPECT_EQ(pool.TrimIdle(std::chrono::nanoseconds(0)), 16 * kMiB);
+  EXPECT_EQ(pool.pooled_bytes(), 0u);
+
+  pool.SetCapacity(0);
+  pool.Release(pool.Acquire(8 * kMiB));
+  EXPECT_EQ(pool.pooled_bytes(), 0u);
+}
+
+TEST(PagePoolTest, LargeBuffersGoThroughTheGlobalPool) {
+  PagePool& pool = PagePool::Global();
+  pool.SetCapacity(64 * kMiB);
+  const uint8_t* first = nullptr;
+  {
+    uint8_t* out = nullptr;
+    Buffer b = Buffer::Allocate(5 * kMiB, &out);
+    std::memset(out, 3, b.size());
+    first = b.data();
+  }
+  EXPECT_EQ(pool.pooled_bytes(), 5 * kMiB);
+  uint8_t* out = nullptr;
+  Buffer again = Buffer::Allocate(5 * kMiB, &out);
+  EXPECT_EQ(again.data(), first);
+  EXPECT_EQ(again.size(), 5 * kMiB);
+  pool.SetCapacity(0);
+}
+
+}  // namespace
+}  // namespace dn
