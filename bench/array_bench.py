@@ -74,7 +74,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=20000)
     ap.add_argument("--small", type=int, default=100_000, help="chunks in the small-chunk graph")
-    ap.add_argument("--repeat", type=int, default=2, help="best of N for the array workloads")
+    ap.add_argument("--repeat", type=int, default=3, help="best of N for the array workloads")
     ap.add_argument("--quick", action="store_true", help="small sizes, one repetition")
     args = ap.parse_args()
     if args.quick:

@@ -68,6 +68,13 @@ def _exprs():
         "zeros_add": (da.zeros((600, 600), chunks=(100, 150)) + x).max(),
         "arange": da.arange(0, 100_003, chunks=10_000), "arange_f": da.arange(0.5, 1000.3, 0.7, chunks=137),
         "arange_sum": (da.arange(-7, 9_999, 3, chunks=1000) * 2).sum(),
+        # Arg reductions pass numpy structured ("vals", "arg") partials between tasks.
+        "argmax_axis1": y.argmax(axis=1), "argmax_split": y.argmax(axis=0, split_every=2),
+        "argmin_tree": x.argmin(split_every=3), "argmax_nan": da.where(x > 0.99, np.nan, y).argmax(),
+        "nanargmax": da.nanargmax(da.where(x > 0.9, np.nan, y)),
+        "nanargmin_axis0": da.nanargmin(da.where(x > 0.5, np.nan, y), axis=0, split_every=2),
+        "argmin_f32": x.astype("float32").argmin(axis=1), "argmax_int": (x * 100).astype("int64").argmax(axis=0),
+        "argmax_keepdims": y.argmax(axis=1, keepdims=True),
     }
 
 
@@ -78,6 +85,15 @@ def test_array_expressions_equal_sync(client, name):
     expected = expr.compute(scheduler="sync")
     np.testing.assert_array_equal(got, expected)
     assert type(got) is type(expected)
+
+
+def test_nanargmax_of_an_all_nan_slice_raises_as_dask_does(client):
+    x = da.random.RandomState(0).random_sample((60, 50), chunks=(20, 25))
+    y = da.where(da.arange(50, chunks=25) == 0, np.nan, x)  # column 0 is all NaN
+    with pytest.raises(ValueError, match="All NaN slice encountered"):
+        client.compute(da.nanargmax(y, axis=0)).result()
+    np.testing.assert_array_equal(client.compute(da.nanargmax(y, axis=1)).result(),
+                                  da.nanargmax(y, axis=1).compute(scheduler="sync"))
 
 
 def test_submit_map_gather_scatter_chains(client):

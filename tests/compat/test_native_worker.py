@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -141,3 +142,63 @@ def test_seed_workload_tasks_never_enter_python(client):
     python = sum(after[w][1] - before.get(w, (0, 0))[1] for w in after)
     assert python == 0, f"{python} seed tasks ran in Python: {before} -> {after}"
     assert native >= 16, f"only {native} tasks ran natively"
+
+
+def test_argmin_argmax_tasks_never_enter_python(client):
+    """argmin/argmax and nanargmin/nanargmax (arg_chunk, arg_combine over structured
+    ("vals", "arg") partials fetched from other workers, arg_agg / nanarg_agg) run
+    natively on every native worker, NaNs included. The whole-array reductions keep
+    their dims: a 0-d result is a numpy scalar, which travels pickled and is stored in
+    Python when another worker fetches it for the final alias."""
+    deadline = time.time() + 60
+    while any(client.processing().values()) and time.time() < deadline:
+        time.sleep(0.2)
+    before = _settled_counters(client)
+    assert before, "no native worker reports dask_native metrics"
+    def exprs(x):
+        with_nan = da.where(x > 0.9, np.nan, x)
+        return [x.argmax(keepdims=True), x.argmin(axis=0), x.argmax(axis=1, split_every=2),
+                with_nan.argmin(keepdims=True), da.nanargmax(with_nan, keepdims=True),
+                da.nanargmin(with_nan, axis=0, split_every=2), da.nanargmax(with_nan, axis=1)]
+
+    x = da.random.RandomState(5).random_sample((1200, 900), chunks=(200, 150))
+    got = client.compute(exprs(x.persist()), sync=True)
+    expected = dask.compute(*exprs(x), scheduler="sync")
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)
+        assert type(g) is type(e)
+    after = _settled_counters(client, before)
+    native = sum(after[w][0] - before.get(w, (0, 0))[0] for w in after)
+    python = sum(after[w][1] - before.get(w, (0, 0))[1] for w in after)
+    assert python == 0, f"{python} arg-reduction tasks ran in Python: {before} -> {after}"
+    assert native >= 100, f"only {native} tasks ran natively"
+
+
+def test_argmax_structured_partials_travel_natively(client):
+    """A structured ("vals", "arg") array sent to a native worker is held natively, is
+    sent back as numpy sent it, feeds a native arg_agg, and (on a mixed cluster) reads
+    back on a stock worker."""
+    from functools import partial
+
+    from dask.array import chunk
+    from dask.array.reductions import arg_agg
+
+    info = client.scheduler_info()["workers"]
+    native = [a for a, w in info.items() if "dask_native" in w["metrics"]]
+    stock = [a for a in info if a not in native]
+    rng = np.random.default_rng(3)
+    for vals_dtype in ("<f8", "<f4", "<i8"):
+        a = np.empty((3, 4), dtype=[("vals", vals_dtype), ("arg", "<i8")])
+        a["vals"] = (rng.random((3, 4)) * 100).astype(vals_dtype)
+        a["arg"] = rng.integers(0, 1 << 40, (3, 4))
+        fut = client.scatter(a, workers=native[:1])
+        back = fut.result()
+        assert back.dtype == a.dtype and back.shape == a.shape and back.tobytes() == a.tobytes()
+        before = _settled_counters(client)
+        agg = partial(arg_agg, chunk.argmax, axis=(0, 1), keepdims=False)
+        got = client.submit(agg, fut, workers=native[:1], pure=False).result()
+        assert got == agg(a) and type(got) is type(agg(a))
+        after = _settled_counters(client, before)
+        assert sum(after[w][1] - before.get(w, (0, 0))[1] for w in after) == 0, (before, after)
+        if stock:
+            assert client.submit(agg, fut, workers=stock[:1], pure=False).result() == agg(a)

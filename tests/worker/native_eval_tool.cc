@@ -4,7 +4,9 @@
 //   dn-native-eval RUNSPEC.pkl [BUFFER...]      (the task must have no dependencies)
 //
 // Prints one JSON line: {"status": "ok", "dtype": "<f8", "shape": [..], "scalar": b,
-// "hex": "<C-order bytes>"}, {"status": "ok", "dict": [{"key": .., <array fields>}..]}
+// "hex": "<C-order bytes>"}, {"status": "ok", "dict": [{"key": .., <array fields>}..]},
+// for a numpy structured array {"status": "ok", "records": [<fields as dict>],
+// "descr": "[('vals', '<f8'), ..]", "hex": "<packed records>"}
 // or {"status": "NotImplemented"|..., "message": "..."}.
 #include <cstdio>
 #include <fstream>
@@ -14,6 +16,7 @@
 
 #include "protocol/pickle/pickle_reader.h"
 #include "worker/native/evaluator.h"
+#include "worker/native/records.h"
 
 namespace {
 
@@ -32,16 +35,21 @@ std::string JsonEscape(const std::string& s) {
   return out;
 }
 
+std::string Hex(const uint8_t* p, int64_t n) {
+  std::string hex;
+  static const char* digits = "0123456789abcdef";
+  for (int64_t i = 0; i < n; ++i) {
+    hex.push_back(digits[p[i] >> 4]);
+    hex.push_back(digits[p[i] & 15]);
+  }
+  return hex;
+}
+
 std::string ArrayJson(const dn::native::NdArray& input) {
   dn::native::NdArray a = dn::native::AsCContiguous(input);
   std::string shape;
   for (size_t i = 0; i < a.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(a.shape[i]);
-  std::string hex;
-  static const char* digits = "0123456789abcdef";
-  for (int64_t i = 0; i < a.nbytes(); ++i) {
-    hex.push_back(digits[a.data.data()[i] >> 4]);
-    hex.push_back(digits[a.data.data()[i] & 15]);
-  }
+  std::string hex = Hex(a.data.data(), a.nbytes());
   return "\"dtype\": \"" + std::string(dn::native::DTypeStr(a.dtype)) + "\", \"shape\": [" + shape +
          "], \"scalar\": " + (a.scalar ? "true" : "false") + ", \"hex\": \"" + hex + "\"";
 }
@@ -67,7 +75,7 @@ int main(int argc, char** argv) {
                 JsonEscape(result.status().message()).c_str());
     return 0;
   }
-  if (!result->is_dict()) {
+  if (!result->is_dict() && !result->records) {
     std::printf("{\"status\": \"ok\", %s}\n", ArrayJson(result->array).c_str());
     return 0;
   }
@@ -75,6 +83,13 @@ int main(int argc, char** argv) {
   for (const auto& [name, arr] : result->fields) {
     fields += (fields.empty() ? "" : ", ") + std::string("{\"key\": \"") + JsonEscape(name) + "\", " +
               ArrayJson(arr) + "}";
+  }
+  if (result->records) {
+    dn::Buffer packed = dn::native::PackRecords(*result);
+    std::printf("{\"status\": \"ok\", \"records\": [%s], \"descr\": \"%s\", \"hex\": \"%s\"}\n", fields.c_str(),
+                JsonEscape(dn::native::RecordsDescr(dn::native::RecordFields(*result))).c_str(),
+                Hex(packed.data(), static_cast<int64_t>(packed.size())).c_str());
+    return 0;
   }
   std::printf("{\"status\": \"ok\", \"dict\": [%s]}\n", fields.c_str());
   return 0;

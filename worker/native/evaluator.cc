@@ -10,8 +10,11 @@
 #include <utility>
 #include <vector>
 
+#include "worker/native/arg_reduce.h"
 #include "worker/native/elementwise.h"
+#include "worker/native/keepdims_wrapper.h"
 #include "worker/native/kernels.h"
+#include "worker/native/records.h"
 
 namespace dn::native {
 
@@ -20,9 +23,11 @@ namespace {
 struct Fn;
 
 /// A value met while evaluating: a literal, a container, an array, a dtype, a class
-/// token or a callable. Small and copyable; arrays share their bytes.
+/// token or a callable. Small and copyable; arrays share their bytes. A numpy
+/// structured array (kRecords) is held like a dict, one array per field.
 struct Obj {
-  enum class Kind : uint8_t { kNone, kBool, kInt, kFloat, kStr, kSeq, kDict, kArray, kDType, kFn, kClass, kSlice };
+  enum class Kind : uint8_t { kNone, kBool, kInt, kFloat, kStr, kSeq, kDict, kArray, kDType, kFn, kClass, kSlice,
+                              kRecords };
   Kind kind = Kind::kNone;
   bool b = false;
   int64_t i = 0;
@@ -69,6 +74,7 @@ struct Fn {
     kMoment,           ///< dask.array.reductions.moment_chunk / moment_combine / moment_agg
     kEnforceDtype,     ///< dask.array.core._enforce_dtype (std's sqrt step)
     kWhere,            ///< numpy.where(cond, scalar, array)
+    kArgReduction,     ///< dask.array.reductions.arg_chunk / arg_combine / arg_agg / nanarg_agg
   };
   Kind kind;
   std::string name;
@@ -178,9 +184,9 @@ class Evaluator {
     }
     const NativeValue* v = deps_(key);
     if (v == nullptr) return Unsupported("dependency " + key.Repr() + " is not held natively");
-    if (!v->is_dict()) return Obj::Array(v->array);
+    if (!v->is_dict() && !v->records) return Obj::Array(v->array);
     Obj d = Obj::Seq({});
-    d.kind = Obj::Kind::kDict;
+    d.kind = v->records ? Obj::Kind::kRecords : Obj::Kind::kDict;
     for (const auto& [name, a] : v->fields) {
       Obj k;
       k.kind = Obj::Kind::kStr;
@@ -324,6 +330,9 @@ class Evaluator {
       } else if (mod == "dask.array.reductions" &&
                  (name == "mean_chunk" || name == "mean_combine" || name == "mean_agg")) {
         return make(Fn::Kind::kMean, std::string(name));
+      } else if (mod == "dask.array.reductions" && (name == "arg_chunk" || name == "arg_combine" ||
+                                                    name == "arg_agg" || name == "nanarg_agg")) {
+        return make(Fn::Kind::kArgReduction, std::string(name));
       } else if (mod == "dask.array.reductions" && (name == "chunk_max" || name == "chunk_min")) {
         return make(Fn::Kind::kReduction, name == "chunk_max" ? "max" : "min");
       } else if (mod == "dask.array.chunk" && (name == "sum" || name == "prod" || name == "any" ||
@@ -476,6 +485,11 @@ class Evaluator {
         if (GlobalIs(h, "numpy._core.numeric", "_frombuffer") || GlobalIs(h, "numpy.core.numeric", "_frombuffer")) {
           return FromBuffer(*args);
         }
+        if (std::optional<std::string> wrapped = KeepdimsWrappedName(t_, id)) {
+          o.kind = Obj::Kind::kClass;  // dask.array.chunk.argmax & co., pickled by value
+          o.s = std::move(*wrapped);
+          return o;
+        }
         return Unsupported("data built by " + std::string(t_.global_module(h)) + "." +
                            std::string(t_.global_name(h)));
       }
@@ -609,6 +623,7 @@ class Evaluator {
       case Fn::Kind::kArange: return Arange(argv, kwargs);
       case Fn::Kind::kMean: return Mean(fn.name, argv, kwargs);
       case Fn::Kind::kMoment: return Moment(fn.name, argv, kwargs);
+      case Fn::Kind::kArgReduction: return ArgReduction(fn.name, argv, kwargs);
       case Fn::Kind::kWhere: {
         // np.where(cond, value, x) with a bool array, a Python number and a float64 array
         // of the same shape (da.where(x > t, np.nan, x)).
@@ -1053,26 +1068,24 @@ class Evaluator {
     return Obj::Array(std::move(out));
   }
 
-  // _apply_random(RandomState, funcname, state_data, size, args, kwargs)
+  // _apply_random(RandomState, funcname, state_data, size, args, kwargs):
+  // RandomState(state_data).<funcname>(*args, size=size, **kwargs).
   Result<Obj> ApplyRandom(const std::vector<Obj>& argv) {
     if (argv.size() != 6 || argv[0].kind != Obj::Kind::kClass || argv[0].s != "numpy.random.mtrand.RandomState" ||
         argv[1].kind != Obj::Kind::kStr || argv[2].kind != Obj::Kind::kArray || argv[3].kind != Obj::Kind::kSeq ||
-        argv[4].kind != Obj::Kind::kSeq || argv[5].kind != Obj::Kind::kDict || !argv[5].items->empty()) {
+        argv[4].kind != Obj::Kind::kSeq || argv[5].kind != Obj::Kind::kDict) {
       return Unsupported("_apply_random arguments");
     }
     const NdArray& state = argv[2].array;
     if (state.dtype != DType::kUInt32 || state.ndim() != 1 || !state.IsCContiguous()) return Unsupported("random state");
-    std::vector<int64_t> size;
-    for (const Obj& d : *argv[3].items) {
-      if (d.kind != Obj::Kind::kInt || d.i < 0) return Unsupported("random size");
-      size.push_back(d.i);
+    DN_ASSIGN_OR_RETURN(std::vector<int64_t> size, RandomSize(argv[3]));
+    if (argv[1].s == "randint") {  // dask passes dtype as a keyword ('l' by default)
+      DN_ASSIGN_OR_RETURN(IntegerBounds b, IntegerArgs(*argv[4].items, *argv[5].items, /*generator=*/false));
+      DN_ASSIGN_OR_RETURN(NdArray out, RandintChunk(state.ptr<uint32_t>(), state.shape[0], size, b));
+      return Obj::Array(std::move(out));
     }
-    std::vector<double> params;
-    for (const Obj& p : *argv[4].items) {
-      if (p.kind == Obj::Kind::kInt) params.push_back(static_cast<double>(p.i));
-      else if (p.kind == Obj::Kind::kFloat) params.push_back(p.f);
-      else return Unsupported("random parameter");
-    }
+    if (!argv[5].items->empty()) return Unsupported("_apply_random keywords");
+    DN_ASSIGN_OR_RETURN(std::vector<double> params, RandomParams(argv[4]));
     DN_ASSIGN_OR_RETURN(NdArray out, RandomChunk(argv[1].s, state.ptr<uint32_t>(), state.shape[0], size, params));
     return Obj::Array(std::move(out));
   }
@@ -1082,27 +1095,104 @@ class Evaluator {
   Result<Obj> ApplyRandomFunc(const std::vector<Obj>& argv) {
     if (argv.size() != 6 || argv[0].kind != Obj::Kind::kClass || argv[0].s != "numpy.random._pcg64.PCG64" ||
         argv[1].kind != Obj::Kind::kStr || argv[2].kind != Obj::Kind::kArray || argv[2].s != "SeedSequence" ||
-        argv[3].kind != Obj::Kind::kSeq || argv[4].kind != Obj::Kind::kSeq || !argv[4].items->empty() ||
-        argv[5].kind != Obj::Kind::kDict) {
+        argv[3].kind != Obj::Kind::kSeq || argv[4].kind != Obj::Kind::kSeq || argv[5].kind != Obj::Kind::kDict) {
       return Unsupported("_apply_random_func arguments");
     }
-    // Only float64 output into a fresh array: kwargs {'dtype': numpy.float64, 'out': None}.
+    const std::string& method = argv[1].s;
+    const uint32_t* pool = argv[2].array.ptr<uint32_t>();
+    DN_ASSIGN_OR_RETURN(std::vector<int64_t> size, RandomSize(argv[3]));
     const auto& kw = *argv[5].items;
+    if (method == "integers") {  // dask passes high, dtype and endpoint as keywords
+      DN_ASSIGN_OR_RETURN(IntegerBounds b, IntegerArgs(*argv[4].items, kw, /*generator=*/true));
+      DN_ASSIGN_OR_RETURN(NdArray out, GeneratorIntegersChunk(pool, size, b));
+      return Obj::Array(std::move(out));
+    }
+    // Only float64 output into a fresh array: random and standard_normal take
+    // {'dtype': numpy.float64, 'out': None}; the other methods take no keywords.
+    const bool takes_dtype = method == "random" || method == "standard_normal";
     for (size_t i = 0; i + 1 < kw.size(); i += 2) {
-      if (kw[i].kind != Obj::Kind::kStr) return Unsupported("random kwargs");
+      if (kw[i].kind != Obj::Kind::kStr || !takes_dtype) return Unsupported("random kwargs");
       const Obj& v = kw[i + 1];
       if (kw[i].s == "dtype" && ((v.kind == Obj::Kind::kClass && v.s == "numpy.float64") ||
                                  (v.kind == Obj::Kind::kDType && v.dtype == DType::kFloat64))) continue;
       if (kw[i].s == "out" && v.kind == Obj::Kind::kNone) continue;
       return Unsupported("Generator keyword " + kw[i].s);
     }
+    DN_ASSIGN_OR_RETURN(std::vector<double> params, RandomParams(argv[4]));
+    DN_ASSIGN_OR_RETURN(NdArray out, GeneratorChunk(method, pool, size, params));
+    return Obj::Array(std::move(out));
+  }
+
+  // A random chunk's size tuple.
+  static Result<std::vector<int64_t>> RandomSize(const Obj& seq) {
     std::vector<int64_t> size;
-    for (const Obj& d : *argv[3].items) {
+    for (const Obj& d : *seq.items) {
       if (d.kind != Obj::Kind::kInt || d.i < 0) return Unsupported("random size");
       size.push_back(d.i);
     }
-    DN_ASSIGN_OR_RETURN(NdArray out, GeneratorChunk(argv[1].s, argv[2].array.ptr<uint32_t>(), size));
-    return Obj::Array(std::move(out));
+    return size;
+  }
+
+  // Scalar float parameters, converted as numpy's PyFloat_AsDouble does (an int
+  // rounds to nearest).
+  static Result<std::vector<double>> RandomParams(const Obj& seq) {
+    std::vector<double> params;
+    for (const Obj& p : *seq.items) {
+      if (p.kind == Obj::Kind::kInt) params.push_back(static_cast<double>(p.i));
+      else if (p.kind == Obj::Kind::kFloat) params.push_back(p.f);
+      else return Unsupported("random parameter");
+    }
+    return params;
+  }
+
+  // RandomState.randint(low, high=None, size, dtype=int) and Generator.integers(low,
+  // high=None, size, dtype=int64, endpoint=False), from dask's args and kwargs: Python
+  // int bounds only (others run in Python), [0, low) when high is None. Bounds are
+  // checked against the dtype by the kernels.
+  static Result<IntegerBounds> IntegerArgs(const std::vector<Obj>& args, const std::vector<Obj>& kw, bool generator) {
+    if (args.size() > 2) return Unsupported("integer draw arguments");
+    const Obj* low = args.empty() ? nullptr : &args[0];
+    const Obj* high = args.size() == 2 ? &args[1] : nullptr;
+    bool endpoint = false;
+    IntegerBounds b;
+    for (size_t i = 0; i + 1 < kw.size(); i += 2) {
+      const Obj& v = kw[i + 1];
+      const std::string& k = kw[i].kind == Obj::Kind::kStr ? kw[i].s : std::string();
+      if (k == "low" && low == nullptr) {
+        low = &v;
+      } else if (k == "high" && high == nullptr) {
+        high = &v;
+      } else if (k == "endpoint" && generator && v.kind == Obj::Kind::kBool) {
+        endpoint = v.b;
+      } else if (k == "dtype") {
+        std::optional<DType> dt;
+        if (v.kind == Obj::Kind::kDType) dt = v.dtype;
+        if (v.kind == Obj::Kind::kStr) {
+          Result<DType> parsed = ParseDType(v.s);  // 'l' (dask's default), 'i8', 'int32', ...
+          if (parsed.ok()) dt = *parsed;
+        }
+        if (v.kind == Obj::Kind::kClass && (v.s == "numpy.int64" || v.s == "builtins.int")) dt = DType::kInt64;
+        if (v.kind == Obj::Kind::kClass && v.s == "numpy.int32") dt = DType::kInt32;
+        if (dt != DType::kInt64 && dt != DType::kInt32) return Unsupported("integer draw dtype");
+        b.dtype = *dt;
+      } else {
+        return Unsupported("integer draw keyword " + k);
+      }
+    }
+    if (low == nullptr || low->kind != Obj::Kind::kInt) return Unsupported("integer draw bounds");
+    int64_t hi = low->i;
+    b.low = 0;
+    if (high != nullptr && high->kind != Obj::Kind::kNone) {
+      if (high->kind != Obj::Kind::kInt) return Unsupported("integer draw bounds");
+      b.low = low->i;
+      hi = high->i;
+    }
+    if (!endpoint) {
+      if (hi == std::numeric_limits<int64_t>::min()) return Unsupported("empty integer range");
+      --hi;
+    }
+    b.high = hi;
+    return b;
   }
 
   Result<Obj> Reduction(const std::string& name, const std::vector<Obj>& argv, const Kwargs& kwargs) {
@@ -1141,20 +1231,107 @@ class Evaluator {
     return Obj::Array(std::move(out));
   }
 
-  // _concatenate2: nested lists of arrays, one nesting level per axis in `axes`.
+  // dask.array.reductions.arg_chunk(func, argfunc, x, axis, offset_info) and
+  // arg_combine / arg_agg / nanarg_agg(argfunc, data, axis=, keepdims=): partials are
+  // structured arrays [("vals", ...), ("arg", "<i8")] (worker/native/arg_reduce.h).
+  Result<Obj> ArgReduction(const std::string& step, const std::vector<Obj>& argv, const Kwargs& kwargs) {
+    auto name = [](const Obj& o) { return o.kind == Obj::Kind::kClass ? o.s : std::string(); };
+    auto ints = [](const Obj& o, std::vector<int64_t>* out) {
+      if (o.kind != Obj::Kind::kSeq) return false;
+      for (const Obj& v : *o.items) {
+        if (v.kind != Obj::Kind::kInt) return false;
+        out->push_back(v.i);
+      }
+      return true;
+    };
+    auto records = [](ArgPartial p) {
+      Obj r = Obj::Seq({});
+      r.kind = Obj::Kind::kRecords;
+      for (auto* field : {&p.vals, &p.arg}) {
+        Obj k;
+        k.kind = Obj::Kind::kStr;
+        k.s = field == &p.vals ? "vals" : "arg";
+        r.items->push_back(std::move(k));
+        r.items->push_back(Obj::Array(std::move(*field)));
+      }
+      return r;
+    };
+    const bool chunk = step == "arg_chunk";
+    std::optional<ArgKind> kind = argv.size() > 1 ? ArgKindOf(name(argv[chunk ? 1 : 0])) : std::nullopt;
+    if (!kind) return Unsupported(step + " of this argfunc");
+    if (chunk) {
+      std::vector<int64_t> axes;
+      ArgOffset off;
+      const Obj* info = argv.size() == 5 ? &argv[4] : nullptr;
+      if (info == nullptr || !kwargs.empty() || !IsArgChunkFunc(*kind, name(argv[0])) ||
+          argv[2].kind != Obj::Kind::kArray || !ints(argv[3], &axes)) {
+        return Unsupported("arg_chunk arguments");
+      }
+      if (info->kind == Obj::Kind::kInt) {
+        off.along = info->i;
+      } else if (info->kind != Obj::Kind::kSeq || info->items->size() != 2 ||
+                 !ints((*info->items)[0], &off.origin) || !ints((*info->items)[1], &off.total_shape)) {
+        return Unsupported("arg_chunk offset_info");
+      }
+      const std::vector<int> axis(axes.begin(), axes.end());
+      DN_ASSIGN_OR_RETURN(ArgPartial p, ArgChunk(*kind, argv[2].array, axis, off));
+      return records(std::move(p));
+    }
+    StepArgs r;
+    for (const auto& [k, v] : kwargs) {
+      DN_ASSIGN_OR_RETURN(bool taken, TakeStepArg(k, v, &r));
+      if (!taken || k == "dtype") return Unsupported(step + " keyword " + k);
+    }
+    const Obj& data = argv[1];
+    if (argv.size() != 2 || !r.have_axis || data.kind != Obj::Kind::kRecords || data.items->size() != 4 ||
+        (*data.items)[0].s != "vals" || (*data.items)[2].s != "arg") {
+      return Unsupported(step + " arguments");
+    }
+    ArgPartial partials{(*data.items)[1].array, (*data.items)[3].array};
+    // arg_combine always keeps dims; the aggregates take keepdims (default False).
+    DN_ASSIGN_OR_RETURN(ArgPartial out, ArgCombine(*kind, partials, r.axes, step == "arg_combine" || r.keepdims));
+    if (step == "arg_combine") return records(std::move(out));
+    if (step == "nanarg_agg" && AnyNaN(out.vals)) return Unsupported("an all-NaN slice: Python raises ValueError");
+    return Obj::Array(std::move(out.arg));
+  }
+
+  // _concatenate2: nested lists of arrays (or of structured arrays, field by field),
+  // one nesting level per axis in `axes`.
   Result<Obj> ConcatenateNested(const Obj& nested, const std::vector<int>& axes, size_t level) {
     if (level == axes.size()) {
-      if (nested.kind != Obj::Kind::kArray) return Unsupported("concatenate of a non-array");
+      if (nested.kind != Obj::Kind::kArray && nested.kind != Obj::Kind::kRecords) {
+        return Unsupported("concatenate of a non-array");
+      }
       return nested;
     }
     if (nested.kind != Obj::Kind::kSeq || nested.items->empty()) return Unsupported("concatenate nesting");
-    std::vector<NdArray> parts;
+    std::vector<Obj> parts;
     for (const Obj& item : *nested.items) {
       DN_ASSIGN_OR_RETURN(Obj p, ConcatenateNested(item, axes, level + 1));
-      parts.push_back(std::move(p.array));
+      parts.push_back(std::move(p));
     }
-    DN_ASSIGN_OR_RETURN(NdArray out, Concatenate(parts, axes[level]));
-    return Obj::Array(std::move(out));
+    // Each field of the structured parts on its own: the same values np.concatenate gives.
+    const Obj& first = parts[0];
+    const size_t nfields = first.kind == Obj::Kind::kRecords ? first.items->size() / 2 : 1;
+    auto like_first = [&](const Obj& p, size_t f) {
+      return p.kind == first.kind && (p.kind == Obj::Kind::kArray ||
+                                      (p.items->size() == first.items->size() &&
+                                       (*p.items)[2 * f].s == (*first.items)[2 * f].s));
+    };
+    Obj out = Obj::Seq({});
+    out.kind = Obj::Kind::kRecords;
+    for (size_t f = 0; f < nfields; ++f) {
+      std::vector<NdArray> arrays;
+      for (const Obj& p : parts) {
+        if (!like_first(p, f)) return Unsupported("concatenate of unlike parts");
+        arrays.push_back(p.kind == Obj::Kind::kArray ? p.array : (*p.items)[2 * f + 1].array);
+      }
+      DN_ASSIGN_OR_RETURN(NdArray cat, Concatenate(arrays, axes[level]));
+      if (first.kind == Obj::Kind::kArray) return Obj::Array(std::move(cat));
+      out.items->push_back((*first.items)[2 * f]);
+      out.items->push_back(Obj::Array(std::move(cat)));
+    }
+    return out;
   }
 
   const PickleTree& t_;
@@ -1173,13 +1350,14 @@ Result<NativeValue> EvaluateRunSpec(const PickleTree& run_spec, const Dependency
     out.array = std::move(result.array);
     return out;
   }
-  if (result.kind == Obj::Kind::kDict && !result.items->empty()) {
+  if ((result.kind == Obj::Kind::kDict || result.kind == Obj::Kind::kRecords) && !result.items->empty()) {
     for (size_t i = 0; i + 1 < result.items->size(); i += 2) {
       const Obj& k = (*result.items)[i];
       const Obj& v = (*result.items)[i + 1];
       if (k.kind != Obj::Kind::kStr || v.kind != Obj::Kind::kArray) return Status::NotImplemented("dict result");
       out.fields.emplace_back(k.s, v.array);
     }
+    if (result.kind == Obj::Kind::kRecords) return MakeRecords(std::move(out.fields));
     return out;
   }
   return Status::NotImplemented("result is not an array");

@@ -1,11 +1,23 @@
 #include "worker/native/kernels.h"
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 
+#include "worker/native/bounded_integers.h"
 #include "worker/native/random.h"
 #include "worker/native/reduce.h"
+#include "worker/native/ziggurat.h"
 
 namespace dn::native {
+
+namespace {
+
+// numpy's CONS_NON_NEGATIVE check on a scale or range: a set sign bit is an error,
+// except on NaN (so -0.0 is rejected and NaN is allowed).
+bool NumpyRejectsAsNegative(double v) { return std::signbit(v) && !std::isnan(v); }
+
+}  // namespace
 
 Result<NdArray> RandomChunk(std::string_view method, const uint32_t* key, int64_t key_words,
                             const std::vector<int64_t>& size, const std::vector<double>& params) {
@@ -17,6 +29,10 @@ Result<NdArray> RandomChunk(std::string_view method, const uint32_t* key, int64_
   else if (method == "normal" && nparams(2)) which = kNormal;
   else if (method == "standard_normal" && nparams(0)) which = kStdNormal;
   else return Status::NotImplemented("RandomState." + std::string(method));
+  // mtrand.pyx: uniform raises OverflowError on a non-finite high - low, normal raises
+  // ValueError on a negative scale.
+  if (which == kUniform && !std::isfinite(params[1] - params[0])) return Status::NotImplemented("uniform range");
+  if (which == kNormal && NumpyRejectsAsNegative(params[1])) return Status::NotImplemented("normal scale");
   uint8_t* bytes = nullptr;
   NdArray out = NdArray::Allocate(DType::kFloat64, size, &bytes);
   double* p = reinterpret_cast<double*>(bytes);
@@ -33,13 +49,83 @@ Result<NdArray> RandomChunk(std::string_view method, const uint32_t* key, int64_
 }
 
 Result<NdArray> GeneratorChunk(std::string_view method, const uint32_t* pool,
-                               const std::vector<int64_t>& size) {
-  if (method != "random") return Status::NotImplemented("Generator." + std::string(method));
+                               const std::vector<int64_t>& size, const std::vector<double>& params) {
+  auto nparams = [&](size_t n) { return params.size() == n; };
+  enum { kRandom, kStdNormal, kNormal, kUniform } which;
+  if (method == "random" && nparams(0)) which = kRandom;
+  else if (method == "standard_normal" && nparams(0)) which = kStdNormal;
+  else if (method == "normal" && nparams(2)) which = kNormal;
+  else if (method == "uniform" && nparams(2)) which = kUniform;
+  else return Status::NotImplemented("Generator." + std::string(method));
+  // _generator.pyx: uniform raises on a non-finite or negative high - low, normal on a
+  // negative scale.
+  if (which == kUniform && (!std::isfinite(params[1] - params[0]) || NumpyRejectsAsNegative(params[1] - params[0]))) {
+    return Status::NotImplemented("uniform range");
+  }
+  if (which == kNormal && NumpyRejectsAsNegative(params[1])) return Status::NotImplemented("normal scale");
   uint8_t* bytes = nullptr;
   NdArray out = NdArray::Allocate(DType::kFloat64, size, &bytes);
+  double* p = reinterpret_cast<double*>(bytes);
   Pcg64 rng = Pcg64::FromSeedSequencePool(pool);
-  rng.FillRandom(reinterpret_cast<double*>(bytes), out.size());
+  const int64_t n = out.size();
+  switch (which) {
+    case kRandom: rng.FillRandom(p, n); break;
+    case kStdNormal: FillStandardNormal(rng, p, n); break;
+    case kNormal: FillNormal(rng, p, n, params[0], params[1]); break;
+    case kUniform: rng.FillUniform(p, n, params[0], params[1]); break;
+  }
   return out;
+}
+
+namespace {
+
+// _bounded_integers.pyx.in's _rand_int64 / _rand_int32 for scalar bounds: an empty size
+// returns before the bounds are checked; then low must not exceed high and both must
+// fit the dtype. `fill64` or `fill32` draws into the array's data.
+template <class Fill64, class Fill32>
+Result<NdArray> IntegersChunk(const std::vector<int64_t>& size, const IntegerBounds& b, Fill64 fill64,
+                              Fill32 fill32) {
+  if (b.dtype != DType::kInt64 && b.dtype != DType::kInt32) {
+    return Status::NotImplemented("integers of " + std::string(DTypeStr(b.dtype)));
+  }
+  uint8_t* bytes = nullptr;
+  NdArray out = NdArray::Allocate(b.dtype, size, &bytes);
+  const int64_t n = out.size();
+  if (n == 0) return out;
+  if (b.low > b.high) return Status::NotImplemented("empty integer range");
+  if (b.dtype == DType::kInt64) {
+    fill64(reinterpret_cast<int64_t*>(bytes), n);
+    return out;
+  }
+  if (b.low < std::numeric_limits<int32_t>::min() || b.high > std::numeric_limits<int32_t>::max()) {
+    return Status::NotImplemented("integer bounds outside int32");
+  }
+  fill32(reinterpret_cast<int32_t*>(bytes), n);
+  return out;
+}
+
+}  // namespace
+
+Result<NdArray> RandintChunk(const uint32_t* key, int64_t key_words, const std::vector<int64_t>& size,
+                             const IntegerBounds& b) {
+  if (key_words < 1) return Status::Invalid("empty random state");
+  Mt19937 rng;
+  rng.InitByArray(key, static_cast<size_t>(key_words));
+  return IntegersChunk(
+      size, b, [&](int64_t* out, int64_t n) { FillInt64(rng, b.low, b.high, BoundedMethod::kMasked, out, n); },
+      [&](int32_t* out, int64_t n) {
+        FillInt32(rng, static_cast<int32_t>(b.low), static_cast<int32_t>(b.high), BoundedMethod::kMasked, out, n);
+      });
+}
+
+Result<NdArray> GeneratorIntegersChunk(const uint32_t* pool, const std::vector<int64_t>& size,
+                                       const IntegerBounds& b) {
+  Pcg64 rng = Pcg64::FromSeedSequencePool(pool);
+  return IntegersChunk(
+      size, b, [&](int64_t* out, int64_t n) { FillInt64(rng, b.low, b.high, BoundedMethod::kLemire, out, n); },
+      [&](int32_t* out, int64_t n) {
+        FillInt32(rng, static_cast<int32_t>(b.low), static_cast<int32_t>(b.high), BoundedMethod::kLemire, out, n);
+      });
 }
 
 Result<NdArray> Concatenate(const std::vector<NdArray>& parts, int axis) {

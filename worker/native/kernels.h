@@ -12,14 +12,37 @@ namespace dn::native {
 
 /// A chunk of `np.random.RandomState(key).<method>(*params, size=size)`, bit for bit:
 /// random_sample, random, uniform(low, high), normal(loc, scale), standard_normal.
-/// Other methods are NotImplemented.
+/// Other methods, and parameters numpy rejects (a non-finite uniform range, a negative
+/// scale), are NotImplemented, so that Python runs the task and raises numpy's error.
 Result<NdArray> RandomChunk(std::string_view method, const uint32_t* key, int64_t key_words,
                             const std::vector<int64_t>& size, const std::vector<double>& params);
 
-/// A chunk of `np.random.Generator(np.random.PCG64(seedseq)).<method>(size=size)` for
-/// the SeedSequence whose 4-word pool is `pool`: only `random` (float64), bit for bit.
+/// A chunk of `np.random.Generator(np.random.PCG64(seedseq)).<method>(*params, size=size)`
+/// (float64) for the SeedSequence whose 4-word pool is `pool`, bit for bit: random,
+/// standard_normal, normal(loc, scale), uniform(low, high). As RandomChunk, anything
+/// else, or parameters numpy rejects, is NotImplemented.
 Result<NdArray> GeneratorChunk(std::string_view method, const uint32_t* pool,
-                               const std::vector<int64_t>& size);
+                               const std::vector<int64_t>& size, const std::vector<double>& params);
+
+/// The values of an integer draw: the closed interval [low, high] and the dtype.
+struct IntegerBounds {
+  int64_t low = 0;
+  int64_t high = 0;  ///< inclusive (randint's and integers' exclusive high, minus 1)
+  DType dtype = DType::kInt64;  ///< kInt64 or kInt32
+};
+
+/// A chunk of `np.random.RandomState(key).randint(low, high + 1, size=size, dtype=dtype)`,
+/// bit for bit (masked rejection on the MT19937 stream). Bounds numpy rejects (empty,
+/// or outside the dtype) and other dtypes are NotImplemented; an empty `size` draws
+/// nothing and returns an empty array whatever the bounds, as numpy does.
+Result<NdArray> RandintChunk(const uint32_t* key, int64_t key_words, const std::vector<int64_t>& size,
+                             const IntegerBounds& bounds);
+
+/// A chunk of `np.random.Generator(np.random.PCG64(seedseq)).integers(low, high,
+/// size=size, dtype=dtype, endpoint=True)`, bit for bit (Lemire's method), with the same
+/// rules as RandintChunk.
+Result<NdArray> GeneratorIntegersChunk(const uint32_t* pool, const std::vector<int64_t>& size,
+                                       const IntegerBounds& bounds);
 
 /// A numpy reduction: `np.<op>(x, axis=axes, dtype=dtype, keepdims=keepdims)`.
 struct ReduceSpec {

@@ -56,15 +56,27 @@ struct NdArray {
   static std::vector<int64_t> CStrides(const std::vector<int64_t>& shape, int64_t itemsize);
 };
 
-/// A task result held natively: an array, or a dict of named arrays (dask's mean
-/// chunks return {"n": ..., "total": ...}), in the dict's order.
+/// A task result held natively: an array, a dict of named arrays (dask's mean chunks
+/// return {"n": ..., "total": ...}), in the dict's order, or a numpy structured array
+/// (dask's arg reductions pass dtype [("vals", ...), ("arg", "<i8")] between tasks).
+///
+/// A structured array (`records`) keeps one C-contiguous array of the full shape per
+/// field in `fields`, in the dtype's field order; worker/native/records.h packs them
+/// into numpy's record layout when the value leaves native code.
 struct NativeValue {
   NdArray array;
   std::vector<std::pair<std::string, NdArray>> fields;
-  bool is_dict() const { return !fields.empty(); }
+  bool records = false;
+  bool is_dict() const { return !fields.empty() && !records; }
   /// dask.sizeof: the array's; for a dict its arrays' plus 320 bytes, about what
-  /// sys.getsizeof gives for a two-entry dict and its key/value lists.
+  /// sys.getsizeof gives for a two-entry dict and its key/value lists; for a
+  /// structured array its nbytes (every field's bytes: the records are packed).
   int64_t Sizeof() const {
+    if (records) {
+      int64_t n = 0;
+      for (const auto& [k, a] : fields) n += a.nbytes();
+      return n;
+    }
     if (!is_dict()) return array.Sizeof();
     int64_t n = 320;
     for (const auto& [k, a] : fields) n += a.Sizeof();

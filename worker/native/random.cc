@@ -56,6 +56,8 @@ inline uint32_t Temper(uint32_t y) {
 // is 0 or at least 2^-53, far from the subnormals).
 constexpr double kTwo26 = 67108864.0;
 constexpr double kTwoMinus53 = 1.0 / 9007199254740992.0;
+// Fills of at least this many doubles (1 MiB) use non-temporal stores (MtKernelFns).
+constexpr int64_t kStreamAbove = int64_t{1} << 17;
 
 // ---- Scalar kernel (any CPU): the reference for the SIMD kernels. ----
 
@@ -146,24 +148,37 @@ __attribute__((target("avx2"))) void RegenerateAvx2(uint32_t* mt) {
   }
 }
 
-// 8 words -> 4 doubles: gather the even words (a) into the low half and the odd words
-// (b) into the high half, shift by 5 and 6, convert both halves exactly.
-__attribute__((target("avx2"))) void PairsAvx2(const uint32_t* w, double* out,
-                                                int64_t pairs) {
+// With kStream, aligned output goes out with non-temporal stores (see PairsStream).
+template <bool kStream>
+DN_AVX2 void PairsAvx2Body(const uint32_t* w, double* out, int64_t pairs) {
   const __m256i deinterleave = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
   const __m256i shifts = _mm256_setr_epi32(5, 5, 5, 5, 6, 6, 6, 6);
   const __m256d two26 = _mm256_set1_pd(kTwo26);
   const __m256d scale = _mm256_set1_pd(kTwoMinus53);
+  const bool stream = kStream && reinterpret_cast<uintptr_t>(out) % 32 == 0;
   int64_t k = 0;
   for (; k + 4 <= pairs; k += 4) {
     __m256i t = Temper8(Load8(w + 2 * k));
     t = _mm256_srlv_epi32(_mm256_permutevar8x32_epi32(t, deinterleave), shifts);
     const __m256d a = _mm256_cvtepi32_pd(_mm256_castsi256_si128(t));
     const __m256d b = _mm256_cvtepi32_pd(_mm256_extracti128_si256(t, 1));
-    const __m256d v = _mm256_add_pd(_mm256_mul_pd(a, two26), b);  // exact integer
-    _mm256_storeu_pd(out + k, _mm256_mul_pd(v, scale));
+    const __m256d v = _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(a, two26), b), scale);  // exact integer, scaled
+    if (stream) {
+      _mm256_stream_pd(out + k, v);
+    } else {
+      _mm256_storeu_pd(out + k, v);
+    }
   }
   PairsScalar(w + 2 * k, out + k, pairs - k);
+}
+
+// 8 words -> 4 doubles: gather the even words (a) into the low half and the odd words
+// (b) into the high half, shift by 5 and 6, convert both halves exactly.
+__attribute__((target("avx2"))) void PairsAvx2(const uint32_t* w, double* out, int64_t pairs) {
+  PairsAvx2Body<false>(w, out, pairs);
+}
+__attribute__((target("avx2"))) void PairsAvx2Stream(const uint32_t* w, double* out, int64_t pairs) {
+  PairsAvx2Body<true>(w, out, pairs);
 }
 
 #undef DN_AVX2
@@ -218,18 +233,32 @@ __attribute__((target("avx512f,avx512dq"))) void RegenerateAvx512(uint32_t* mt) 
 // 16 words -> 8 doubles. Each 64-bit lane holds a pair (a word low, b word high), so
 // a * 2^26 + b = ((lane << 21) & bits 26..52) | (lane >> 38) is formed in place and
 // converted exactly (it is below 2^53) by vcvtqq2pd.
-__attribute__((target("avx512f,avx512dq"))) void PairsAvx512(const uint32_t* w, double* out,
-                                                             int64_t pairs) {
+template <bool kStream>
+DN_AVX512 void PairsAvx512Body(const uint32_t* w, double* out, int64_t pairs) {
   const __m512i a_bits = _mm512_set1_epi64(0x001ffffffc000000LL);
   const __m512d scale = _mm512_set1_pd(kTwoMinus53);
+  const bool stream = kStream && reinterpret_cast<uintptr_t>(out) % 64 == 0;
   int64_t k = 0;
   for (; k + 8 <= pairs; k += 8) {
     const __m512i t = Temper16(Load16(w + 2 * k));
     const __m512i v = _mm512_or_si512(_mm512_and_si512(_mm512_slli_epi64(t, 21), a_bits),
                                       _mm512_srli_epi64(t, 38));
-    _mm512_storeu_pd(out + k, _mm512_mul_pd(_mm512_cvtepi64_pd(v), scale));
+    const __m512d d = _mm512_mul_pd(_mm512_cvtepi64_pd(v), scale);
+    if (stream) {
+      _mm512_stream_pd(out + k, d);
+    } else {
+      _mm512_storeu_pd(out + k, d);
+    }
   }
   PairsScalar(w + 2 * k, out + k, pairs - k);
+}
+
+__attribute__((target("avx512f,avx512dq"))) void PairsAvx512(const uint32_t* w, double* out, int64_t pairs) {
+  PairsAvx512Body<false>(w, out, pairs);
+}
+__attribute__((target("avx512f,avx512dq"))) void PairsAvx512Stream(const uint32_t* w, double* out,
+                                                                   int64_t pairs) {
+  PairsAvx512Body<true>(w, out, pairs);
 }
 
 #undef DN_AVX512
@@ -239,18 +268,23 @@ __attribute__((target("avx512f,avx512dq"))) void PairsAvx512(const uint32_t* w, 
 struct MtKernelFns {
   void (*regen)(uint32_t*);
   void (*pairs)(const uint32_t*, double*, int64_t);
+  // The same output with non-temporal stores where aligned: a large chunk's doubles
+  // are not read again soon, and streaming them skips the read-for-ownership of each
+  // cache line, which otherwise doubles the memory traffic of a fill bound by it.
+  // A store fence must follow before another thread reads the output.
+  void (*pairs_stream)(const uint32_t*, double*, int64_t);
 };
 
 MtKernelFns KernelFns(Mt19937::Kernel kernel) {
   switch (kernel) {
 #if DN_MT_X86_KERNELS
     case Mt19937::Kernel::kAvx512:
-      return {RegenerateAvx512, PairsAvx512};
+      return {RegenerateAvx512, PairsAvx512, PairsAvx512Stream};
     case Mt19937::Kernel::kAvx2:
-      return {RegenerateAvx2, PairsAvx2};
+      return {RegenerateAvx2, PairsAvx2, PairsAvx2Stream};
 #endif
     default:
-      return {RegenerateScalar, PairsScalar};
+      return {RegenerateScalar, PairsScalar, PairsScalar};
   }
 }
 
@@ -359,13 +393,24 @@ double Mt19937::NextGauss() {
 
 void Mt19937::FillRandomSample(double* out, int64_t n) {
   const MtKernelFns& fns = BestKernelFns();
-  Fill(fns.regen, fns.pairs, out, n);
+  FillMaybeStreaming(fns.regen, fns.pairs, fns.pairs_stream, out, n);
 }
 
 void Mt19937::FillRandomSampleWith(Kernel kernel, double* out, int64_t n) {
   assert(KernelSupported(kernel));
   const MtKernelFns fns = KernelFns(kernel);
-  Fill(fns.regen, fns.pairs, out, n);
+  FillMaybeStreaming(fns.regen, fns.pairs, fns.pairs_stream, out, n);
+}
+
+void Mt19937::FillMaybeStreaming(RegenFn regen, PairsFn pairs, PairsFn pairs_stream, double* out, int64_t n) {
+  if (n < kStreamAbove) {
+    Fill(regen, pairs, out, n);
+    return;
+  }
+  Fill(regen, pairs_stream, out, n);
+#if DN_MT_X86_KERNELS
+  _mm_sfence();
+#endif
 }
 
 // Works block by block: the words left in the current block are tempered and paired
@@ -465,6 +510,12 @@ uint64_t Pcg64::Next64() {
 
 void Pcg64::FillRandom(double* out, int64_t n) {
   for (int64_t k = 0; k < n; ++k) out[k] = NextDouble();
+}
+
+// As Mt19937::FillUniform; _generator.pyx's uniform() passes (low, high - low).
+void Pcg64::FillUniform(double* out, int64_t n, double low, double high) {
+  const double range = high - low;
+  for (int64_t k = 0; k < n; ++k) out[k] = low + range * NextDouble();
 }
 
 }  // namespace dn::native

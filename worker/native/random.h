@@ -44,6 +44,14 @@ class Mt19937 {
     return Temper(mt_[pos_++]);
   }
 
+  /// Return the next 64-bit output as numpy's MT19937 bit generator forms it
+  /// (`mt19937_next64`): the first word is the high half. The legacy masked `randint`
+  /// draws these for ranges wider than 32 bits.
+  uint64_t Next64() {
+    const uint64_t hi = Next32();
+    return (hi << 32) | Next32();
+  }
+
   /// Return a double in [0, 1) with 53 random bits from two words, as
   /// `RandomState.random_sample` does (`mt19937_next_double`):
   /// `(a * 2^26 + b) / 2^53` with `a = next32 >> 5`, `b = next32 >> 6`.
@@ -111,6 +119,8 @@ class Mt19937 {
   using PairsFn = void (*)(const uint32_t* words, double* out, int64_t pairs);
   using RegenFn = void (*)(uint32_t* mt);
   void Fill(RegenFn regen, PairsFn pairs, double* out, int64_t n);
+  /// Fill, with `pairs_stream` (non-temporal stores) when the output is large.
+  void FillMaybeStreaming(RegenFn regen, PairsFn pairs, PairsFn pairs_stream, double* out, int64_t n);
 
   // Cache-line aligned: the SIMD kernels load and store it in 32/64-byte blocks.
   alignas(64) uint32_t mt_[kStateWords] = {};
@@ -123,9 +133,9 @@ class Mt19937 {
 /// which is what `np.random.default_rng(seed_sequence)` builds.
 ///
 /// Mirrors numpy/random/src/pcg64/pcg64.{h,c} (`pcg64_set_seed`, `pcg64_next64`,
-/// `pcg64_next_double`) and the seeding in numpy/random/_pcg64.pyx, which draws
-/// `SeedSequence.generate_state(4, np.uint64)` (numpy/random/bit_generator.pyx). A plain
-/// value type; not thread-safe.
+/// `pcg64_next32`, `pcg64_next_double`) and the seeding in numpy/random/_pcg64.pyx,
+/// which draws `SeedSequence.generate_state(4, np.uint64)`
+/// (numpy/random/bit_generator.pyx). A plain value type; not thread-safe.
 class Pcg64 {
  public:
   /// Build the generator `PCG64(ss)` for a SeedSequence whose entropy pool is
@@ -137,6 +147,20 @@ class Pcg64 {
   /// Return the next 64-bit output (`pcg64_next64`: advance, then XSL-RR output).
   uint64_t Next64();
 
+  /// Return the next 32-bit output (`pcg64_next32`): the low half of a fresh Next64,
+  /// whose high half is kept and returned by the following call. Next64 and
+  /// NextDouble neither use nor clear the kept half, as in numpy.
+  uint32_t Next32() {
+    if (has_uint32_) {
+      has_uint32_ = false;
+      return uinteger_;
+    }
+    const uint64_t next = Next64();
+    has_uint32_ = true;
+    uinteger_ = static_cast<uint32_t>(next >> 32);
+    return static_cast<uint32_t>(next);
+  }
+
   /// Return a double in [0, 1): `(Next64() >> 11) * 2^-53` (`pcg64_next_double`).
   double NextDouble() {
     return static_cast<double>(Next64() >> 11) * (1.0 / 9007199254740992.0);
@@ -144,6 +168,12 @@ class Pcg64 {
 
   /// Fill `out[0..n)` as `Generator.random(n)` (float64): n calls of NextDouble.
   void FillRandom(double* out, int64_t n);
+
+  /// Fill `out[0..n)` as `Generator.uniform(low, high, n)` for scalar bounds: numpy's
+  /// `random_uniform`, `low + (high - low) * NextDouble()` with `high - low` rounded
+  /// once. numpy rejects a non-finite or sign-bit-set `high - low` before drawing;
+  /// callers must do the same.
+  void FillUniform(double* out, int64_t n, double low, double high);
 
   /// The 128-bit LCG state and increment in halves, as in
   /// `PCG64.state["state"]["state"]` and `["inc"]`.
@@ -161,6 +191,8 @@ class Pcg64 {
   uint64_t state_lo_ = 0;
   uint64_t inc_hi_ = 0;
   uint64_t inc_lo_ = 0;
+  bool has_uint32_ = false;  ///< numpy's `has_uint32`: uinteger_ is pending
+  uint32_t uinteger_ = 0;
 };
 
 }  // namespace dn::native

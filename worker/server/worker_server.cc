@@ -15,6 +15,7 @@
 #include "protocol/serialize/bytes_serializer.h"
 #include "protocol/serialize/ndarray_serializer.h"
 #include "worker/native/evaluator.h"
+#include "worker/native/records.h"
 
 namespace dn {
 
@@ -621,11 +622,14 @@ std::optional<native::NativeValue> NativeDictFrom(const Serialized& value) {
 }  // namespace
 
 awaitable<Result<int64_t>> WorkerServer::StoreReceived(Key key, Serialized value) {
-  // Plain numpy arrays (and dicts of them) stay native, so a tree reduction across
-  // workers never enters Python; anything else goes to Python.
+  // Plain numpy arrays (and dicts of them, and the structured arrays of dask's arg
+  // reductions) stay native, so a tree reduction across workers never enters Python;
+  // anything else goes to Python.
   std::optional<native::NativeValue> v;
   if (std::optional<native::NdArray> a = NativeArrayFrom(value)) {
     v = native::NativeValue{std::move(*a), {}};
+  } else if (std::optional<native::NativeValue> records = native::RecordsFrom(value)) {
+    v = std::move(records);
   } else {
     v = NativeDictFrom(value);
   }
@@ -643,6 +647,7 @@ awaitable<Result<int64_t>> WorkerServer::StoreReceived(Key key, Serialized value
 // The wire form of a native value, as a stock worker would send it: arrays with the
 // 'dask' numpy serializer, numpy scalars pickled as numpy pickles them.
 Result<Serialized> WorkerServer::SerializeNative(const native::NativeValue& v) const {
+  if (v.records) return native::SerializeRecords(v);
   if (!v.is_dict()) return SerializeArray(v.array);
   // A dict of arrays, as distributed serializes a collection: one sub-header per value
   // (with its key), the frames of all values in order, frame counts per value.
@@ -839,7 +844,15 @@ void WorkerServer::RunPython(const Key& key) {
       auto view = [](const native::NdArray& a) {
         return PyArrayView{a.data, std::string(native::DTypeStr(a.dtype)), a.shape, a.strides, a.scalar};
       };
-      if (!it->second.is_dict()) {
+      if (it->second.records) {
+        // A structured array: numpy views its packed records with the dtype rebuilt
+        // from the descr text (worker_runtime.put_array).
+        const std::vector<native::RecordField> fields = native::RecordFields(it->second);
+        const std::vector<int64_t>& shape = it->second.fields[0].second.shape;
+        PyArrayView records{native::PackRecords(it->second), native::RecordsDescr(fields), shape,
+                            native::NdArray::CStrides(shape, native::RecordSize(fields)), false};
+        exports.emplace_back(dep, std::vector<std::pair<std::string, PyArrayView>>{{"", std::move(records)}});
+      } else if (!it->second.is_dict()) {
         exports.emplace_back(dep, std::vector<std::pair<std::string, PyArrayView>>{{"", view(it->second.array)}});
       } else {
         std::vector<std::pair<std::string, PyArrayView>> fields;
@@ -1091,10 +1104,11 @@ void WorkerServer::MaybeSpill(int64_t rss) {
     excess = std::max(excess, rss - target);
   }
   if (excess <= 0) return;
-  // Numpy scalars (32 bytes) are never worth a file.
+  // Numpy scalars (32 bytes) are never worth a file; nor are the small dicts and
+  // structured arrays of reduction partials (Unspill reads back plain arrays only).
   auto keep = [this](const Key& k) {
     auto it = native_.find(k);
-    return Pinned(k) || (it != native_.end() && (it->second.array.scalar || it->second.is_dict()));
+    return Pinned(k) || (it != native_.end() && (it->second.array.scalar || !it->second.fields.empty()));
   };
   for (const Key& k : store_.SpillCandidates(excess, keep)) {
     Spill(k);

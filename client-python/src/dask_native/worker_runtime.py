@@ -75,12 +75,17 @@ def put(key_packed: bytes, header_packed: bytes, frames: list) -> int:
 def put_array(key_packed: bytes, buf, dtype: str, shape: tuple, strides: tuple,
               scalar: bool) -> None:
     """Make a natively held array visible to Python tasks: a read-only numpy view of
-    the native bytes (`buf` keeps them alive), or a numpy scalar."""
+    the native bytes (`buf` keeps them alive), or a numpy scalar. `dtype` is a
+    dtype.str, or for a structured array its descr as Python literal text
+    ("[('vals', '<f8'), ('arg', '<i8')]")."""
     if key_packed in _store:
         return
+    import ast
+
     import numpy as np
 
-    a = np.ndarray(shape, dtype=np.dtype(dtype), buffer=buf, strides=strides)
+    dt = np.dtype(ast.literal_eval(dtype)) if dtype.startswith("[") else np.dtype(dtype)
+    a = np.ndarray(shape, dtype=dt, buffer=buf, strides=strides)
     _store[key_packed] = a[()] if scalar else a
 
 
