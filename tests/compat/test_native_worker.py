@@ -147,9 +147,9 @@ def test_seed_workload_tasks_never_enter_python(client):
 def test_argmin_argmax_tasks_never_enter_python(client):
     """argmin/argmax and nanargmin/nanargmax (arg_chunk, arg_combine over structured
     ("vals", "arg") partials fetched from other workers, arg_agg / nanarg_agg) run
-    natively on every native worker, NaNs included. The whole-array reductions keep
-    their dims: a 0-d result is a numpy scalar, which travels pickled and is stored in
-    Python when another worker fetches it for the final alias."""
+    natively on every native worker, NaNs included, with and without keepdims (a 0-d
+    result is a numpy scalar, which travels pickled and is read back natively when
+    another worker fetches it for the final alias)."""
     deadline = time.time() + 60
     while any(client.processing().values()) and time.time() < deadline:
         time.sleep(0.2)
@@ -157,8 +157,9 @@ def test_argmin_argmax_tasks_never_enter_python(client):
     assert before, "no native worker reports dask_native metrics"
     def exprs(x):
         with_nan = da.where(x > 0.9, np.nan, x)
-        return [x.argmax(keepdims=True), x.argmin(axis=0), x.argmax(axis=1, split_every=2),
-                with_nan.argmin(keepdims=True), da.nanargmax(with_nan, keepdims=True),
+        return [x.argmax(keepdims=True), x.argmax(), x.argmin(axis=0), x.argmax(axis=1, split_every=2),
+                with_nan.argmin(keepdims=True), with_nan.argmin(), da.nanargmax(with_nan, keepdims=True),
+                da.nanargmax(with_nan),
                 da.nanargmin(with_nan, axis=0, split_every=2), da.nanargmax(with_nan, axis=1)]
 
     x = da.random.RandomState(5).random_sample((1200, 900), chunks=(200, 150))
@@ -202,3 +203,26 @@ def test_argmax_structured_partials_travel_natively(client):
         assert sum(after[w][1] - before.get(w, (0, 0))[1] for w in after) == 0, (before, after)
         if stock:
             assert client.submit(agg, fut, workers=stock[:1], pure=False).result() == agg(a)
+
+
+def test_numpy_scalars_fetched_from_another_worker_stay_native(client):
+    """A numpy scalar (a full reduction's result) travels pickled, as numpy pickles it;
+    a native worker that fetches one reads it natively, so a task taking it there does
+    not enter Python, and the value and type are unchanged."""
+    import operator
+
+    native = [a for a, w in client.scheduler_info()["workers"].items() if "dask_native" in w["metrics"]]
+    if len(native) < 2:
+        pytest.skip("needs two native workers")
+    x = da.random.RandomState(8).random_sample((600, 600), chunks=(200, 200))
+    for expr in (x.sum(), x.max(), x.astype("f4").sum(), (x > 0.5).sum()):
+        expected = expr.compute(scheduler="sync")
+        total = client.compute(expr, workers=native[:1])
+        assert total.result() == expected and type(total.result()) is type(expected)
+        before = _settled_counters(client)
+        got = client.submit(operator.add, total, 1.0, workers=native[1:2], pure=False).result()
+        want = expected + 1.0
+        assert got == want and type(got) is type(want)
+        after = _settled_counters(client, before)
+        assert after[native[1]][1] == before[native[1]][1], (expr, before, after)
+        assert after[native[1]][0] > before[native[1]][0], (expr, before, after)
