@@ -33,6 +33,7 @@ fuzz: build-fuzz
 
 bench: build
 	build/bench/dn-protocol-benchmark
+	build/bench/dn-kernels-benchmark
 
 clean:
 	rm -rf build build-fuzz
