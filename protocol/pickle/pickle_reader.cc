@@ -497,4 +497,33 @@ Result<PickleTree> ReadPickle(const Buffer& data, std::span<const Buffer> buffer
   return reader.Run();
 }
 
+std::optional<NumpyScalarPickle> MatchNumpyScalar(const PickleTree& t) {
+  auto valid = [&t](NodeId id) { return id != kNoNode && id < t.size(); };
+  auto tuple_items = [&](NodeId id) -> const std::vector<NodeId>* {
+    return valid(id) && t.node(id).kind == PickleKind::kTuple ? &t.node(id).items : nullptr;
+  };
+  if (!valid(t.root())) return std::nullopt;
+  const PickleNode& root = t.node(t.root());
+  if (root.kind != PickleKind::kReduce || root.items.size() != 2 || root.state != kNoNode ||
+      !(t.IsGlobal(root.items[0], "numpy._core.multiarray", "scalar") ||
+        t.IsGlobal(root.items[0], "numpy.core.multiarray", "scalar"))) {
+    return std::nullopt;
+  }
+  const std::vector<NodeId>* args = tuple_items(root.items[1]);
+  if (args == nullptr || args->size() != 2 || !valid((*args)[0]) || !valid((*args)[1])) return std::nullopt;
+  const PickleNode& dtype = t.node((*args)[0]);
+  const PickleNode& raw = t.node((*args)[1]);
+  if (dtype.kind != PickleKind::kReduce || dtype.items.size() != 2 || !t.IsGlobal(dtype.items[0], "numpy", "dtype") ||
+      raw.kind != PickleKind::kBytes) {
+    return std::nullopt;
+  }
+  const std::vector<NodeId>* dargs = tuple_items(dtype.items[1]);
+  const std::vector<NodeId>* state = tuple_items(dtype.state);  // (3, byteorder, ...)
+  if (dargs == nullptr || dargs->empty() || !valid((*dargs)[0]) || t.node((*dargs)[0]).kind != PickleKind::kStr ||
+      state == nullptr || state->size() < 2 || !valid((*state)[1]) || t.node((*state)[1]).kind != PickleKind::kStr) {
+    return std::nullopt;
+  }
+  return NumpyScalarPickle{std::string(t.str((*dargs)[0])), std::string(t.str((*state)[1])), raw.data};
+}
+
 }  // namespace dn

@@ -1,7 +1,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <string>
 
 #include "common/buffer.h"
 #include "common/result.h"
@@ -28,5 +30,17 @@ struct PickleLimits {
 /// Bytes after STOP are ignored, as pickle.loads does.
 Result<PickleTree> ReadPickle(const Buffer& data, std::span<const Buffer> buffers = {},
                               const PickleLimits& limits = {});
+
+/// A numpy scalar as numpy pickles it (the inverse of PickleNumpyScalar):
+/// `multiarray.scalar(dtype(name, False, True) + BUILD(state), raw)`.
+struct NumpyScalarPickle {
+  std::string dtype_name;  ///< e.g. "f8", "i8", "b1"
+  std::string byteorder;   ///< "<", ">" or "|"
+  Buffer raw;              ///< the value's bytes, in `byteorder`
+};
+
+/// Match a tree read by ReadPickle against that shape (numpy 1.x or 2.x module names);
+/// nullopt for anything else.
+std::optional<NumpyScalarPickle> MatchNumpyScalar(const PickleTree& tree);
 
 }  // namespace dn

@@ -124,6 +124,31 @@ TEST(PickleWriterTest, TypeAndScalarPicklesMatchCPython) {
   EXPECT_EQ(PickleNumpyScalar("numpy.core.multiarray", "f8", "<", raw, 4), expected);
 }
 
+TEST(PickleReaderTest, NumpyScalarsAreMatched) {
+  // What numpy 2 and numpy 1 send, read back: name, byte order and the value's bytes.
+  int64_t i = -7;
+  std::string raw(reinterpret_cast<const char*>(&i), 8);
+  for (const char* module : {"numpy._core.multiarray", "numpy.core.multiarray"}) {
+    for (int protocol : {4, 5}) {
+      ASSERT_OK_AND_ASSIGN(PickleTree t, ReadPickle(B(PickleNumpyScalar(module, "i8", "<", raw, protocol))));
+      std::optional<NumpyScalarPickle> m = MatchNumpyScalar(t);
+      ASSERT_TRUE(m.has_value()) << module << " " << protocol;
+      EXPECT_EQ(m->dtype_name, "i8");
+      EXPECT_EQ(m->byteorder, "<");
+      EXPECT_EQ(m->raw.view(), raw);
+    }
+  }
+  ASSERT_OK_AND_ASSIGN(PickleTree b, ReadPickle(B(PickleNumpyScalar("numpy._core.multiarray", "b1", "|", "\x01", 5))));
+  ASSERT_TRUE(MatchNumpyScalar(b).has_value());
+  EXPECT_EQ(MatchNumpyScalar(b)->byteorder, "|");
+  // Other objects are not scalars: a type reference, a plain int, a bytes value.
+  for (const std::string& other : {PickleGlobalRef("numpy", "float64", 5), std::string("\x80\x05K\x03.", 5),
+                                   std::string("\x80\x05" "C\x01" "a.", 6)}) {
+    ASSERT_OK_AND_ASSIGN(PickleTree t, ReadPickle(B(other)));
+    EXPECT_FALSE(MatchNumpyScalar(t).has_value());
+  }
+}
+
 TEST(PickleWriterTest, SmallIntHasNoFrame) {
   PickleTree t;
   t.set_root(t.AddInt(3));

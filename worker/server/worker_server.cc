@@ -627,38 +627,14 @@ std::optional<native::NdArray> NativeScalarFrom(const Serialized& value) {
   const Value* ser = FindKeyValue(value.header, Value("serializer"));
   if (!ser || !ser->str() || *ser->str() != "pickle" || value.frames.size() != 1) return std::nullopt;
   Result<PickleTree> tree = ReadPickle(value.frames[0]);
-  if (!tree.ok() || tree->root() == kNoNode) return std::nullopt;
-  const PickleTree& t = *tree;
-  auto node = [&t](NodeId id) -> const PickleNode& { return t.node(id); };
-  const PickleNode& root = node(t.root());
-  if (root.kind != PickleKind::kReduce || root.items.size() != 2 || root.state != kNoNode) return std::nullopt;
-  if (!t.IsGlobal(root.items[0], "numpy._core.multiarray", "scalar") &&
-      !t.IsGlobal(root.items[0], "numpy.core.multiarray", "scalar")) {
-    return std::nullopt;
-  }
-  const PickleNode& args = node(root.items[1]);
-  if (args.kind != PickleKind::kTuple || args.items.size() != 2) return std::nullopt;
-  const PickleNode& dtype = node(args.items[0]);
-  const PickleNode& raw = node(args.items[1]);
-  if (dtype.kind != PickleKind::kReduce || dtype.items.size() != 2 || !t.IsGlobal(dtype.items[0], "numpy", "dtype") ||
-      raw.kind != PickleKind::kBytes) {
-    return std::nullopt;
-  }
-  const PickleNode& dargs = node(dtype.items[1]);
-  if (dargs.kind != PickleKind::kTuple || dargs.items.empty() || node(dargs.items[0]).kind != PickleKind::kStr) {
-    return std::nullopt;
-  }
-  // The state tuple's second item is the byte order: '<', or '|' for one-byte types.
-  if (dtype.state == kNoNode || node(dtype.state).kind != PickleKind::kTuple || node(dtype.state).items.size() < 2) {
-    return std::nullopt;
-  }
-  const std::string_view order = t.str(node(dtype.state).items[1]);
-  if (order != "<" && order != "|") return std::nullopt;
-  Result<native::DType> dt = native::ParseDType(t.str(dargs.items[0]));
-  if (!dt.ok() || static_cast<int64_t>(raw.data.size()) != native::ItemSize(*dt)) return std::nullopt;
+  if (!tree.ok()) return std::nullopt;
+  std::optional<NumpyScalarPickle> scalar = MatchNumpyScalar(*tree);
+  if (!scalar || scalar->byteorder == ">") return std::nullopt;
+  Result<native::DType> dt = native::ParseDType(scalar->dtype_name);
+  if (!dt.ok() || static_cast<int64_t>(scalar->raw.size()) != native::ItemSize(*dt)) return std::nullopt;
   native::NdArray a;
   a.dtype = *dt;
-  a.data = Buffer::CopyFrom(raw.data.view());
+  a.data = Buffer::CopyFrom(scalar->raw.view());
   a.scalar = true;
   a.writeable = false;
   return a;
