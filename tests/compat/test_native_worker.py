@@ -118,6 +118,13 @@ def _settled_counters(c: Client, previous: dict | None = None) -> dict:
     return _counters(c)
 
 
+def _task_deltas(before: dict, after: dict) -> tuple[int, int]:
+    """(native, python) tasks run on all native workers between two readings."""
+    native = sum(after[w][0] - before.get(w, (0, 0))[0] for w in after)
+    python = sum(after[w][1] - before.get(w, (0, 0))[1] for w in after)
+    return native, python
+
+
 def test_seed_workload_tasks_never_enter_python(client):
     """The seed workload (random chunks, persist, the sum's chunk/partial/aggregate
     tree, finalize and the Alias renames), and mean/var/std on it, run natively on every
@@ -138,8 +145,7 @@ def test_seed_workload_tasks_never_enter_python(client):
     assert abs(x.std().compute() - (1 / 12) ** 0.5) < 0.01
     assert x.var(axis=1).compute().shape == (4000,)
     after = _settled_counters(client, before)
-    native = sum(after[w][0] - before.get(w, (0, 0))[0] for w in after)
-    python = sum(after[w][1] - before.get(w, (0, 0))[1] for w in after)
+    native, python = _task_deltas(before, after)
     assert python == 0, f"{python} seed tasks ran in Python: {before} -> {after}"
     assert native >= 16, f"only {native} tasks ran natively"
 
@@ -169,8 +175,7 @@ def test_argmin_argmax_tasks_never_enter_python(client):
         np.testing.assert_array_equal(g, e)
         assert type(g) is type(e)
     after = _settled_counters(client, before)
-    native = sum(after[w][0] - before.get(w, (0, 0))[0] for w in after)
-    python = sum(after[w][1] - before.get(w, (0, 0))[1] for w in after)
+    native, python = _task_deltas(before, after)
     assert python == 0, f"{python} arg-reduction tasks ran in Python: {before} -> {after}"
     assert native >= 100, f"only {native} tasks ran natively"
 
@@ -200,7 +205,7 @@ def test_argmax_structured_partials_travel_natively(client):
         got = client.submit(agg, fut, workers=native[:1], pure=False).result()
         assert got == agg(a) and type(got) is type(agg(a))
         after = _settled_counters(client, before)
-        assert sum(after[w][1] - before.get(w, (0, 0))[1] for w in after) == 0, (before, after)
+        assert _task_deltas(before, after)[1] == 0, (before, after)
         if stock:
             assert client.submit(agg, fut, workers=stock[:1], pure=False).result() == agg(a)
 

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "worker/native/random_testing.h"
+
 // Every expected value below comes from numpy 2.4.6 (/work/main/.venv) via
 // tests/worker/gen_random_expected.py: `RandomState(key).randint(low, high + 1, n, dtype)`
 // and `Generator(PCG64(ss)).integers(low, high, n, dtype, endpoint=True)` (the script
@@ -16,17 +18,7 @@
 namespace dn::native {
 namespace {
 
-// gen_random_expected.py's checksum: sum of splitmix64(bits[i] + i * golden) mod 2^64.
-uint64_t Checksum(const std::vector<uint64_t>& bits) {
-  uint64_t h = 0;
-  for (size_t i = 0; i < bits.size(); ++i) {
-    uint64_t z = bits[i] + i * 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    h += z ^ (z >> 31);
-  }
-  return h;
-}
+using ::dn::native::testing::StreamChecksum;
 
 enum class Gen { kMt19937, kPcg64 };
 enum class KeyKind { k624, kSmall };
@@ -204,7 +196,7 @@ TEST_P(BoundedIntegersTest, MatchesNumpy) {
   }
   for (int i = 0; i < 4; ++i) EXPECT_EQ(bits[i], c.first[i]) << "index " << i;
   EXPECT_EQ(bits.back(), c.last);
-  EXPECT_EQ(Checksum(bits), c.checksum);
+  EXPECT_EQ(StreamChecksum(bits), c.checksum);
   EXPECT_EQ(next32, c.next32);
   for (uint64_t b : bits) {
     const int64_t v = c.out == Out::kInt64 ? static_cast<int64_t>(b) : static_cast<int32_t>(b);

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "worker/native/random_testing.h"
+
 // Every expected value below comes from numpy 2.4.6 (/work/main/.venv) via
 // tests/worker/gen_random_expected.py, and is compared bit for bit.
 
@@ -20,17 +22,7 @@ namespace {
 
 uint64_t Bits(double d) { return std::bit_cast<uint64_t>(d); }
 
-// gen_random_expected.py's checksum: sum of splitmix64(bits[i] + i * golden) mod 2^64.
-uint64_t Checksum(const std::vector<uint64_t>& bits) {
-  uint64_t h = 0;
-  for (size_t i = 0; i < bits.size(); ++i) {
-    uint64_t z = bits[i] + i * 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    h += z ^ (z >> 31);
-  }
-  return h;
-}
+using ::dn::native::testing::StreamChecksum;
 
 // FNV-1a over ki, then the bits of wi and of fi: numpy's stored tables hash to
 // 0x2827d2bc2072448e (`gen_random_expected.py tables` on
@@ -126,7 +118,7 @@ TEST_P(GeneratorStreamTest, MatchesNumpy) {
   for (size_t i = 0; i < out.size(); ++i) bits[i] = Bits(out[i]);
   for (int i = 0; i < 4; ++i) EXPECT_EQ(bits[i], c.first[i]) << "index " << i;
   EXPECT_EQ(bits.back(), c.last);
-  EXPECT_EQ(Checksum(bits), c.checksum);
+  EXPECT_EQ(StreamChecksum(bits), c.checksum);
   EXPECT_EQ(g.state_hi(), c.state_hi);
   EXPECT_EQ(g.state_lo(), c.state_lo);
   EXPECT_EQ(g.Next32(), c.next32);

@@ -45,8 +45,10 @@ constexpr double kTargetFraction = 0.6;
 constexpr double kSpillFraction = 0.7;
 constexpr double kPauseFraction = 0.8;
 // Freed chunk pages stay pooled for the next chunks (common/page_pool.h) up to half
-// the memory limit, and go back to the system after this long unused.
+// the memory limit (kPoolWithoutLimit for a worker without one), and go back to the
+// system after this long unused.
 constexpr double kPoolFraction = 0.5;
+constexpr size_t kPoolWithoutLimit = size_t{2} << 30;
 constexpr auto kPoolIdle = std::chrono::seconds(60);
 
 std::string Stimulus(std::string_view what) { return std::string(what) + "-" + std::to_string(WallTime()); }
@@ -73,7 +75,7 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerConfig config,
   if (config_.memory_limit && *config_.memory_limit > 0) {
     PagePool::Global().SetCapacity(static_cast<size_t>(kPoolFraction * static_cast<double>(*config_.memory_limit)));
   } else {
-    PagePool::Global().SetCapacity(size_t{2} << 30);
+    PagePool::Global().SetCapacity(kPoolWithoutLimit);
   }
   std::mt19937_64 rng(std::random_device{}());
   char buf[40];
