@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <numeric>
@@ -93,10 +94,12 @@ int main() {
     tbb::parallel_for(0, pieces, [&](int p) { std::memset(fresh.get() + p * kChunk, 0, kChunk * sizeof(double)); });
     write_fresh = std::max(write_fresh, bytes / Seconds(t0) / 1e9);
   }
-  std::vector<std::unique_ptr<double[]>> seed(kSeedChunks);
+  // Page-aligned, as the worker's chunk buffers are: its fill streams aligned output
+  // past the caches (random.cc), which an unaligned malloc block would not get.
+  std::vector<std::unique_ptr<double, decltype(&std::free)>> seed;
   std::vector<double*> chunks;
-  for (auto& c : seed) {
-    c.reset(new double[kChunk]);
+  for (int i = 0; i < kSeedChunks; ++i) {
+    auto& c = seed.emplace_back(static_cast<double*>(std::aligned_alloc(4096, kChunk * sizeof(double))), &std::free);
     std::memset(c.get(), 0, kChunk * sizeof(double));  // mapped once, as pooled pages are
     chunks.push_back(c.get());
   }

@@ -217,14 +217,15 @@ def _arg_tasks(expr):
 def _run_tool(tmp_path, task, how="stock"):
     from distributed.protocol import pickle as dpickle
 
-    from dask_native.graph_ingest import _dumps_run_spec
+    from dask_native.graph_ingest import _RunSpecWriter
 
     buffers = []
     pkl = tmp_path / "task.pkl"
     if how == "stock":
         pkl.write_bytes(dpickle.dumps(task, protocol=5, buffer_callback=buffers.append))
     else:
-        pkl.write_bytes(_dumps_run_spec(task, {}, buffers))
+        data, buffers = _RunSpecWriter().dumps(task)
+        pkl.write_bytes(data)
     paths = []
     for i, b in enumerate(buffers):
         paths.append(tmp_path / f"task.buf{i}")

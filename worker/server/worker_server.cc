@@ -51,6 +51,12 @@ constexpr double kPoolFraction = 0.5;
 constexpr size_t kPoolWithoutLimit = size_t{2} << 30;
 constexpr auto kPoolIdle = std::chrono::seconds(60);
 
+// DN_TRACE_NATIVE=1 logs each native task's duration and why a task ran in Python.
+bool TraceNative() {
+  static const bool trace = std::getenv("DN_TRACE_NATIVE") != nullptr;
+  return trace;
+}
+
 std::string Stimulus(std::string_view what) { return std::string(what) + "-" + std::to_string(WallTime()); }
 
 int64_t RssBytes() {
@@ -398,7 +404,7 @@ void WorkerServer::OnComputeTask(ComputeTask spec) {
   task->spec = std::move(spec);
   for (const auto& [dep, holders] : task->spec.who_has) {
     if (store_.Contains(dep)) continue;
-    task->missing.insert(dep);
+    if (task->missing.insert(dep).second) waiters_[dep].push_back(key);
     if (!fetching_.count(dep)) ScheduleFetch(dep, holders);
   }
   task->state = task->missing.empty() ? State::kReady : State::kFetching;
@@ -498,10 +504,9 @@ awaitable<void> WorkerServer::Fetch(std::string peer, std::vector<Key> keys) {
         // Try another holder named by a task that needs it.
         failed_peers_[k].insert(peer);
         std::vector<std::string> holders;
-        bool needed = false;
-        for (auto& [tk, task] : tasks_) {
-          if (task->state != State::kFetching || !task->missing.count(k)) continue;
-          needed = true;
+        std::vector<Task*> waiting = TasksWaitingFor(k);
+        bool needed = !waiting.empty();
+        for (Task* task : waiting) {
           for (auto& [dep, h] : task->spec.who_has) {
             if (dep == k) holders.insert(holders.end(), h.begin(), h.end());
           }
@@ -755,10 +760,17 @@ awaitable<Result<int64_t>> WorkerServer::StoreInPython(Key key, Serialized value
 
 void WorkerServer::OnStored(const Key& key, int64_t nbytes) {
   store_.PutInMemory(key, nbytes);
-  for (auto& [k, task] : tasks_) {
-    if (task->state == State::kFetching && task->missing.erase(key) && task->missing.empty()) {
-      task->state = State::kReady;
-      ready_.push_back(k);
+  if (auto w = waiters_.find(key); w != waiters_.end()) {
+    std::vector<Key> waiting = std::move(w->second);
+    waiters_.erase(w);
+    for (const Key& k : waiting) {
+      auto it = tasks_.find(k);
+      if (it == tasks_.end()) continue;
+      Task& task = *it->second;
+      if (task.state == State::kFetching && task.missing.erase(key) && task.missing.empty()) {
+        task.state = State::kReady;
+        ready_.push_back(k);
+      }
     }
   }
   MaybeSpill(0);
@@ -833,14 +845,13 @@ void WorkerServer::RunNative(const Key& key) {
       });
     }
     double stop = WallTime();
-    if (std::getenv("DN_TRACE_NATIVE")) std::fprintf(stderr, "native %s %.1f ms at %.3f\n", key.Repr().c_str(), (stop - start) * 1e3, stop);
+    if (TraceNative()) std::fprintf(stderr, "native %s %.1f ms at %.3f\n", key.Repr().c_str(), (stop - start) * 1e3, stop);
     asio::post(io_, [this, key, run_id, deps, out = std::move(out), start, stop]() mutable {
       if (out.ok()) {
         OnNativeExecuted(key, run_id, std::move(deps), out.MoveValueUnsafe(), start, stop);
         return;
       }
-      static const bool trace = std::getenv("DN_TRACE_NATIVE") != nullptr;
-      if (trace) {
+      if (TraceNative()) {
         std::fprintf(stderr, "python %s: %s\n", key.Repr().c_str(), out.status().ToString().c_str());
       }
       if (out.status().code() != StatusCode::kNotImplemented) {
@@ -1012,8 +1023,29 @@ void WorkerServer::ForgetTask(const Key& key) {
     it->second->cancelled = true;  // OnExecuted drops it
     return;
   }
-  tasks_.erase(key);
+  if (it != tasks_.end()) {
+    for (const Key& dep : it->second->missing) {
+      auto w = waiters_.find(dep);
+      if (w == waiters_.end()) continue;
+      std::erase(w->second, key);
+      if (w->second.empty()) waiters_.erase(w);
+    }
+    tasks_.erase(it);
+  }
   std::erase(ready_, key);
+}
+
+std::vector<WorkerServer::Task*> WorkerServer::TasksWaitingFor(const Key& dep) {
+  std::vector<Task*> out;
+  auto w = waiters_.find(dep);
+  if (w == waiters_.end()) return out;
+  for (const Key& k : w->second) {
+    auto it = tasks_.find(k);
+    if (it != tasks_.end() && it->second->state == State::kFetching && it->second->missing.count(dep)) {
+      out.push_back(it->second.get());
+    }
+  }
+  return out;
 }
 
 void WorkerServer::ReleaseData(const Key& key) {
@@ -1098,10 +1130,9 @@ void WorkerServer::OnRefreshWhoHas(const Value& who_has) {
     for (const Value& h : *e.value.array()) {
       if (const std::string* s = h.str()) holders.push_back(*s);
     }
-    bool needed = false;
-    for (auto& [tk, task] : tasks_) {
-      if (task->state != State::kFetching || !task->missing.count(*k)) continue;
-      needed = true;
+    std::vector<Task*> waiting = TasksWaitingFor(*k);
+    bool needed = !waiting.empty();
+    for (Task* task : waiting) {
       for (auto& [dep, h] : task->spec.who_has) {
         if (dep == *k) h = holders;
       }

@@ -90,6 +90,8 @@ class WorkerServer {
   void OnRemoveReplicas(const std::vector<Key>& keys);
   void OnRefreshWhoHas(const Value& who_has);
   void ForgetTask(const Key& key);
+  /// Tasks still fetching `dep` (from waiters_, skipping stale entries).
+  std::vector<Task*> TasksWaitingFor(const Key& dep);
   void ReleaseData(const Key& key);
   /// Queue `key` for fetching from one of `holders` (skipping peers that failed for
   /// it); requests are batched per peer once per loop turn.
@@ -135,6 +137,9 @@ class WorkerServer {
   Array stream_batch_;
   bool stream_flush_posted_ = false;
   std::unordered_map<Key, std::unique_ptr<Task>, KeyHash> tasks_;
+  /// Missing input -> the tasks waiting for it, so storing a value wakes its waiters
+  /// without scanning every task.
+  std::unordered_map<Key, std::vector<Key>, KeyHash> waiters_;
   DataStore store_;                             ///< what this worker holds, and where
   /// Values held natively (the rest live in Python's worker_runtime._store).
   std::unordered_map<Key, native::NativeValue, KeyHash> native_;

@@ -79,16 +79,31 @@ def _by_value_class(cls) -> bool:
         return cls.__module__ == "__main__"
 
 
-def _dumps_run_spec(node, cache, buffers):
-    f = io.BytesIO()
-    try:
-        _RunSpecPickler(f, cache, buffers.append).dump(node)
-        return f.getvalue()
-    except Exception:
-        pass
-    # Whatever this pickler cannot handle goes the stock way.
-    buffers.clear()
-    return dpickle.dumps(node, buffer_callback=buffers.append)
+class _RunSpecWriter:
+    """Pickles one graph's run_specs with one _RunSpecPickler, reset between tasks:
+    building a Pickler per task cost a tenth of the pickling (133k tasks: 1.9 s with
+    a pickler each, 1.7 s with one)."""
+
+    def __init__(self):
+        self._file = io.BytesIO()
+        self._buffers: list = []
+        self._pickler = _RunSpecPickler(self._file, {}, self._buffers.append)
+
+    def dumps(self, node) -> tuple[bytes, list]:
+        """The run_spec's pickle and its out-of-band buffers."""
+        f, buffers = self._file, self._buffers
+        f.seek(0)
+        f.truncate()
+        buffers.clear()
+        self._pickler.clear_memo()
+        try:
+            self._pickler.dump(node)
+            return f.getvalue(), list(buffers)
+        except Exception:
+            pass
+        # Whatever this pickler cannot handle goes the stock way.
+        out: list = []
+        return dpickle.dumps(node, buffer_callback=out.append), out
 
 
 def _cull(dsk: dict, keys: set) -> dict:
@@ -113,11 +128,28 @@ def _packable(v):
 
 
 def materialize(*args):
-    """Run `_materialize`; with DN_PROFILE_INGEST=FILE set, append a cProfile report."""
+    """Run `_materialize`; with DN_PROFILE_INGEST=FILE set, append a cProfile report.
+
+    The cyclic garbage collector is off meanwhile: materialising a graph allocates
+    objects by the hundred thousand and few of them are garbage, so the collections
+    those allocations trigger mostly walk live objects. On a 40k-task graph they cost
+    0.3 s of 3.6 s (graph 1.13 -> 0.96 s, order 0.72 -> 0.62 s). Collection resumes at
+    the next allocation threshold after the graph is done."""
+    import gc
     import os
     path = os.environ.get("DN_PROFILE_INGEST")
-    if not path:
-        return _materialize(*args)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        if not path:
+            return _materialize(*args)
+        return _profiled(path, *args)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _profiled(path, *args):
     import cProfile
     import pstats
     prof = cProfile.Profile()
@@ -152,7 +184,7 @@ def _materialize(expr_header: bytes, expr_frames: list, keys_packed: bytes,
         order = internal_priority or dask.order.order(dsk)
 
         tasks = []
-        cache: dict = {}
+        writer = _RunSpecWriter()
         for key, node in dsk.items():
             if not isinstance(node, GraphNode):
                 node = DataNode(key, node)
@@ -161,8 +193,7 @@ def _materialize(expr_header: bytes, expr_frames: list, keys_packed: bytes,
             for kind, value in global_annotations.items():
                 ann.setdefault(kind, value(key) if callable(value) else value)
             ann = {k: v for k, v in ann.items() if _packable(v)}
-            buffers: list = []
-            run_spec = _dumps_run_spec(node, cache, buffers)
+            run_spec, buffers = writer.dumps(node)
             tasks.append([key, list(node.dependencies), order.get(key, 0), ann, run_spec,
                           [memoryview(b).cast("B").tobytes() for b in buffers]])
         return msgpack.packb(["ok", tasks], use_bin_type=True)
