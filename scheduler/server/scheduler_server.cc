@@ -19,6 +19,9 @@ namespace dn {
 
 namespace {
 
+/// The scheduler->client BatchedSend interval of stock distributed.
+constexpr auto kClientBatchInterval = std::chrono::milliseconds(2);
+
 const std::string* StrField(const Value& msg, std::string_view name) {
   const Value* v = msg.Find(name);
   return v ? v->str() : nullptr;
@@ -203,6 +206,7 @@ awaitable<void> SchedulerServer::ClientStream(std::shared_ptr<Connection> conn, 
   }
   if (client_streams_[id] == conn) client_streams_.erase(id);
   client_batches_.erase(id);
+  client_next_send_.erase(id);
   state_.RemoveClient(id);
   Flush();
 }
@@ -387,11 +391,24 @@ void SchedulerServer::Flush() {
     Array& pending = client_batches_[id];
     for (Value& op : ops) pending.push_back(std::move(op));
   }
-  if (!client_batches_.empty() && !client_flush_armed_) {
-    client_flush_armed_ = true;
-    auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(2));
-    timer->async_wait([this, timer](boost::system::error_code) { SendClientBatches(); });
+  ScheduleClientFlush();
+}
+
+void SchedulerServer::ScheduleClientFlush() {
+  if (client_batches_.empty() || client_flush_armed_) return;
+  const auto now = std::chrono::steady_clock::now();
+  auto due = std::chrono::steady_clock::time_point::max();
+  for (const auto& [id, ops] : client_batches_) {
+    auto next = client_next_send_.find(id);
+    due = std::min(due, next == client_next_send_.end() ? now : next->second);
   }
+  client_flush_armed_ = true;
+  if (due <= now) {
+    asio::post(io_, [this] { SendClientBatches(); });
+    return;
+  }
+  auto timer = std::make_shared<asio::steady_timer>(io_, due);
+  timer->async_wait([this, timer](boost::system::error_code) { SendClientBatches(); });
 }
 
 void SchedulerServer::SendWorkerBatches() {
@@ -405,11 +422,21 @@ void SchedulerServer::SendWorkerBatches() {
 
 void SchedulerServer::SendClientBatches() {
   client_flush_armed_ = false;
-  for (auto& [id, ops] : client_batches_) {
-    auto it = client_streams_.find(id);
-    if (it != client_streams_.end() && !ops.empty()) it->second->Send(Value(std::move(ops)));
+  const auto now = std::chrono::steady_clock::now();
+  for (auto batch = client_batches_.begin(); batch != client_batches_.end();) {
+    auto next = client_next_send_.find(batch->first);
+    if (next != client_next_send_.end() && next->second > now) {
+      ++batch;  // sent less than an interval ago: its turn comes
+      continue;
+    }
+    auto stream = client_streams_.find(batch->first);
+    if (stream != client_streams_.end() && !batch->second.empty()) {
+      stream->second->Send(Value(std::move(batch->second)));
+      client_next_send_[batch->first] = now + kClientBatchInterval;
+    }
+    batch = client_batches_.erase(batch);
   }
-  client_batches_.clear();
+  ScheduleClientFlush();
 }
 
 // --- datasets --------------------------------------------------------------------------
