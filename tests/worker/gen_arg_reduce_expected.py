@@ -1,8 +1,8 @@
 """Print the expected-value tables of worker/native/arg_reduce_test.cc, computed by dask
 2026.8.0 and numpy 2.4.6 (.venv/bin/python tests/worker/gen_arg_reduce_expected.py).
 
-Inputs come from the LCG below, which arg_reduce_test.cc implements identically, so the
-test needs no data files. Three tables:
+Inputs come from the LCG in expected_inputs.py, which arg_reduce_test.cc implements
+identically, so the test needs no data files. Three tables:
   kChunkCases    dask.array.reductions.arg_chunk on one chunk (C order or transposed)
   kCombineCases  arg_combine / arg_agg / nanarg_agg on a structured ("vals", "arg") array
   kPipelineCases da.<argfunc>(da.from_array(x, chunks), axis, split_every=64) with the
@@ -17,22 +17,14 @@ import dask.array as da
 from dask.array import chunk
 from dask.array.reductions import _nanargmax, _nanargmin, arg_agg, arg_chunk, arg_combine, nanarg_agg
 
-M64 = (1 << 64) - 1
+from expected_inputs import fnv, lcg
+
 KINDS = {
     "kArgMax": (chunk.max, chunk.argmax, "argmax"),
     "kArgMin": (chunk.min, chunk.argmin, "argmin"),
     "kNanArgMax": (chunk.nanmax, _nanargmax, "nanargmax"),
     "kNanArgMin": (chunk.nanmin, _nanargmin, "nanargmin"),
 }
-
-
-def lcg(seed, n):
-    s = seed & M64
-    out = np.empty(n, dtype=np.uint64)
-    for i in range(n):
-        s = (s * 6364136223846793005 + 1442695040888963407) & M64
-        out[i] = s
-    return out
 
 
 def base(data, typ, seed, shape):
@@ -62,14 +54,6 @@ def base(data, typ, seed, shape):
         raise ValueError(data)
     a = a.reshape(shape)
     return a.astype({"kF8": np.float64, "kF4": np.float32, "kI8": np.int64}[typ])
-
-
-def fnv(words):
-    h = 0xcbf29ce484222325
-    for w in words:
-        h ^= int(w)
-        h = (h * 0x100000001b3) & M64
-    return h
 
 
 def bits(a):

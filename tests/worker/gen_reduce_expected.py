@@ -1,23 +1,18 @@
 """Print the expected-value table of worker/native/reduce_test.cc, computed by real numpy.
 
-Run with the project's numpy (.venv/bin/python tests/worker/gen_reduce_expected.py). Inputs
-come from the LCG below, which reduce_test.cc implements identically, so the test needs no
-data files. Each row: op, input kind, seed, base shape (C-contiguous), then a view of it
-(offset, shape, strides in elements), the axes (bit mask; argmax: the axis, -1 = None),
-the number of outputs, the bits of output 0 and an FNV-1a hash of all outputs' bits.
+Run with the project's numpy (.venv/bin/python tests/worker/gen_reduce_expected.py).
+Inputs come from the LCG in expected_inputs.py, which reduce_test.cc implements
+identically, so the test needs no data files. Each row: op, input kind, seed, base shape
+(C-contiguous), then a view of it (offset, shape, strides in elements), the axes (bit
+mask; argmax: the axis, -1 = None), the number of outputs, the bits of output 0 and an
+FNV-1a hash of all outputs' bits.
 """
 import math, sys
 import numpy as np
 from dask.array.reductions import moment_chunk
 
-M64 = (1 << 64) - 1
-def lcg(seed, n):
-    s = seed & M64
-    out = np.empty(n, dtype=np.uint64)
-    for i in range(n):
-        s = (s * 6364136223846793005 + 1442695040888963407) & M64
-        out[i] = s
-    return out
+from expected_inputs import fnv, lcg
+
 
 _cache = {}
 def base(kind, seed, shape):
@@ -46,12 +41,6 @@ def base(kind, seed, shape):
     a = a.reshape(shape)
     _cache[key] = a
     return a
-
-def fnv(words):
-    h = 0xcbf29ce484222325
-    for w in words:
-        h ^= int(w); h = (h * 0x100000001b3) & M64
-    return h
 
 def bits(arr):
     arr = np.ascontiguousarray(np.ravel(arr))
