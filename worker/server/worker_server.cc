@@ -1041,9 +1041,9 @@ std::vector<WorkerServer::Task*> WorkerServer::TasksWaitingFor(const Key& dep) {
   if (w == waiters_.end()) return out;
   for (const Key& k : w->second) {
     auto it = tasks_.find(k);
-    if (it != tasks_.end() && it->second->state == State::kFetching && it->second->missing.count(dep)) {
-      out.push_back(it->second.get());
-    }
+    if (it == tasks_.end() || it->second->state != State::kFetching || !it->second->missing.count(dep)) continue;
+    // A task the scheduler sent again is listed twice.
+    if (std::find(out.begin(), out.end(), it->second.get()) == out.end()) out.push_back(it->second.get());
   }
   return out;
 }
