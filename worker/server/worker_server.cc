@@ -845,7 +845,7 @@ void WorkerServer::RunNative(const Key& key) {
       });
     }
     double stop = WallTime();
-    if (TraceNative()) std::fprintf(stderr, "native %s %.1f ms at %.3f\n", key.Repr().c_str(), (stop - start) * 1e3, stop);
+    if (TraceNative()) std::fprintf(stderr, "native %s %.2f ms at %.4f\n", key.Repr().c_str(), (stop - start) * 1e3, stop);
     asio::post(io_, [this, key, run_id, deps, out = std::move(out), start, stop]() mutable {
       if (out.ok()) {
         OnNativeExecuted(key, run_id, std::move(deps), out.MoveValueUnsafe(), start, stop);
