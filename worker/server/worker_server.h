@@ -37,7 +37,9 @@ struct WorkerConfig {
 ///
 /// One Asio thread owns all state. Tasks run in the PythonRuntime's threads (one per
 /// --nthreads) and post their outcome back. Dependencies missing locally are fetched
-/// from the holders named in compute-task with get_data, batched per peer.
+/// from the holders named in compute-task with get_data, batched per peer. The methods
+/// are implemented in worker_server.cc and, by concern, worker_fetch.cc,
+/// worker_values.cc, worker_execute.cc and worker_memory.cc.
 class WorkerServer {
  public:
   WorkerServer(asio::io_context& io, WorkerConfig config, std::unique_ptr<PythonRuntime> python);

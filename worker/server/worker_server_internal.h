@@ -1,0 +1,70 @@
+#pragma once
+
+// Shared by the files that implement WorkerServer (worker_server.cc, worker_fetch.cc,
+// worker_values.cc, worker_execute.cc, worker_memory.cc); not for other code.
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/clock.h"
+#include "worker/server/worker_server.h"
+
+namespace dn {
+
+// distributed.worker.memory defaults: spill managed data above `target`, spill by
+// process memory above `spill`, pause above `pause` (the nanny's `terminate` at 95% is
+// not implemented: see NOTES.md).
+inline constexpr double kTargetFraction = 0.6;
+inline constexpr double kSpillFraction = 0.7;
+inline constexpr double kPauseFraction = 0.8;
+// Freed chunk pages stay pooled for the next chunks (common/page_pool.h) up to half
+// the memory limit (kPoolWithoutLimit for a worker without one), and go back to the
+// system after this long unused.
+inline constexpr double kPoolFraction = 0.5;
+inline constexpr size_t kPoolWithoutLimit = size_t{2} << 30;
+inline constexpr auto kPoolIdle = std::chrono::seconds(60);
+
+// DN_TRACE_NATIVE=1 logs each native task's duration and why a task ran in Python.
+inline bool TraceNative() {
+  static const bool trace = std::getenv("DN_TRACE_NATIVE") != nullptr;
+  return trace;
+}
+
+inline std::string Stimulus(std::string_view what) { return std::string(what) + "-" + std::to_string(WallTime()); }
+
+/// The process's resident memory, from /proc/self/statm.
+inline int64_t RssBytes() {
+  std::ifstream in("/proc/self/statm");
+  int64_t pages = 0, rss = 0;
+  in >> pages >> rss;
+  return rss * sysconf(_SC_PAGESIZE);
+}
+
+/// Run `fn` on the Python thread and resume with its result on the worker's loop.
+template <typename T>
+awaitable<T> WorkerServer::InPython(std::function<T()> fn) {
+  // The job runs on a Python thread; its result is posted here and a timer wakes us.
+  auto done = std::make_shared<asio::steady_timer>(io_, asio::steady_timer::time_point::max());
+  auto slot = std::make_shared<std::optional<T>>();
+  python_->Post([this, fn = std::move(fn), done, slot]() mutable {
+    T value = fn();
+    asio::post(io_, [done, slot, value = std::move(value)]() mutable {
+      slot->emplace(std::move(value));
+      done->cancel();
+    });
+  });
+  while (!slot->has_value()) {
+    boost::system::error_code ec;
+    co_await done->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  co_return std::move(**slot);
+}
+
+}  // namespace dn
