@@ -33,7 +33,8 @@ struct ServerConfig {
 /// streams, and feeds stimuli to SchedulerState, sending its outbox after each one.
 ///
 /// Everything runs on one io_context thread, which alone owns the state. Graph
-/// ingestion runs on the GraphIngestor's thread and is posted back here.
+/// ingestion runs on the GraphIngestor's thread and is posted back here. The RPC
+/// handlers are in scheduler_rpcs.cc, the rest in scheduler_server.cc.
 class SchedulerServer {
  public:
   SchedulerServer(asio::io_context& io, ServerConfig config,

@@ -1,0 +1,325 @@
+// SchedulerServer: the RPCs (handlers of non-stream ops: identity, heartbeat_worker,
+// gather, scatter, broadcast, retire and the rest) and what they report.
+#include "scheduler/server/scheduler_server.h"
+
+#include <algorithm>
+
+#include "scheduler/server/scheduler_server_internal.h"
+
+namespace dn {
+
+// --- RPCs ----------------------------------------------------------------------------
+
+Value SchedulerServer::WorkerInfo(const WorkerState& ws) const {
+  Map m{{Value("type"), Value("Worker")},
+        {Value("id"), ws.name},
+        {Value("host"), Value(ws.host)},
+        {Value("resources"), ws.resources},
+        {Value("local_directory"), Value(ws.local_directory)},
+        {Value("name"), ws.name},
+        {Value("nthreads"), Value(ws.nthreads)},
+        {Value("memory_limit"), ws.memory_limit},
+        {Value("last_seen"), Value(ws.last_seen)},
+        {Value("services"), ws.services},
+        {Value("metrics"), ws.metrics},
+        {Value("status"), Value(ws.status)},
+        {Value("nanny"), ws.nanny}};
+  if (const Map* extra = ws.extra.map()) {
+    for (const MapEntry& e : *extra) m.push_back(e);
+  }
+  return Value(std::move(m));
+}
+
+Value SchedulerServer::Identity(int64_t n_workers) const {
+  int64_t total_memory = 0;
+  for (const auto& ws : state_.workers()) {
+    if (const int64_t* m = ws->memory_limit.get_if<int64_t>()) total_memory += *m;
+  }
+  Map workers;
+  int64_t i = 0;
+  for (const auto& ws : state_.workers()) {
+    if (n_workers >= 0 && i >= n_workers) break;
+    workers.push_back({Value(ws->address), WorkerInfo(*ws)});
+    ++i;
+  }
+  return Value(Map{{Value("type"), Value("Scheduler")},
+                   {Value("id"), Value(id_)},
+                   {Value("address"), Value(address_)},
+                   {Value("services"), Value(Map{{Value("dashboard"),
+                                                  Value(static_cast<int64_t>(config_.dashboard_port))}})},
+                   {Value("started"), Value(started_)},
+                   {Value("n_workers"), Value(static_cast<int64_t>(state_.workers().size()))},
+                   {Value("total_threads"), Value(state_.total_threads())},
+                   {Value("total_memory"), Value(total_memory)},
+                   {Value("workers"), Value(std::move(workers))}});
+}
+
+Value SchedulerServer::HeartbeatWorker(const Value& msg) {
+  const std::string* addr = StrField(msg, "address");
+  WorkerState* ws = addr ? state_.worker(*addr) : nullptr;
+  if (ws == nullptr) return Value(Map{{Value("status"), Value("missing")}});
+  ws->last_seen = Now();
+  if (const Value* m = msg.Find("metrics"); m && m->map()) ws->metrics = *m;
+  size_t n = state_.workers().size();
+  double interval = n <= 10 ? 0.5 : n < 50 ? 1.0 : n < 200 ? 2.0 : static_cast<double>(n) / 200 + 1;
+  return Value(Map{{Value("status"), Value("OK")},
+                   {Value("time"), Value(Now())},
+                   {Value("heartbeat-interval"), Value(interval)}});
+}
+
+awaitable<Result<Value>> SchedulerServer::WorkerRpc(const std::string& address,
+                                                    const Value& request, bool get_data_ack) {
+  std::shared_ptr<Connection> conn;
+  auto& pool = rpc_pool_[address];
+  while (!pool.empty() && !conn) {
+    conn = pool.back();
+    pool.pop_back();
+    if (conn->closed()) conn.reset();
+  }
+  if (!conn) {
+    auto hp = ParseTcpAddress(address);
+    if (!hp.ok()) co_return hp.status();
+    auto dialed = co_await Connection::Dial(hp->first, hp->second, config_.limits);
+    if (!dialed.ok()) co_return dialed.status();
+    conn = *dialed;
+    Handshake local;
+    local.pickle_protocol = 4;  // as the stock scheduler dials (handshake_overrides)
+    auto hs = co_await conn->DoHandshake(local);
+    if (!hs.ok()) co_return hs.status();
+  }
+  Result<Value> reply = co_await conn->Request(request);
+  if (!reply.ok()) co_return reply;
+  if (get_data_ack) {
+    const std::string* st = StrField(*reply, "status");
+    if (st && *st == "OK") conn->Send(Value("OK"));  // get_data's second step
+  }
+  if (!conn->closed() && !stopping_) rpc_pool_[address].push_back(conn);
+  co_return reply;
+}
+
+awaitable<Value> SchedulerServer::Gather(const Value& msg) {
+  std::vector<Key> keys = KeysFromValue(msg.Find("keys"));
+  Array missing;
+  std::unordered_map<std::string, Array> by_worker;
+  for (const Key& k : keys) {
+    TaskState* ts = state_.task(k);
+    if (ts == nullptr || ts->status != TaskStatus::kMemory || ts->who_has.empty()) {
+      missing.push_back(k.ToValue());
+      continue;
+    }
+    by_worker[(*ts->who_has.begin())->address].push_back(k.ToValue());
+  }
+  Map data;
+  for (auto& [addr, wanted] : by_worker) {
+    Value req(Map{{Value("op"), Value("get_data")},
+                  {Value("keys"), Value(wanted)},
+                  {Value("who"), Value()},
+                  {Value("reply"), Value(true)}});
+    Result<Value> reply = co_await WorkerRpc(addr, req, /*get_data_ack=*/true);
+    const Value* d = reply.ok() ? reply->Find("data") : nullptr;
+    const Map* got = d ? d->map() : nullptr;
+    for (const Value& k : wanted) {
+      const Value* v = got ? FindKeyValue(*got, k) : nullptr;
+      if (v == nullptr) {
+        missing.push_back(k);
+      } else {
+        data.push_back({k, *v});
+      }
+    }
+  }
+  if (!missing.empty()) {
+    co_return Value(Map{{Value("status"), Value("error")}, {Value("keys"), Value(std::move(missing))}});
+  }
+  co_return Value(Map{{Value("status"), Value("OK")}, {Value("data"), Value(std::move(data))}});
+}
+
+awaitable<Value> SchedulerServer::Scatter(const Value& msg) {
+  const Value* data = msg.Find("data");
+  const Map* items = data ? data->map() : nullptr;
+  const std::string* client = StrField(msg, "client");
+  if (items == nullptr || client == nullptr) co_return ErrorMessage("scatter needs data and client");
+  std::vector<std::string> targets;
+  if (const Value* w = msg.Find("workers"); w && w->array()) {
+    for (const Value& x : *w->array()) {
+      if (const std::string* s = x.str(); s && state_.worker(*s)) targets.push_back(*s);
+    }
+  }
+  if (targets.empty()) {
+    for (const auto& ws : state_.workers()) {
+      if (ws->running()) targets.push_back(ws->address);
+    }
+  }
+  if (targets.empty()) co_return ErrorMessage("TimeoutError: No valid workers found");
+  const Value* bc = msg.Find("broadcast");
+  bool broadcast = bc && bc->is<bool>() && *bc->get_if<bool>();
+  std::unordered_map<std::string, Map> per_worker;
+  size_t i = 0;
+  for (const MapEntry& e : *items) {
+    if (broadcast) {
+      for (const std::string& t : targets) per_worker[t].push_back(e);
+    } else {
+      per_worker[targets[i++ % targets.size()]].push_back(e);
+    }
+  }
+  Array keys;
+  for (const MapEntry& e : *items) keys.push_back(e.key);
+  for (auto& [addr, part] : per_worker) {
+    Value req(Map{{Value("op"), Value("update_data")},
+                  {Value("data"), Value(part)},
+                  {Value("reply"), Value(true)}});
+    Result<Value> reply = co_await WorkerRpc(addr, req);
+    if (!reply.ok()) co_return ErrorMessage("scatter to " + addr + " failed: " + reply.status().ToString());
+    std::vector<std::pair<Key, int64_t>> stored;
+    const Value* nb = reply->Find("nbytes");
+    for (const MapEntry& e : part) {
+      auto k = Key::FromValue(e.key);
+      if (!k.ok()) continue;
+      int64_t n = 0;
+      if (nb && nb->map()) {
+        if (const Value* v = FindKeyValue(*nb->map(), e.key); v && v->get_if<int64_t>()) n = *v->get_if<int64_t>();
+      }
+      stored.emplace_back(*k, n);
+    }
+    state_.UpdateData(*client, addr, stored);
+  }
+  Flush();
+  co_return Value(std::move(keys));
+}
+
+awaitable<Value> SchedulerServer::Broadcast(const Value& msg) {
+  const Value* inner = msg.Find("msg");
+  if (inner == nullptr || inner->map() == nullptr) co_return ErrorMessage("broadcast needs msg");
+  std::vector<std::string> targets;
+  if (const Value* w = msg.Find("workers"); w && w->array()) {
+    for (const Value& x : *w->array()) {
+      if (const std::string* s = x.str()) targets.push_back(*s);
+    }
+  } else {
+    for (const auto& ws : state_.workers()) targets.push_back(ws->address);
+  }
+  Map out;
+  for (const std::string& addr : targets) {
+    Result<Value> reply = co_await WorkerRpc(addr, *inner);
+    if (!reply.ok()) co_return ErrorMessage("broadcast to " + addr + " failed: " + reply.status().ToString());
+    out.push_back({Value(addr), *reply});
+  }
+  co_return Value(std::move(out));
+}
+
+awaitable<std::optional<Value>> SchedulerServer::HandleRpc(std::shared_ptr<Connection> conn,
+                                                           const Value& msg) {
+  std::string_view op = OpOf(msg);
+  if (op == "identity") co_return Identity(IntField(msg, "n_workers", -1));
+  if (op == "heartbeat_worker") co_return HeartbeatWorker(msg);
+  if (op == "gather") co_return co_await Gather(msg);
+  if (op == "scatter") co_return co_await Scatter(msg);
+  if (op == "broadcast") co_return co_await Broadcast(msg);
+  if (op == "echo") co_return Field(msg, "data");
+  if (op == "who_has") {
+    Map out;
+    for (const Key& k : KeysFromValue(msg.Find("keys"))) {
+      Array holders;
+      if (TaskState* ts = state_.task(k)) {
+        for (WorkerState* ws : ts->who_has) holders.emplace_back(ws->address);
+      }
+      out.push_back({k.ToValue(), Value(std::move(holders))});
+    }
+    co_return Value(std::move(out));
+  }
+  if (op == "has_what") {
+    Map out;
+    for (const auto& ws : state_.workers()) {
+      Array keys;
+      for (TaskState* ts : ws->has_what) keys.push_back(ts->key.ToValue());
+      out.push_back({Value(ws->address), Value(std::move(keys))});
+    }
+    co_return Value(std::move(out));
+  }
+  if (op == "unregister") {
+    // A nanny whose worker process died (Nanny._on_worker_exit), before its stream
+    // closes: forget the worker now, as Scheduler.remove_worker.
+    const std::string* addr = StrField(msg, "address");
+    if (addr == nullptr || state_.worker(*addr) == nullptr) co_return Value("already-removed");
+    std::string address = *addr;
+    state_.RemoveWorker(address, "unregister");
+    if (auto it = worker_streams_.find(address); it != worker_streams_.end()) it->second->Close();
+    Flush();
+    co_return Value("OK");
+  }
+  if (op == "processing") {  // Client.processing: {worker: [keys being computed there]}
+    std::vector<std::string> only;
+    if (const Value* w = msg.Find("workers"); w && w->array()) {
+      for (const Value& a : *w->array()) {
+        if (const std::string* s = a.str()) only.push_back(*s);
+      }
+    }
+    Map out;
+    for (const auto& ws : state_.workers()) {
+      if (!only.empty() && std::find(only.begin(), only.end(), ws->address) == only.end()) continue;
+      Array keys;
+      for (TaskState* ts : ws->processing) keys.push_back(ts->key.ToValue());
+      out.push_back({Value(ws->address), Value(std::move(keys))});
+    }
+    co_return Value(std::move(out));
+  }
+  if (op == "ncores" || op == "ncores_running") {
+    Map out;
+    for (const auto& ws : state_.workers()) {
+      if (op == "ncores_running" && !ws->running()) continue;
+      out.push_back({Value(ws->address), Value(ws->nthreads)});
+    }
+    co_return Value(std::move(out));
+  }
+  if (op == "publish_put") co_return co_await PublishPut(msg);
+  if (op == "publish_delete") {
+    co_await WaitForFlush(Field(msg, "uid"));
+    co_return PublishDelete(msg);
+  }
+  if (op == "publish_get") {
+    Array out;
+    if (const Value* names = msg.Find("names"); names && names->array()) {
+      for (const Value& n : *names->array()) {
+        auto k = Key::FromValue(n);
+        auto it = k.ok() ? datasets_.find(*k) : datasets_.end();
+        out.push_back(it == datasets_.end()
+                          ? Value()
+                          : Value(Map{{Value("data"), it->second.data}, {Value("keys"), it->second.keys}}));
+      }
+    }
+    co_return Value(std::move(out));
+  }
+  if (op == "publish_list") {
+    std::vector<std::pair<std::string, Value>> names;
+    for (const auto& [k, d] : datasets_) names.emplace_back(k.str() ? *k.str() : k.Repr(), k.ToValue());
+    std::sort(names.begin(), names.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    Array out;
+    for (auto& n : names) out.push_back(std::move(n.second));
+    co_return Value(std::move(out));
+  }
+  if (op == "retire_workers") co_return co_await RetireWorkers(msg);
+  if (op == "register_nanny") {
+    // scheduler.py:add_nanny: plugins now, then wait while the nanny starts its worker
+    // (it writes {"status": "ok"|"error"}), then the ordinary nil reply.
+    conn->Send(Value(Map{{Value("status"), Value("OK")}, {Value("nanny-plugins"), Value(Map{})}}));
+    Result<Value> started = co_await conn->Read();
+    (void)started;
+    co_return Value();
+  }
+  if (op == "versions") co_return ingestor_->versions();  // core.py:Server.versions
+  if (op == "run_function") {
+    co_return Value(Map{{Value("status"), Value("error")},
+                        {Value("exception"), Value("NotImplementedError: run_on_scheduler is not "
+                                                   "available: dask-native's scheduler runs no user code")},
+                        {Value("traceback"), Value()}});
+  }
+  if (op == "terminate") {
+    Stop(/*close_workers=*/true);
+    co_return std::nullopt;
+  }
+  std::fprintf(stderr, "dask-native-scheduler: unknown RPC op '%.*s' from %s\n",
+               static_cast<int>(op.size()), op.data(), conn->peer().c_str());
+  // As core.py's Server: the caller gets an error instead of a silent None.
+  co_return ErrorMessage("No handler " + std::string(op) + " found in Scheduler");
+}
+
+}  // namespace dn

@@ -1,0 +1,46 @@
+#pragma once
+
+// Shared by the files that implement SchedulerServer (scheduler_server.cc and
+// scheduler_rpcs.cc); not for other code.
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <string_view>
+
+#include "protocol/msgpack/value.h"
+
+namespace dn {
+
+/// The scheduler->client BatchedSend interval of stock distributed.
+inline constexpr auto kClientBatchInterval = std::chrono::milliseconds(2);
+
+inline const std::string* StrField(const Value& msg, std::string_view name) {
+  const Value* v = msg.Find(name);
+  return v ? v->str() : nullptr;
+}
+
+inline int64_t IntField(const Value& msg, std::string_view name, int64_t def) {
+  const Value* v = msg.Find(name);
+  const int64_t* i = v ? v->get_if<int64_t>() : nullptr;
+  return i ? *i : def;
+}
+
+inline Value Field(const Value& msg, std::string_view name) {
+  const Value* v = msg.Find(name);
+  return v ? *v : Value();
+}
+
+inline std::string NewId(std::string_view prefix) {
+  static std::mt19937_64 rng(std::random_device{}());
+  char buf[64];
+  uint64_t a = rng(), b = rng();
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>(a >> 16) & 0xffff, static_cast<unsigned>(a) & 0xffff,
+                static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return std::string(prefix) + "-" + buf;
+}
+
+}  // namespace dn
