@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -34,7 +35,7 @@ class PagePool {
   /// benefits from it, the worker, sets one.
   static PagePool& Global();
 
-  explicit PagePool(size_t capacity = 0) : capacity_(capacity) {}
+  explicit PagePool(size_t capacity = 0);
   ~PagePool();
   PagePool(const PagePool&) = delete;
   PagePool& operator=(const PagePool&) = delete;
@@ -56,6 +57,14 @@ class PagePool {
   size_t TrimIdle(std::chrono::steady_clock::duration max_idle);
 
   void SetCapacity(size_t bytes);
+
+  /// Populate each new mapping from up to `threads` threads: the caller and
+  /// `threads - 1` helper threads, which sleep between misses. On a VM whose fresh pages
+  /// fault in from the host (shared/docs/performance.md: ~0.4 GB/s per vCPU here), a
+  /// miss is ~85 ms per 32 MB chunk, and the misses come at the end of a computation
+  /// (the worker whose share grew past what its pool kept), when other cores are
+  /// idle. Call before the first Acquire(); 1 (the default) populates on the caller.
+  void SetPopulateThreads(int threads);
   size_t capacity() const;
   size_t pooled_bytes() const;
   /// Acquire() calls served from the pool, and served by a new mapping.
@@ -64,6 +73,7 @@ class PagePool {
 
  private:
   using Clock = std::chrono::steady_clock;
+  class Populator;
   struct Parked {
     void* data;
     Clock::time_point since;
@@ -81,6 +91,7 @@ class PagePool {
   uint64_t next_order_ = 0;
   uint64_t hits_ = 0;
   uint64_t misses_ = 0;
+  std::unique_ptr<Populator> populator_;  ///< null: the caller populates alone
 };
 
 }  // namespace dn

@@ -1,9 +1,13 @@
 #include "common/page_pool.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstring>
+#include <thread>
+#include <vector>
 
 #include "common/buffer.h"
 
@@ -92,6 +96,41 @@ TEST(PagePoolTest, LargeBuffersGoThroughTheGlobalPool) {
   EXPECT_EQ(again.data(), first);
   EXPECT_EQ(again.size(), 5 * kMiB);
   pool.SetCapacity(0);
+}
+
+TEST(PagePoolTest, MissesPopulatedByHelperThreadsAreWholeAndWritable) {
+  PagePool pool(256 * kMiB);
+  pool.SetPopulateThreads(3);
+  // Sizes that are not a multiple of the 2 MiB step, and several misses at once: the
+  // ones that find the helpers busy populate on their own thread.
+  std::vector<std::thread> threads;
+  std::vector<PagePool::Mapping> got(6);
+  for (size_t i = 0; i < got.size(); ++i) {
+    threads.emplace_back([&, i] { got[i] = pool.Acquire((5 + i) * kMiB + 12345); });
+  }
+  for (std::thread& t : threads) t.join();
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_NE(got[i].data, nullptr);
+    ASSERT_GE(got[i].size, (5 + i) * kMiB + 12345);
+    // Every page is resident before anything writes to it: populated up front.
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    std::vector<unsigned char> resident((got[i].size + page - 1) / page);
+    ASSERT_EQ(mincore(got[i].data, got[i].size, resident.data()), 0);
+    size_t missing = 0;
+    for (unsigned char r : resident) missing += (r & 1) ? 0 : 1;
+    EXPECT_EQ(missing, 0u) << "mapping " << i;
+    auto* bytes = static_cast<unsigned char*>(got[i].data);
+    EXPECT_EQ(bytes[0], 0);  // fresh anonymous pages read as zero
+    EXPECT_EQ(bytes[got[i].size - 1], 0);
+    std::memset(bytes, static_cast<int>(i + 1), got[i].size);
+    EXPECT_EQ(bytes[got[i].size / 2], i + 1);
+  }
+  EXPECT_EQ(pool.misses(), got.size());
+  for (PagePool::Mapping& m : got) pool.Release(m);
+  pool.SetPopulateThreads(1);  // stops the helpers
+  PagePool::Mapping m = pool.Acquire(3 * kMiB);
+  EXPECT_NE(m.data, nullptr);
+  pool.Release(m);
 }
 
 }  // namespace

@@ -28,6 +28,8 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerConfig config,
   } else {
     PagePool::Global().SetCapacity(kPoolWithoutLimit);
   }
+  // A pool miss waits for fresh pages; the cores this process may use share that wait.
+  PagePool::Global().SetPopulateThreads(std::min(config_.cpu_limit, kMaxPopulateThreads));
   std::mt19937_64 rng(std::random_device{}());
   char buf[40];
   std::snprintf(buf, sizeof buf, "Worker-%016llx", static_cast<unsigned long long>(rng()));

@@ -30,6 +30,8 @@ inline constexpr double kPauseFraction = 0.8;
 inline constexpr double kPoolFraction = 0.5;
 inline constexpr size_t kPoolWithoutLimit = size_t{2} << 30;
 inline constexpr auto kPoolIdle = std::chrono::seconds(60);
+// Threads that populate a pool miss's fresh pages together (PagePool::SetPopulateThreads).
+inline constexpr int kMaxPopulateThreads = 4;
 
 // DN_TRACE_NATIVE=1 logs each native task's duration and why a task ran in Python.
 inline bool TraceNative() {
