@@ -151,14 +151,13 @@ PagePool::Mapping PagePool::Acquire(size_t requested) {
   }
   // Populated up front: the kernel provides the pages in a few calls instead of one
   // fault per 4 KiB page as the filling loop first touches them.
-  if (populator_ == nullptr) {
-    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (p == MAP_FAILED) return {};
-    return {p, size};
-  }
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return {};
-  populator_->Run(static_cast<char*>(p), size);
+  if (populator_ != nullptr) {
+    populator_->Run(static_cast<char*>(p), size);
+  } else {
+    Populate(static_cast<char*>(p), size);
+  }
   return {p, size};
 }
 
