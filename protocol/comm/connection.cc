@@ -150,7 +150,7 @@ awaitable<void> Connection::WriteLoop() {
   while (!outbox_.empty() && !closed_) {
     std::vector<Buffer> frames = std::move(outbox_.front());
     outbox_.pop_front();
-    std::string header = EncodeFrameHeader(frames);
+    std::string header = EncodeFrameHeader(frames, NosplitFrames(frames));
     std::vector<asio::const_buffer> bufs;
     bufs.reserve(frames.size() + 1);
     bufs.emplace_back(header.data(), header.size());

@@ -82,6 +82,29 @@ TEST(FrameDecoderTest, RefusesHugeFrameBeforeAllocating) {
   EXPECT_TRUE(d.WritableRegion().empty());
 }
 
+TEST(FrameEncoderTest, LargeFramesAreLeftOutOfTheNosplitLength) {
+  std::string big(kSeparateFrameBytes, 'a');
+  // Small frames only: all under nosplit, as before.
+  EXPECT_EQ(NosplitFrames(Frames({"hdr", "sub", "x"})), 3u);
+  // The message header stays even when large; the first large frame after it and all
+  // that follow are read into buffers of their own.
+  std::vector<Buffer> frames = Frames({big, "sub", big, "tail"});
+  ASSERT_EQ(NosplitFrames(frames), 2u);
+  std::string wire = EncodeFramedMessage(frames, NosplitFrames(frames));
+  uint64_t nosplit = 0;
+  std::memcpy(&nosplit, wire.data(), 8);
+  EXPECT_EQ(nosplit, 8 * (1 + 4) + big.size() + 3);
+  // Our decoder (and stock's reader) accepts it and gives back the same frames.
+  FrameDecoder d;
+  ASSERT_OK(d.Consume(reinterpret_cast<const uint8_t*>(wire.data()), wire.size()));
+  ASSERT_TRUE(d.HasMessage());
+  FramedMessage m = d.Pop();
+  ASSERT_EQ(m.frames.size(), 4u);
+  EXPECT_EQ(m.frames[2].size(), big.size());
+  EXPECT_EQ(m.frames[3].view(), "tail");
+  EXPECT_EQ(m.nosplit_frames, 2u);
+}
+
 TEST(FrameDecoderTest, RefusesTooManyFramesAndBadNosplit) {
   FrameLimits limits;
   limits.max_frames = 4;

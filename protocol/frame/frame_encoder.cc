@@ -29,6 +29,13 @@ std::string EncodeFrameHeader(std::span<const Buffer> frames,
   return out;
 }
 
+uint64_t NosplitFrames(std::span<const Buffer> frames) {
+  for (size_t i = 1; i < frames.size(); ++i) {
+    if (frames[i].size() >= kSeparateFrameBytes) return i;
+  }
+  return frames.size();
+}
+
 std::string EncodeFramedMessage(std::span<const Buffer> frames,
                                 std::optional<uint64_t> nosplit_frames) {
   std::string out = EncodeFrameHeader(frames, nosplit_frames);

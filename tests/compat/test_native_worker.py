@@ -231,3 +231,26 @@ def test_numpy_scalars_fetched_from_another_worker_stay_native(client):
         after = _settled_counters(client, before)
         assert after[native[1]][1] == before[native[1]][1], (expr, before, after)
         assert after[native[1]][0] > before[native[1]][0], (expr, before, after)
+
+
+def test_arrays_fetched_from_native_workers_arrive_aligned(client):
+    """A native worker sends a large frame outside the message's nosplit length, so a
+    stock reader (this client, a stock worker) receives it into a buffer of its own.
+    Inside the message's shared buffer an array sits at whatever offset the headers
+    leave, and numpy sums an unaligned float64 array of over 8192 elements through its
+    buffered loop, in another order: before, 162 of 256 chunks gathered this way summed
+    1 ulp away from the same chunk summed in place."""
+    native = {a for a, w in client.scheduler_info()["workers"].items()
+              if "dask_native" in w.get("metrics", {})}
+    assert native, "no native worker reports dask_native metrics"
+    x = da.random.RandomState(11).random_sample((4000, 4000), chunks=(500, 500))
+    full = x.compute(scheduler="sync")
+    y = x.persist()
+    wait(y)
+    who = client.who_has(y)
+    fs = [f for f in futures_of(y) if set(who[f.key]) <= native]
+    assert len(fs) >= 16, who
+    for f, v in zip(fs, client.gather(fs, direct=True)):
+        i, j = f.key[1:]
+        assert v.flags.aligned, f.key
+        assert v.sum() == np.ascontiguousarray(full[i * 500:(i + 1) * 500, j * 500:(j + 1) * 500]).sum()
