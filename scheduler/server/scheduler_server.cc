@@ -266,7 +266,10 @@ awaitable<void> SchedulerServer::WorkerStream(std::shared_ptr<Connection> conn, 
   if (const Value* v = msg.Find("services"); v && v->map()) ws->services = *v;
   ws->nanny = Field(msg, "nanny");
   if (const Value* v = msg.Find("resources"); v && v->map()) ws->resources = *v;
-  if (const Value* v = msg.Find("metrics"); v && v->map()) ws->metrics = *v;
+  if (const Value* v = msg.Find("metrics"); v && v->map()) {
+    ws->metrics = *v;
+    ws->cpus = ReportedCpus(*v);
+  }
   if (const Value* v = msg.Find("extra"); v && v->map()) ws->extra = *v;
   ws->pid = IntField(msg, "pid", 0);
   if (const std::string* s = StrField(msg, "status")) ws->status = *s;

@@ -28,6 +28,12 @@ inline int64_t IntField(const Value& msg, std::string_view name, int64_t def) {
   return i ? *i : def;
 }
 
+/// The CPUs a native worker reports in its metrics (`dask_native.cpus`); 0 if absent.
+inline int64_t ReportedCpus(const Value& metrics) {
+  const Value* ours = metrics.Find("dask_native");
+  return ours ? IntField(*ours, "cpus", 0) : 0;
+}
+
 inline Value Field(const Value& msg, std::string_view name) {
   const Value* v = msg.Find(name);
   return v ? *v : Value();

@@ -346,6 +346,7 @@ Status SchedulerState::AddWorker(std::unique_ptr<WorkerState> ws) {
   }
   WorkerState* raw = ws.get();
   workers_by_address_[raw->address] = raw;
+  workers_by_host_[raw->host].push_back(raw);
   workers_.push_back(std::move(ws));
   if (raw->running()) {
     for (TaskState* ts : std::vector<TaskState*>(unrunnable_.begin(), unrunnable_.end())) {
@@ -425,6 +426,9 @@ void SchedulerState::RemoveWorker(const std::string& address, std::string_view r
                                            {Value("stimulus_id"), Value(sid)}}));
   }
   workers_by_address_.erase(address);
+  std::vector<WorkerState*>& neighbours = workers_by_host_[ws->host];
+  std::erase(neighbours, ws);
+  if (neighbours.empty()) workers_by_host_.erase(ws->host);
   auto it = std::find_if(workers_.begin(), workers_.end(),
                          [ws](const auto& p) { return p.get() == ws; });
   std::unique_ptr<WorkerState> dead = std::move(*it);

@@ -123,8 +123,12 @@ class SchedulerState {
   bool HasRoom(const WorkerState* ws) const;
   void SendCompute(TaskState* ts, WorkerState* ws);
   void FillFreeSlots();
-  /// A running worker below its saturation limit, the least busy one; or nullptr.
+  /// A running worker below its saturation limit that need not wait for its
+  /// neighbours, the least busy one; or nullptr.
   WorkerState* RoomiestWorker() const;
+  /// True when `ws` should leave a queued root task to a co-located worker (see
+  /// transitions.cc).
+  bool WaitsForNeighbours(const WorkerState* ws) const;
   bool Needed(const TaskState* ts) const;
   void ReleaseIfUnneeded(TaskState* ts);
   void ReportToClients(TaskState* ts, Value message);
@@ -139,6 +143,7 @@ class SchedulerState {
   std::unordered_map<Key, std::unique_ptr<TaskState>, KeyHash> tasks_;
   std::vector<std::unique_ptr<WorkerState>> workers_;
   std::unordered_map<std::string, WorkerState*> workers_by_address_;
+  std::unordered_map<std::string, std::vector<WorkerState*>> workers_by_host_;
   std::unordered_map<std::string, std::unique_ptr<ClientState>> clients_;
   struct QueueOrder {
     bool operator()(const TaskState* a, const TaskState* b) const {

@@ -261,5 +261,92 @@ TEST(SchedulerStateLossTest, ProcessingDependentOfLostDataWaitsForTheRecompute) 
   EXPECT_EQ(state.task(a.key)->status, TaskStatus::kNoWorker);
 }
 
+// Root tasks among workers that share a host's cores (WaitsForNeighbours).
+class CoLocatedRootTasksTest : public ::testing::Test {
+ protected:
+  CoLocatedRootTasksTest() : state_(SchedulerConfig{1.1, 3, /*validate=*/true}) {}
+
+  void AddWorkers(const std::vector<std::string>& hosts, int64_t cpus) {
+    for (size_t i = 0; i < hosts.size(); ++i) {
+      auto ws = W("tcp://" + hosts[i] + ":" + std::to_string(i + 1));
+      ws->host = hosts[i];
+      ws->cpus = cpus;
+      addresses_.push_back(ws->address);
+      ASSERT_TRUE(state_.AddWorker(std::move(ws)).ok());
+    }
+  }
+
+  void SubmitRootTasks(int n) {
+    std::vector<GraphTask> g;
+    std::vector<Key> wanted;
+    for (int i = 0; i < n; ++i) {
+      g.push_back(T("r" + std::to_string(i), {}, i));
+      wanted.push_back(K("r" + std::to_string(i)));
+    }
+    state_.UpdateGraph("c", std::move(g), wanted);
+    pending_ = state_.TakeOutbox();
+  }
+
+  // Finishes the tasks sent to worker `i`, and those it is sent next, until it is sent
+  // no more; the other workers' tasks keep running. Returns how many it finished.
+  int RunOnly(size_t i) {
+    int finished = 0;
+    Array sent = std::move(pending_.to_workers[addresses_[i]]);
+    while (!sent.empty()) {
+      for (const Value& ct : sent) {
+        state_.TaskFinished(addresses_[i], *Key::FromValue(*ct.Find("key")),
+                            *ct.Find("run_id")->get_if<int64_t>(), 8, {}, "float");
+        ++finished;
+      }
+      Outbox out = state_.TakeOutbox();
+      sent = std::move(out.to_workers[addresses_[i]]);
+      for (auto& [addr, msgs] : out.to_workers) {
+        if (addr != addresses_[i]) {
+          for (Value& m : msgs) pending_.to_workers[addr].push_back(std::move(m));
+        }
+      }
+    }
+    return finished;
+  }
+
+  int Queued() { return state_.StatusCounts()[static_cast<int>(TaskStatus::kQueued)]; }
+
+  SchedulerState state_;
+  std::vector<std::string> addresses_;
+  Outbox pending_;
+};
+
+TEST_F(CoLocatedRootTasksTest, AWorkerWithACoreOfItsOwnTakesOnlyItsShareMore) {
+  AddWorkers({"h", "h", "h"}, /*cpus=*/2);
+  SubmitRootTasks(30);
+  // The other two keep both cores busy with 2 tasks each, so the first worker stops
+  // taking root tasks once it holds more than 2 above them.
+  EXPECT_EQ(RunOnly(0), 5);
+  EXPECT_EQ(Queued(), 30 - 5 - 4);
+  // The queue still drains. While the first worker waits, a core is free, so the second
+  // takes every task left (the third is stuck on its two).
+  EXPECT_EQ(RunOnly(1), 2 + 21);
+  EXPECT_EQ(Queued(), 0);
+}
+
+TEST_F(CoLocatedRootTasksTest, NoWorkerWaitsWhileACoreIsFree) {
+  AddWorkers({"h", "h", "h"}, /*cpus=*/3);
+  SubmitRootTasks(30);
+  EXPECT_EQ(RunOnly(0), 30 - 4);
+  EXPECT_EQ(Queued(), 0);
+}
+
+TEST_F(CoLocatedRootTasksTest, WorkersOnTheirOwnHostsOrWithoutCpusNeverWait) {
+  AddWorkers({"h1", "h2", "h3"}, /*cpus=*/1);
+  SubmitRootTasks(30);
+  EXPECT_EQ(RunOnly(0), 30 - 4);
+}
+
+TEST_F(CoLocatedRootTasksTest, StockWorkersWhichDoNotReportCpusNeverWait) {
+  AddWorkers({"h", "h", "h"}, /*cpus=*/0);
+  SubmitRootTasks(30);
+  EXPECT_EQ(RunOnly(0), 30 - 4);
+}
+
 }  // namespace
 }  // namespace dn

@@ -141,7 +141,7 @@ void SchedulerState::TransitionWaitingProcessing(TaskState* ts) {
   // Root tasks wait in the queue until some worker has room (worker-saturation).
   // Tasks with worker restrictions are never queued, as in stock: the queue hands
   // tasks to whichever worker frees up first.
-  if (ts->root_ish() && ts->worker_restrictions.empty() && !HasRoom(ws)) {
+  if (ts->root_ish() && ts->worker_restrictions.empty() && (!HasRoom(ws) || WaitsForNeighbours(ws))) {
     WorkerState* roomy = RoomiestWorker();
     if (roomy == nullptr) {
       unrunnable_.erase(ts);
@@ -182,11 +182,50 @@ WorkerState* SchedulerState::RoomiestWorker() const {
   WorkerState* best = nullptr;
   for (const auto& w : workers_) {
     if (w->running() && HasRoom(w.get()) &&
-        (best == nullptr || w->processing.size() < best->processing.size())) {
+        (best == nullptr || w->processing.size() < best->processing.size()) &&
+        !WaitsForNeighbours(w.get())) {
       best = w.get();
     }
   }
   return best;
+}
+
+namespace {
+
+/// How many tasks per thread a worker may hold or run beyond its least loaded
+/// neighbour before it leaves queued root tasks to its neighbours.
+constexpr double kRootTaskSlack = 2;
+
+double TasksPerThread(const WorkerState* ws) {
+  return static_cast<double>(ws->has_what.size() + ws->processing.size()) /
+         static_cast<double>(ws->nthreads);
+}
+
+}  // namespace
+
+// Workers on one host share its cores. While a worker's neighbours keep every core it
+// may use busy, which of them takes the next queued root task does not change how fast
+// the queue drains (a worker that waits gives its core to a neighbour), but it does
+// decide where the results land. Linux gives one of three one-thread workers on two
+// cores a core of its own for a while, and plain queuing then hands that worker up to
+// twice its share of an array's chunks: the reductions that follow wait on it, and its
+// chunk memory grows with every persist whose share is larger than the last
+// (NOTES.md, sessions 4-5). So such a worker waits while it holds or runs more than
+// kRootTaskSlack tasks per thread above its least loaded neighbour. It never waits
+// while a core is free, nor on a host of its own, nor when it does not report its
+// CPUs (stock workers).
+bool SchedulerState::WaitsForNeighbours(const WorkerState* ws) const {
+  if (ws->cpus <= 0) return false;
+  auto it = workers_by_host_.find(ws->host);
+  if (it == workers_by_host_.end() || it->second.size() < 2) return false;
+  int64_t busy_threads = 0;
+  double least = TasksPerThread(ws);
+  for (const WorkerState* w : it->second) {
+    if (w == ws || !w->running()) continue;
+    busy_threads += std::min<int64_t>(static_cast<int64_t>(w->processing.size()), w->nthreads);
+    least = std::min(least, TasksPerThread(w));
+  }
+  return busy_threads >= ws->cpus && TasksPerThread(ws) > least + kRootTaskSlack;
 }
 
 void SchedulerState::FillFreeSlots() {

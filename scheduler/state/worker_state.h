@@ -23,6 +23,9 @@ struct WorkerState {
   Value metrics = Value(Map{});
   Value extra = Value(Map{});
   int64_t pid = 0;
+  /// CPUs the worker may use (its affinity and cgroup quota), as native workers report
+  /// in their metrics; 0 when unknown (stock workers).
+  int64_t cpus = 0;
   std::string status = "init";   ///< "running", "paused", "closing_gracefully", ...
   double last_seen = 0;
 

@@ -129,7 +129,10 @@ Value WorkerServer::Metrics() const {
                                        {Value("native_keys"), Value(static_cast<int64_t>(native_.size()))},
                                        {Value("pooled_bytes"), Value(static_cast<int64_t>(pool.pooled_bytes()))},
                                        {Value("pool_hits"), Value(static_cast<int64_t>(pool.hits()))},
-                                       {Value("pool_misses"), Value(static_cast<int64_t>(pool.misses()))}})}});
+                                       {Value("pool_misses"), Value(static_cast<int64_t>(pool.misses()))},
+                                       // Read by our scheduler to share root tasks among
+                                       // workers that share a host's cores.
+                                       {Value("cpus"), Value(static_cast<int64_t>(config_.cpu_limit))}})}});
 }
 
 // Every field worker.py:_register_with_scheduler sends; add_worker is strict.
