@@ -2,9 +2,11 @@
 
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -123,12 +125,20 @@ class SchedulerState {
   bool HasRoom(const WorkerState* ws) const;
   void SendCompute(TaskState* ts, WorkerState* ws);
   void FillFreeSlots();
-  /// A running worker below its saturation limit that need not wait for its
-  /// neighbours, the least busy one; or nullptr.
-  WorkerState* RoomiestWorker() const;
+  /// What the running workers of one host hold and run (see WaitsForNeighbours).
+  struct HostLoad {
+    int64_t busy_threads = 0;  ///< threads with a task to run
+    double least = std::numeric_limits<double>::infinity();  ///< fewest tasks per thread
+  };
+  using HostLoads = std::unordered_map<std::string_view, HostLoad>;
+  /// The loads of the hosts that have two or more workers.
+  HostLoads LoadsOfSharedHosts() const;
   /// True when `ws` should leave a queued root task to a co-located worker (see
   /// transitions.cc).
-  bool WaitsForNeighbours(const WorkerState* ws) const;
+  bool WaitsForNeighbours(const WorkerState* ws, const HostLoads& loads) const;
+  /// A running worker below its saturation limit that need not wait for its
+  /// neighbours, the least busy one; or nullptr.
+  WorkerState* RoomiestWorker(const HostLoads& loads) const;
   bool Needed(const TaskState* ts) const;
   void ReleaseIfUnneeded(TaskState* ts);
   void ReportToClients(TaskState* ts, Value message);

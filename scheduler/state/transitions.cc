@@ -141,15 +141,18 @@ void SchedulerState::TransitionWaitingProcessing(TaskState* ts) {
   // Root tasks wait in the queue until some worker has room (worker-saturation).
   // Tasks with worker restrictions are never queued, as in stock: the queue hands
   // tasks to whichever worker frees up first.
-  if (ts->root_ish() && ts->worker_restrictions.empty() && (!HasRoom(ws) || WaitsForNeighbours(ws))) {
-    WorkerState* roomy = RoomiestWorker();
-    if (roomy == nullptr) {
-      unrunnable_.erase(ts);
-      queued_.insert(ts);
-      SetStatus(ts, TaskStatus::kQueued);
-      return;
+  if (ts->root_ish() && ts->worker_restrictions.empty()) {
+    const HostLoads loads = LoadsOfSharedHosts();
+    if (!HasRoom(ws) || WaitsForNeighbours(ws, loads)) {
+      WorkerState* roomy = RoomiestWorker(loads);
+      if (roomy == nullptr) {
+        unrunnable_.erase(ts);
+        queued_.insert(ts);
+        SetStatus(ts, TaskStatus::kQueued);
+        return;
+      }
+      ws = roomy;
     }
-    ws = roomy;
   }
   if (start == TaskStatus::kQueued) queued_.erase(ts);
   if (start == TaskStatus::kNoWorker) unrunnable_.erase(ts);
@@ -178,18 +181,6 @@ void SchedulerState::SendCompute(TaskState* ts, WorkerState* ws) {
   SendToWorker(ws->address, msg.ToValue());
 }
 
-WorkerState* SchedulerState::RoomiestWorker() const {
-  WorkerState* best = nullptr;
-  for (const auto& w : workers_) {
-    if (w->running() && HasRoom(w.get()) &&
-        (best == nullptr || w->processing.size() < best->processing.size()) &&
-        !WaitsForNeighbours(w.get())) {
-      best = w.get();
-    }
-  }
-  return best;
-}
-
 namespace {
 
 /// How many tasks per thread a worker may hold or run beyond its least loaded
@@ -201,7 +192,25 @@ double TasksPerThread(const WorkerState* ws) {
          static_cast<double>(ws->nthreads);
 }
 
+int64_t BusyThreads(const WorkerState* ws) {
+  return std::min<int64_t>(static_cast<int64_t>(ws->processing.size()), ws->nthreads);
+}
+
 }  // namespace
+
+SchedulerState::HostLoads SchedulerState::LoadsOfSharedHosts() const {
+  HostLoads loads;
+  for (const auto& [host, workers] : workers_by_host_) {
+    if (workers.size() < 2) continue;
+    HostLoad& h = loads[host];
+    for (const WorkerState* w : workers) {
+      if (!w->running()) continue;
+      h.busy_threads += BusyThreads(w);
+      h.least = std::min(h.least, TasksPerThread(w));
+    }
+  }
+  return loads;
+}
 
 // Workers on one host share its cores. While a worker's neighbours keep every core it
 // may use busy, which of them takes the next queued root task does not change how fast
@@ -210,27 +219,33 @@ double TasksPerThread(const WorkerState* ws) {
 // cores a core of its own for a while, and plain queuing then hands that worker up to
 // twice its share of an array's chunks: the reductions that follow wait on it, and its
 // chunk memory grows with every persist whose share is larger than the last
-// (NOTES.md, sessions 4-5). So such a worker waits while it holds or runs more than
+// (NOTES.md, sessions 4-6). So such a worker waits while it holds or runs more than
 // kRootTaskSlack tasks per thread above its least loaded neighbour. It never waits
 // while a core is free, nor on a host of its own, nor when it does not report its
 // CPUs (stock workers).
-bool SchedulerState::WaitsForNeighbours(const WorkerState* ws) const {
+bool SchedulerState::WaitsForNeighbours(const WorkerState* ws, const HostLoads& loads) const {
   if (ws->cpus <= 0) return false;
-  auto it = workers_by_host_.find(ws->host);
-  if (it == workers_by_host_.end() || it->second.size() < 2) return false;
-  int64_t busy_threads = 0;
-  double least = TasksPerThread(ws);
-  for (const WorkerState* w : it->second) {
-    if (w == ws || !w->running()) continue;
-    busy_threads += std::min<int64_t>(static_cast<int64_t>(w->processing.size()), w->nthreads);
-    least = std::min(least, TasksPerThread(w));
+  auto it = loads.find(ws->host);
+  if (it == loads.end()) return false;
+  const int64_t neighbours_busy = it->second.busy_threads - BusyThreads(ws);
+  return neighbours_busy >= ws->cpus && TasksPerThread(ws) > it->second.least + kRootTaskSlack;
+}
+
+WorkerState* SchedulerState::RoomiestWorker(const HostLoads& loads) const {
+  WorkerState* best = nullptr;
+  for (const auto& w : workers_) {
+    if (w->running() && HasRoom(w.get()) &&
+        (best == nullptr || w->processing.size() < best->processing.size()) &&
+        !WaitsForNeighbours(w.get(), loads)) {
+      best = w.get();
+    }
   }
-  return busy_threads >= ws->cpus && TasksPerThread(ws) > least + kRootTaskSlack;
+  return best;
 }
 
 void SchedulerState::FillFreeSlots() {
   while (!queued_.empty()) {
-    WorkerState* roomy = RoomiestWorker();
+    WorkerState* roomy = RoomiestWorker(LoadsOfSharedHosts());
     if (roomy == nullptr) return;
     TaskState* ts = *queued_.begin();
     queued_.erase(queued_.begin());
