@@ -254,3 +254,36 @@ def test_arrays_fetched_from_native_workers_arrive_aligned(client):
         i, j = f.key[1:]
         assert v.flags.aligned, f.key
         assert v.sum() == np.ascontiguousarray(full[i * 500:(i + 1) * 500, j * 500:(j + 1) * 500]).sum()
+
+
+def test_python_lets_go_of_every_value_once_its_keys_are_released(client):
+    """Freeing a key that only the native side ever held does not wake the worker's
+    Python thread (WorkerServer::native_only_); every value Python did hold is dropped
+    there too: native chunks handed to Python tasks, Python results shared back with
+    the native side, and Python-only results."""
+    def python_held_keys() -> int:
+        # Keys the worker's embedded Python holds (0 where it is not a native worker).
+        runtime = sys.modules.get("dask_native.worker_runtime")
+        return len(runtime._store) if runtime is not None else 0
+
+    # Other tests on this session's cluster may still hold values (a published dataset):
+    # count this test's against what Python held before it.
+    before = client.run(python_held_keys)
+    x = da.random.RandomState(5).random_sample((400, 400), chunks=(100, 100))
+    expected = ((x.compute(scheduler="sync") * 2 + 1).sum(), x.compute(scheduler="sync")[:100, :100].sum())
+    xs = x.persist()
+    doubled = xs.map_blocks(lambda b: b * 2)  # Python tasks on native chunks, ndarray results
+    total = client.compute((doubled + 1).sum())  # native tasks on Python-made arrays
+    corner = client.submit(lambda a: float(a.sum()), futures_of(xs)[0])  # a Python float
+    assert total.result() == pytest.approx(expected[0], rel=1e-12)
+    assert corner.result() == pytest.approx(expected[1], rel=1e-12)
+    del xs, doubled, total, corner
+    deadline = time.time() + 30
+    def left(held):
+        return {w: n - before.get(w, 0) for w, n in held.items() if n > before.get(w, 0)}
+
+    held = client.run(python_held_keys)
+    while left(held) and time.time() < deadline:
+        time.sleep(0.2)
+        held = client.run(python_held_keys)
+    assert not left(held), (before, held)

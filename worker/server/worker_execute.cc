@@ -148,11 +148,13 @@ void WorkerServer::RunNative(const Key& key) {
 void WorkerServer::RunPython(const Key& key) {
   Task& task = *tasks_.at(key);
   std::vector<Key> deps;
+  native_only_.erase(key);  // Python makes this value
   // Native inputs Python needs to see: one unnamed array, or a dict's named arrays.
   std::vector<std::pair<Key, std::vector<std::pair<std::string, PyArrayView>>>> exports;
   for (const auto& [dep, holders] : task.spec.who_has) {
     deps.push_back(dep);
     if (auto it = native_.find(dep); it != native_.end()) {
+      native_only_.erase(dep);  // Python will hold a view of it
       auto view = [](const native::NdArray& a) {
         return PyArrayView{a.data, std::string(native::DTypeStr(a.dtype)), a.shape, a.strides, a.scalar};
       };
@@ -244,6 +246,7 @@ void WorkerServer::OnNativeExecuted(Key key, int64_t run_id, std::vector<Key> de
   SendToScheduler(f.ToValue());
   int64_t nbytes = value.Sizeof();
   native_[key] = std::move(value);
+  native_only_.insert(key);
   OnStored(key, nbytes);
 }
 

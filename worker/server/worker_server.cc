@@ -380,7 +380,7 @@ void WorkerServer::ReleaseData(const Key& key) {
   pins_.erase(key);
   native_.erase(key);
   spilled_native_.erase(key);
-  python_->Post([this, key] { python_->Delete(key); });
+  if (native_only_.erase(key) == 0) python_->Post([this, key] { python_->Delete(key); });
   SendToScheduler(Value(Map{{Value("op"), Value("release-worker-data")},
                             {Value("key"), key.ToValue()},
                             {Value("stimulus_id"), Value(Stimulus("free-keys"))}}));

@@ -146,6 +146,12 @@ class WorkerServer {
   /// Values held natively (the rest live in Python's worker_runtime._store).
   std::unordered_map<Key, native::NativeValue, KeyHash> native_;
   std::unordered_set<Key, KeyHash> spilled_native_;  ///< on disk, native when read back
+  /// Keys whose value Python never held (made by a native task, or received and decoded
+  /// natively, and not handed to a Python task since): freeing them need not wake the
+  /// Python thread. That is ~80 wakes per worker per seed cycle, each taking a core from
+  /// a running kernel; four interleaved 16-cycle loops: cycle medians 0.299-0.312 s
+  /// against 0.307-0.319 s when every free wakes Python.
+  std::unordered_set<Key, KeyHash> native_only_;
   std::unique_ptr<native::NativeExecutor> executor_;
   int64_t native_tasks_ = 0;  ///< tasks run natively since start
   int64_t python_tasks_ = 0;  ///< tasks run in the embedded Python

@@ -145,9 +145,11 @@ awaitable<Result<int64_t>> WorkerServer::StoreReceived(Key key, Serialized value
     int64_t n = v->Sizeof();
     native_[key] = std::move(*v);
     python_->Post([this, key] { python_->Delete(key); });  // a stale Python copy, if any
+    native_only_.insert(key);
     co_return n;
   }
   native_.erase(key);
+  native_only_.erase(key);
   Result<int64_t> n = co_await StoreInPython(key, std::move(value));
   co_return n;
 }
