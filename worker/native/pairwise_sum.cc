@@ -1,6 +1,7 @@
 #include "worker/native/pairwise_sum.h"
 
 #include <tbb/parallel_invoke.h>
+#include <tbb/task_arena.h>
 
 #include <algorithm>
 #include <cstring>
@@ -58,6 +59,11 @@ DN_INLINE double OneBlock(const double* a, int64_t n) {
   return Tail(Fold(r), a, e, n);
 }
 
+DN_INLINE int64_t Half(int64_t n) {
+  const int64_t n2 = n / 2;
+  return n2 - n2 % 8;
+}
+
 // numpy's recursion: halves rounded down to a multiple of 8, blocks of at most 128.
 template <typename Self>
 DN_INLINE double Recurse(const double* a, int64_t n, Self self) {
@@ -67,19 +73,80 @@ DN_INLINE double Recurse(const double* a, int64_t n, Self self) {
     return res;
   }
   if (n <= kBlock) return OneBlock(a, n);
-  int64_t n2 = n / 2;
-  n2 -= n2 % 8;
+  const int64_t n2 = Half(n);
   if (n - n2 <= kBlock) return TwoBlocks(a, n2, a + n2, n - n2);
   return self(a, n2) + self(a + n2, n - n2);
 }
 
-__attribute__((target("avx512f"))) double SumAvx512(const double* a, int64_t n) {
-  return Recurse(a, n, SumAvx512);
+// The same recursion over S ranges of one length n (>= 8), in lockstep: each range
+// gets numpy's additions in numpy's order, so each result has the same bits; only
+// the interleaving across ranges differs. Why: a large sum is bound by how fast one
+// core reads memory, and on this kind of machine one sequential stream reads at
+// ~12.5 GB/s a core while four streams far apart read at ~15 GB/s (more cache
+// misses in flight; measured with bench/dn-machine-limits' chunks).
+template <int S, typename Self>
+DN_INLINE void Lockstep(const double* const* a, int64_t n, double* out, Self self) {
+  if (n <= kBlock) {
+    Lanes r[S];
+    for (int k = 0; k < S; ++k) r[k] = Load(a[k]);
+    const int64_t e = n - n % 8;
+    for (int64_t i = 8; i < e; i += 8) {
+      for (int k = 0; k < S; ++k) r[k] += Load(a[k] + i);
+    }
+    for (int k = 0; k < S; ++k) out[k] = Tail(Fold(r[k]), a[k], e, n);
+    return;
+  }
+  const int64_t n2 = Half(n);
+  const double* right[S];
+  double left_sums[S];
+  double right_sums[S];
+  for (int k = 0; k < S; ++k) right[k] = a[k] + n2;
+  self(a, n2, left_sums);
+  self(right, n - n2, right_sums);
+  for (int k = 0; k < S; ++k) out[k] = left_sums[k] + right_sums[k];
 }
 
-__attribute__((target("avx2"))) double SumAvx2(const double* a, int64_t n) { return Recurse(a, n, SumAvx2); }
+// Below this many doubles (256 KB) the data is likely cached and one stream is as fast.
+constexpr int64_t kStreamsAbove = int64_t{1} << 15;
 
-double SumBaseline(const double* a, int64_t n) { return Recurse(a, n, SumBaseline); }
+// The top of numpy's recursion, looking for equal halves (and quarters) to sum in
+// lockstep; `one` is the plain recursion.
+template <typename Self, typename One, typename Two, typename Four>
+DN_INLINE double Streams(const double* a, int64_t n, Self self, One one, Two two, Four four) {
+  if (n < kStreamsAbove) return one(a, n);
+  const int64_t n2 = Half(n);
+  if (n2 != n - n2) return self(a, n2) + self(a + n2, n - n2);
+  double out[4];
+  const int64_t q = Half(n2);
+  if (q == n2 - q) {
+    const double* quarters[4] = {a, a + q, a + n2, a + n2 + q};
+    four(quarters, q, out);
+    return (out[0] + out[1]) + (out[2] + out[3]);
+  }
+  const double* halves[2] = {a, a + n2};
+  two(halves, n2, out);
+  return out[0] + out[1];
+}
+
+// One set of kernels per vector unit.
+#define DN_SUM_KERNELS(Name, kTarget)                                                       \
+  __attribute__((target(kTarget))) double Name##One(const double* a, int64_t n) {          \
+    return Recurse(a, n, Name##One);                                                      \
+  }                                                                                       \
+  template <int S>                                                                        \
+  __attribute__((target(kTarget))) void Name##Lock(const double* const* a, int64_t n,      \
+                                                   double* out) {                         \
+    Lockstep<S>(a, n, out, Name##Lock<S>);                                                \
+  }                                                                                       \
+  __attribute__((target(kTarget))) double Name(const double* a, int64_t n) {               \
+    return Streams(a, n, Name, Name##One, Name##Lock<2>, Name##Lock<4>);                   \
+  }
+
+DN_SUM_KERNELS(SumAvx512, "avx512f")
+DN_SUM_KERNELS(SumAvx2, "avx2")
+DN_SUM_KERNELS(SumBaseline, "default")
+
+#undef DN_SUM_KERNELS
 
 using SumFn = double (*)(const double*, int64_t);
 
@@ -95,8 +162,10 @@ SumFn For(SumKernel k) {
   return SumBaseline;
 }
 
+// On an arena of one thread (a worker's usual executor) the halves would run one after
+// the other anyway, and splitting there would cost its tasks and the lockstep's reach.
 double Split(const double* a, int64_t n, SumFn sum) {
-  if (n < kParallelAbove) return sum(a, n);
+  if (n < kParallelAbove || tbb::this_task_arena::max_concurrency() == 1) return sum(a, n);
   int64_t n2 = n / 2;
   n2 -= n2 % 8;
   double left = 0;

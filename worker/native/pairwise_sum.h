@@ -12,9 +12,11 @@ namespace dn::native {
 /// This is the hot loop of the seed workload's reductions, so it is written for speed:
 /// a block's eight partial sums live in one vector register (numpy's r[0..7] are its
 /// lanes), two sibling blocks run interleaved to hide the add latency, the widest
-/// vector unit the CPU has is chosen at run time, and the two halves of a large array
-/// are summed in parallel on the calling TBB arena (numpy adds the halves' sums last,
-/// so splitting there changes nothing).
+/// vector unit the CPU has is chosen at run time, the equal quarters (or halves) of a
+/// large array are summed in lockstep so that one core reads four streams at once,
+/// and the two halves of a large array are summed in parallel when the calling TBB
+/// arena has more than one thread (numpy adds the halves' sums last, so splitting
+/// there changes nothing).
 double PairwiseSumContiguous(const double* a, int64_t n);
 
 /// The vector units PairwiseSumContiguous can use; tests run each one.

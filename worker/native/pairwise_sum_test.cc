@@ -1,6 +1,7 @@
 #include "worker/native/pairwise_sum.h"
 
 #include <gtest/gtest.h>
+#include <tbb/task_arena.h>
 
 #include <cstring>
 #include <random>
@@ -58,6 +59,27 @@ TEST(PairwiseSumTest, SameBitsAsNumpysRecursionForEverySizeShape) {
       }
     }
   }
+}
+
+// A worker's usual executor is an arena of one thread: no parallel halves, so the
+// lockstep streams start at the top of the recursion.
+TEST(PairwiseSumTest, SameBitsOnAOneThreadArena) {
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> mant(-1, 1);
+  std::uniform_int_distribution<int> expo(-30, 30);
+  std::vector<double> a(4'000'037);
+  for (double& v : a) v = std::ldexp(mant(rng), expo(rng));
+  tbb::task_arena one(1);
+  one.execute([&] {
+    // Equal quarters (4,000,000; 65,536), equal halves only (2000 * 1000 + 16), neither at the top (4,000,037).
+    for (int64_t n : {32'768, 65'536, 2'000'016, 4'000'000, 4'000'037}) {
+      for (SumKernel k : {SumKernel::kBaseline, SumKernel::kAvx2, SumKernel::kAvx512}) {
+        if (!SumKernelSupported(k)) continue;
+        ASSERT_EQ(Bits(PairwiseSumContiguous(a.data(), n, k)), Bits(Reference(a.data(), n)))
+            << "n=" << n << " kernel=" << static_cast<int>(k);
+      }
+    }
+  });
 }
 
 TEST(PairwiseSumTest, SignedZerosAndInfinities) {
