@@ -45,7 +45,7 @@ void WorkerServer::OnStored(const Key& key, int64_t nbytes) {
       Task& task = *it->second;
       if (task.state == State::kFetching && task.missing.erase(key) && task.missing.empty()) {
         task.state = State::kReady;
-        ready_.push_back(k);
+        MarkReady(k);
       }
     }
   }
@@ -57,11 +57,14 @@ void WorkerServer::Dispatch() {
   if (paused_) return;
   // Best priority first; a task whose inputs are on disk waits for them to be read
   // back (started here) and the next one runs meanwhile.
-  std::sort(ready_.begin(), ready_.end(), [this](const Key& a, const Key& b) {
-    auto x = tasks_.find(a), y = tasks_.find(b);
-    if (x == tasks_.end() || y == tasks_.end()) return x != tasks_.end();
-    return PriorityLess(x->second->spec.priority, y->second->spec.priority);
-  });
+  if (!ready_sorted_) {
+    std::stable_sort(ready_.begin(), ready_.end(), [this](const Key& a, const Key& b) {
+      auto x = tasks_.find(a), y = tasks_.find(b);
+      if (x == tasks_.end() || y == tasks_.end()) return x != tasks_.end();
+      return PriorityLess(x->second->spec.priority, y->second->spec.priority);
+    });
+    ready_sorted_ = true;
+  }
   for (size_t i = 0; i < ready_.size() && executing_ < config_.nthreads;) {
     Key key = ready_[i];
     auto it = tasks_.find(key);
@@ -264,7 +267,6 @@ void WorkerServer::OnExecuted(Key key, int64_t run_id, std::vector<Key> deps, Py
     return;
   }
   StartStop ss{"compute", outcome.start, outcome.stop};
-  std::string sid = std::to_string(WallTime());
   if (outcome.ok) {
     it->second->state = State::kMemory;
     TaskFinished f;
@@ -275,7 +277,7 @@ void WorkerServer::OnExecuted(Key key, int64_t run_id, std::vector<Key> deps, Py
     f.type_name = outcome.type_name;
     f.thread = Value(outcome.thread);
     f.startstops = {ss};
-    f.stimulus_id = "task-finished-" + sid;
+    f.stimulus_id = Stimulus("task-finished");
     SendToScheduler(f.ToValue());
     OnStored(key, outcome.nbytes);
   } else {
@@ -290,7 +292,7 @@ void WorkerServer::OnExecuted(Key key, int64_t run_id, std::vector<Key> deps, Py
     e.traceback_text = outcome.traceback_text;
     e.thread = Value(outcome.thread);
     e.startstops = {ss};
-    e.stimulus_id = "task-erred-" + sid;
+    e.stimulus_id = Stimulus("task-erred");
     SendToScheduler(e.ToValue());
   }
   Dispatch();

@@ -88,7 +88,7 @@ awaitable<void> WorkerServer::RetireSelf() {
                       {Value("workers"), Value(Array{Value(address_)})},
                       {Value("close_workers"), Value(false)},
                       {Value("remove"), Value(true)},
-                      {Value("stimulus_id"), Value("worker-close-" + std::to_string(WallTime()))},
+                      {Value("stimulus_id"), Value(Stimulus("worker-close"))},
                       {Value("reply"), Value(true)}});
         Result<Value> reply = co_await conn->Request(req);
         (void)reply;
@@ -153,7 +153,7 @@ Value WorkerServer::RegisterMessage() const {
                    {Value("versions"), python_->versions()},
                    {Value("metrics"), Metrics()},
                    {Value("extra"), Value(Map{})},
-                   {Value("stimulus_id"), Value("worker-connect-" + std::to_string(WallTime()))},
+                   {Value("stimulus_id"), Value(Stimulus("worker-connect"))},
                    {Value("server_id"), Value(server_id_)}});
 }
 
@@ -339,7 +339,7 @@ void WorkerServer::OnComputeTask(ComputeTask spec) {
     if (!fetching_.count(dep)) ScheduleFetch(dep, holders);
   }
   task->state = task->missing.empty() ? State::kReady : State::kFetching;
-  if (task->state == State::kReady) ready_.push_back(key);
+  if (task->state == State::kReady) MarkReady(key);
   tasks_[key] = std::move(task);
   Dispatch();
 }
