@@ -39,13 +39,18 @@ uint64_t Bits(double v) {
   return b;
 }
 
-TEST(PairwiseSumTest, SameBitsAsNumpysRecursionForEverySizeShape) {
-  // Values of mixed magnitude and sign make every change of order visible.
-  std::mt19937_64 rng(5);
+// Values of mixed magnitude and sign make every change of order visible.
+std::vector<double> MixedMagnitudes(uint64_t seed) {
+  std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> mant(-1, 1);
   std::uniform_int_distribution<int> expo(-30, 30);
   std::vector<double> a(4'000'037);
   for (double& v : a) v = std::ldexp(mant(rng), expo(rng));
+  return a;
+}
+
+TEST(PairwiseSumTest, SameBitsAsNumpysRecursionForEverySizeShape) {
+  const std::vector<double> a = MixedMagnitudes(5);
   std::vector<int64_t> sizes;
   for (int64_t n = 0; n <= 600; ++n) sizes.push_back(n);
   for (int64_t n : {1000, 4095, 65536, 524287, 524288, 1'048'583, 4'000'000, 4'000'037}) sizes.push_back(n);
@@ -64,11 +69,7 @@ TEST(PairwiseSumTest, SameBitsAsNumpysRecursionForEverySizeShape) {
 // A worker's usual executor is an arena of one thread: no parallel halves, so the
 // lockstep streams start at the top of the recursion.
 TEST(PairwiseSumTest, SameBitsOnAOneThreadArena) {
-  std::mt19937_64 rng(7);
-  std::uniform_real_distribution<double> mant(-1, 1);
-  std::uniform_int_distribution<int> expo(-30, 30);
-  std::vector<double> a(4'000'037);
-  for (double& v : a) v = std::ldexp(mant(rng), expo(rng));
+  const std::vector<double> a = MixedMagnitudes(7);
   tbb::task_arena one(1);
   one.execute([&] {
     // Equal quarters (4,000,000; 65,536), equal halves only (2000 * 1000 + 16), neither at the top (4,000,037).
