@@ -129,6 +129,8 @@ class SchedulerState {
   struct HostLoad {
     int64_t busy_threads = 0;  ///< threads with a task to run
     double least = std::numeric_limits<double>::infinity();  ///< fewest tasks per thread
+    /// Fewest tasks per thread among the workers with room for another task.
+    double least_with_room = std::numeric_limits<double>::infinity();
   };
   using HostLoads = std::unordered_map<std::string_view, HostLoad>;
   /// The loads of the hosts that have two or more workers.

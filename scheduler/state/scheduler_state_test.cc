@@ -1,5 +1,7 @@
 #include "scheduler/state/scheduler_state.h"
 
+#include <cstdlib>
+
 #include <gtest/gtest.h>
 
 #include "protocol/messages/message_codec.h"
@@ -323,10 +325,26 @@ TEST_F(CoLocatedRootTasksTest, AWorkerWithACoreOfItsOwnTakesOnlyItsShareMore) {
   // taking root tasks once it holds more than 2 above them.
   EXPECT_EQ(RunOnly(0), 5);
   EXPECT_EQ(Queued(), 30 - 5 - 4);
-  // The queue still drains. While the first worker waits, a core is free, so the second
-  // takes every task left (the third is stuck on its two).
-  EXPECT_EQ(RunOnly(1), 2 + 21);
+  // While the first waits a core is free, so the second takes tasks (the third is stuck
+  // on its two) until it holds more than 2 above the first, which has room: the first
+  // then takes two, and with it and the third busy the rest wait for a core.
+  EXPECT_EQ(RunOnly(1), 8);
+  EXPECT_EQ(pending_.to_workers[addresses_[0]].size(), 2u);
+  EXPECT_EQ(Queued(), 30 - 5 - 8 - 2 - 2);
+}
+
+TEST_F(CoLocatedRootTasksTest, WorkersTakingTurnsShareTheQueueEvenly) {
+  AddWorkers({"h", "h", "h"}, /*cpus=*/2);
+  SubmitRootTasks(60);
+  // The third worker is stuck on its first two tasks; the other two finish theirs in
+  // turns. Before session 7, the one that waited first sat out the rest (5 against 53).
+  int finished[2] = {0, 0};
+  for (int turn = 0; Queued() > 0 && turn < 200; ++turn) finished[turn % 2] += RunOnly(turn % 2);
+  finished[0] += RunOnly(0);
+  finished[1] += RunOnly(1);
   EXPECT_EQ(Queued(), 0);
+  EXPECT_EQ(finished[0] + finished[1], 58);
+  EXPECT_LE(std::abs(finished[0] - finished[1]), 4) << finished[0] << " against " << finished[1];
 }
 
 TEST_F(CoLocatedRootTasksTest, NoWorkerWaitsWhileACoreIsFree) {

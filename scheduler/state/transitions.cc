@@ -207,6 +207,7 @@ SchedulerState::HostLoads SchedulerState::LoadsOfSharedHosts() const {
       if (!w->running()) continue;
       h.busy_threads += BusyThreads(w);
       h.least = std::min(h.least, TasksPerThread(w));
+      if (w->cpus > 0 && HasRoom(w)) h.least_with_room = std::min(h.least_with_room, TasksPerThread(w));
     }
   }
   return loads;
@@ -219,16 +220,24 @@ SchedulerState::HostLoads SchedulerState::LoadsOfSharedHosts() const {
 // cores a core of its own for a while, and plain queuing then hands that worker up to
 // twice its share of an array's chunks: the reductions that follow wait on it, and its
 // chunk memory grows with every persist whose share is larger than the last
-// (NOTES.md, sessions 4-6). So such a worker waits while it holds or runs more than
-// kRootTaskSlack tasks per thread above its least loaded neighbour. It never waits
-// while a core is free, nor on a host of its own, nor when it does not report its
-// CPUs (stock workers).
+// (NOTES.md, sessions 4-7). So a worker waits while it holds or runs more than
+// kRootTaskSlack tasks per thread above
+//  - its least loaded neighbour, while its neighbours keep every core it may use busy;
+//  - or a neighbour that has room for the task now (which then takes it). Without this,
+//    a neighbour waiting by the first rule sat idle, so the busiest worker, seeing a
+//    core free, took the task instead (a share of 38 of 100 chunks in session 7).
+// While a core is free, the worker with room and the fewest tasks per thread never
+// waits, so the queue keeps draining. Nobody waits on a host of its own, nor when it
+// does not report its CPUs (stock workers).
 bool SchedulerState::WaitsForNeighbours(const WorkerState* ws, const HostLoads& loads) const {
   if (ws->cpus <= 0) return false;
   auto it = loads.find(ws->host);
   if (it == loads.end()) return false;
-  const int64_t neighbours_busy = it->second.busy_threads - BusyThreads(ws);
-  return neighbours_busy >= ws->cpus && TasksPerThread(ws) > it->second.least + kRootTaskSlack;
+  const HostLoad& host = it->second;
+  const double load = TasksPerThread(ws);
+  if (load > host.least_with_room + kRootTaskSlack) return true;
+  const int64_t neighbours_busy = host.busy_threads - BusyThreads(ws);
+  return neighbours_busy >= ws->cpus && load > host.least + kRootTaskSlack;
 }
 
 WorkerState* SchedulerState::RoomiestWorker(const HostLoads& loads) const {
