@@ -322,15 +322,15 @@ TEST_F(CoLocatedRootTasksTest, AWorkerWithACoreOfItsOwnTakesOnlyItsShareMore) {
   AddWorkers({"h", "h", "h"}, /*cpus=*/2);
   SubmitRootTasks(30);
   // The other two keep both cores busy with 2 tasks each, so the first worker stops
-  // taking root tasks once it holds more than 2 above them.
-  EXPECT_EQ(RunOnly(0), 5);
-  EXPECT_EQ(Queued(), 30 - 5 - 4);
+  // taking root tasks once it holds more than 1 above them.
+  EXPECT_EQ(RunOnly(0), 4);
+  EXPECT_EQ(Queued(), 30 - 4 - 4);
   // While the first waits a core is free, so the second takes tasks (the third is stuck
-  // on its two) until it holds more than 2 above the first, which has room: the first
+  // on its two) until it holds more than 1 above the first, which has room: the first
   // then takes two, and with it and the third busy the rest wait for a core.
-  EXPECT_EQ(RunOnly(1), 8);
+  EXPECT_EQ(RunOnly(1), 6);
   EXPECT_EQ(pending_.to_workers[addresses_[0]].size(), 2u);
-  EXPECT_EQ(Queued(), 30 - 5 - 8 - 2 - 2);
+  EXPECT_EQ(Queued(), 30 - 4 - 6 - 2 - 2);
 }
 
 TEST_F(CoLocatedRootTasksTest, WorkersTakingTurnsShareTheQueueEvenly) {

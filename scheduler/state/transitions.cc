@@ -184,8 +184,11 @@ void SchedulerState::SendCompute(TaskState* ts, WorkerState* ws) {
 namespace {
 
 /// How many tasks per thread a worker may hold or run beyond its least loaded
-/// neighbour before it leaves queued root tasks to its neighbours.
-constexpr double kRootTaskSlack = 2;
+/// neighbour before it leaves queued root tasks to its neighbours. 1, not 2: with 2 the
+/// seed's shares still ranged 31-35 of 100 chunks from one persist to the next, and
+/// each time a worker's share beat its last maximum its page pool missed (~50-70 ms a
+/// chunk); with 1, half as many misses in the runs after the first (NOTES.md, session 8).
+constexpr double kRootTaskSlack = 1;
 
 double TasksPerThread(const WorkerState* ws) {
   return static_cast<double>(ws->has_what.size() + ws->processing.size()) /
