@@ -287,3 +287,54 @@ def test_python_lets_go_of_every_value_once_its_keys_are_released(client):
         time.sleep(0.2)
         held = client.run(python_held_keys)
     assert not left(held), (before, held)
+
+
+
+def test_a_python_task_keeps_a_one_thread_worker_to_itself(client):
+    """Short native tasks may queue on the executor ahead of its thread, but never
+    beside a Python task: a one-thread worker running a Python task starts no native
+    task until it ends, even with thousands of tiny chunk tasks ready. Their CPU would
+    show in the worker's threads other than this one and the event loop (the main
+    thread, which receives them)."""
+
+    def other_threads_cpu_while_sleeping(seconds: float) -> float:
+        import os
+        import threading
+        import time as t
+
+        skip = {threading.get_native_id(), os.getpid()}
+
+        def others() -> int:
+            total = 0
+            for tid in os.listdir("/proc/self/task"):
+                if int(tid) in skip:
+                    continue
+                try:
+                    with open(f"/proc/self/task/{tid}/schedstat") as f:
+                        total += int(f.read().split()[0])
+                except OSError:  # a thread that just ended
+                    pass
+            return total
+
+        before = others()
+        t.sleep(seconds)
+        return (others() - before) / 1e9
+
+    workers = client.scheduler_info()["workers"]
+    native = [a for a, w in workers.items() if "dask_native" in w["metrics"] and w["nthreads"] == 1]
+    if not native:
+        pytest.skip("needs a one-thread native worker")
+    # 1000 chunks of 2000 doubles in the worker's memory: tasks of microseconds, which
+    # the worker runs ahead. The chunk sums depend on data held there, so the
+    # scheduler sends them all at once.
+    x = client.persist(da.random.RandomState(5).random_sample(2_000_000, chunks=2000), workers=native[:1])
+    wait(x)
+    hold = client.submit(other_threads_cpu_while_sleeping, 3.0, workers=native[:1], pure=False)
+    deadline = time.time() + 30
+    while not client.processing(workers=native[:1])[native[0]] and time.time() < deadline:
+        time.sleep(0.02)
+    total = client.compute(x.sum(), workers=native[:1])
+    cpu = hold.result()
+    assert 0.49 < total.result() / x.size < 0.51
+    # Without the rule ~0.03 s (the chunk sums ran); with it ~0.
+    assert cpu < 0.01, f"other threads used {cpu:.3f} s of CPU beside a Python task"

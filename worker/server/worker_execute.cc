@@ -65,7 +65,13 @@ void WorkerServer::Dispatch() {
     });
     ready_sorted_ = true;
   }
-  for (size_t i = 0; i < ready_.size() && executing_ < config_.nthreads;) {
+  // While only short native tasks run, kNativeLookahead more may be posted, to wait in
+  // the native executor's queue. Python tasks start only on a free thread, and nothing
+  // runs ahead beside a Python task (the native executor would start it at once, one
+  // thread too many). A task that cannot start holds back the ones behind it, so tasks
+  // still start in priority order.
+  const int lookahead = last_native_seconds_ < kLookaheadBelowSeconds ? kNativeLookahead : 0;
+  for (size_t i = 0; i < ready_.size() && executing_ < config_.nthreads + lookahead;) {
     Key key = ready_[i];
     auto it = tasks_.find(key);
     if (it == tasks_.end() || it->second->state != State::kReady) {
@@ -84,6 +90,9 @@ void WorkerServer::Dispatch() {
       ++i;
       continue;
     }
+    bool all_native = task.spec.run_spec.has_value() && !task.python_only;
+    for (const auto& [dep, holders] : task.spec.who_has) all_native = all_native && native_.count(dep);
+    if (executing_ >= config_.nthreads && (!all_native || python_executing_ > 0)) break;
     ready_.erase(ready_.begin() + static_cast<std::ptrdiff_t>(i));
     task.state = State::kExecuting;
     ++executing_;
@@ -91,8 +100,6 @@ void WorkerServer::Dispatch() {
       Pin(dep);
       store_.Touch(dep);
     }
-    bool all_native = task.spec.run_spec.has_value();
-    for (const auto& [dep, holders] : task.spec.who_has) all_native = all_native && native_.count(dep);
     if (all_native) {
       RunNative(key);
     } else {
@@ -137,13 +144,23 @@ void WorkerServer::RunNative(const Key& key) {
         std::fprintf(stderr, "dask-native-worker: native evaluation of %s failed (%s); running it in Python\n",
                      key.Repr().c_str(), out.status().ToString().c_str());
       }
-      if (tasks_.count(key)) {
+      auto it = tasks_.find(key);
+      if (it != tasks_.end() && !it->second->cancelled && executing_ <= config_.nthreads) {
         RunPython(key);
-      } else {
-        --executing_;
-        for (const Key& d : deps) Unpin(d);
-        Dispatch();
+        return;
       }
+      // Gone, or every thread is taken (this task ran ahead of them): give back its
+      // slot; a task still wanted goes back to the ready queue, for Python.
+      --executing_;
+      for (const Key& d : deps) Unpin(d);
+      if (it != tasks_.end() && it->second->cancelled) {
+        tasks_.erase(it);
+      } else if (it != tasks_.end()) {
+        it->second->state = State::kReady;
+        it->second->python_only = true;
+        MarkReady(key);
+      }
+      Dispatch();
     });
   });
 }
@@ -180,6 +197,7 @@ void WorkerServer::RunPython(const Key& key) {
   }
   Pickled run_spec = task.spec.run_spec.value_or(Pickled{});
   int64_t run_id = task.spec.run_id;
+  ++python_executing_;
   python_->Post([this, key, run_spec, deps, exports, run_id] {
     PyTaskOutcome outcome;
     Status exported;
@@ -220,6 +238,7 @@ void WorkerServer::RunPython(const Key& key) {
 void WorkerServer::OnNativeExecuted(Key key, int64_t run_id, std::vector<Key> deps, native::NativeValue value,
                                     double start, double stop) {
   --executing_;
+  last_native_seconds_ = stop - start;
   ++native_tasks_;
   for (const Key& d : deps) Unpin(d);
   auto it = tasks_.find(key);
@@ -255,6 +274,7 @@ void WorkerServer::OnNativeExecuted(Key key, int64_t run_id, std::vector<Key> de
 
 void WorkerServer::OnExecuted(Key key, int64_t run_id, std::vector<Key> deps, PyTaskOutcome outcome) {
   --executing_;
+  --python_executing_;
   ++python_tasks_;
   for (const Key& d : deps) Unpin(d);
   auto it = tasks_.find(key);

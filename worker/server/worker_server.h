@@ -65,6 +65,7 @@ class WorkerServer {
     ComputeTask spec;
     State state = State::kFetching;
     bool cancelled = false;  ///< freed while executing: drop the result when it ends
+    bool python_only = false;  ///< native evaluation declined it: Python runs it
     std::unordered_set<Key, KeyHash> missing;
   };
 
@@ -173,7 +174,9 @@ class WorkerServer {
   /// on every completion took a tenth of the event loop's CPU in the seed's sum.
   std::vector<Key> ready_;
   bool ready_sorted_ = true;
-  int executing_ = 0;
+  int executing_ = 0;         ///< tasks posted to an executor and not yet done
+  int python_executing_ = 0;  ///< of those, the ones posted to Python
+  double last_native_seconds_ = 1.0;  ///< how long the last native task ran
   bool stopping_ = false;
   int exit_code_ = 0;
 };
