@@ -325,7 +325,7 @@ void SchedulerState::UpdateData(const std::string& client,
       ts->nbytes = nbytes;
       if (ts->who_has.insert(ws).second) {
         ws->has_what.insert(ts);
-        ws->nbytes += std::max<int64_t>(nbytes, 0);
+        ws->AddBytes(nbytes);
       }
     }
     ts->who_wants.insert(cs);
@@ -476,7 +476,8 @@ void SchedulerState::TaskFinished(const std::string& worker_address, const Key& 
   ts->type_name = std::move(type_name);
   ts->who_has.insert(ws);
   ws->has_what.insert(ts);
-  ws->nbytes += std::max<int64_t>(nbytes, 0);
+  ws->AddBytes(nbytes);
+  if (ts->root_ish()) last_root_nbytes_ = std::max<int64_t>(nbytes, 0);
   SetStatus(ts, TaskStatus::kMemory);
   for (TaskState* dts : ts->dependents) {
     if (dts->waiting_on.erase(ts) && dts->waiting_on.empty() &&
@@ -547,7 +548,7 @@ void SchedulerState::AddKeys(const std::string& worker_address, const std::vecto
     if (ts != nullptr && ts->status == TaskStatus::kMemory) {
       if (ts->who_has.insert(ws).second) {
         ws->has_what.insert(ts);
-        ws->nbytes += std::max<int64_t>(ts->nbytes, 0);
+        ws->AddBytes(ts->nbytes);
       }
     } else {
       redundant.push_back(k.ToValue());

@@ -131,6 +131,9 @@ class SchedulerState {
     double least = std::numeric_limits<double>::infinity();  ///< fewest tasks per thread
     /// Fewest tasks per thread among the workers with room for another task.
     double least_with_room = std::numeric_limits<double>::infinity();
+    /// Workers reporting their CPUs, running a task, whose next root task would stay
+    /// under their high water.
+    int64_t busy_below_high_water = 0;
   };
   using HostLoads = std::unordered_map<std::string_view, HostLoad>;
   /// The loads of the hosts that have two or more workers.
@@ -138,8 +141,12 @@ class SchedulerState {
   /// True when `ws` should leave a queued root task to a co-located worker (see
   /// transitions.cc).
   bool WaitsForNeighbours(const WorkerState* ws, const HostLoads& loads) const;
+  /// True when another root task's result would take a co-located worker past the
+  /// most bytes it has held before (see transitions.cc).
+  bool AtHighWater(const WorkerState* ws, const HostLoads& loads) const;
+  bool PastHighWater(const WorkerState* ws) const;
   /// A running worker below its saturation limit that need not wait for its
-  /// neighbours, the least busy one; or nullptr.
+  /// neighbours, the least busy one, preferring one below its high water; or nullptr.
   WorkerState* RoomiestWorker(const HostLoads& loads) const;
   bool Needed(const TaskState* ts) const;
   void ReleaseIfUnneeded(TaskState* ts);
@@ -172,6 +179,7 @@ class SchedulerState {
   int64_t next_run_id_ = 1;
   int64_t stimulus_counter_ = 0;
   size_t round_robin_ = 0;
+  int64_t last_root_nbytes_ = 0;  ///< the size of the last root task's result
 };
 
 }  // namespace dn

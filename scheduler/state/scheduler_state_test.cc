@@ -278,26 +278,29 @@ class CoLocatedRootTasksTest : public ::testing::Test {
     }
   }
 
-  void SubmitRootTasks(int n) {
+  std::vector<Key> SubmitRootTasks(int n, const std::string& prefix = "r") {
     std::vector<GraphTask> g;
     std::vector<Key> wanted;
     for (int i = 0; i < n; ++i) {
-      g.push_back(T("r" + std::to_string(i), {}, i));
-      wanted.push_back(K("r" + std::to_string(i)));
+      g.push_back(T(prefix + std::to_string(i), {}, i));
+      wanted.push_back(K(prefix + std::to_string(i)));
     }
     state_.UpdateGraph("c", std::move(g), wanted);
     pending_ = state_.TakeOutbox();
+    return wanted;
   }
+
+  size_t Held(size_t i) { return state_.worker(addresses_[i])->has_what.size(); }
 
   // Finishes the tasks sent to worker `i`, and those it is sent next, until it is sent
   // no more; the other workers' tasks keep running. Returns how many it finished.
-  int RunOnly(size_t i) {
+  int RunOnly(size_t i, int64_t nbytes = 8) {
     int finished = 0;
     Array sent = std::move(pending_.to_workers[addresses_[i]]);
     while (!sent.empty()) {
       for (const Value& ct : sent) {
         state_.TaskFinished(addresses_[i], *Key::FromValue(*ct.Find("key")),
-                            *ct.Find("run_id")->get_if<int64_t>(), 8, {}, "float");
+                            *ct.Find("run_id")->get_if<int64_t>(), nbytes, {}, "float");
         ++finished;
       }
       Outbox out = state_.TakeOutbox();
@@ -345,6 +348,36 @@ TEST_F(CoLocatedRootTasksTest, WorkersTakingTurnsShareTheQueueEvenly) {
   EXPECT_EQ(Queued(), 0);
   EXPECT_EQ(finished[0] + finished[1], 58);
   EXPECT_LE(std::abs(finished[0] - finished[1]), 4) << finished[0] << " against " << finished[1];
+}
+
+TEST_F(CoLocatedRootTasksTest, LargeChunksLandWhereTheirWorkersHeldAsMuchBefore) {
+  AddWorkers({"h", "h", "h"}, /*cpus=*/2);
+  constexpr int64_t kChunk = 32 << 20;
+  // A first array: the workers finish their chunks in an uneven order.
+  std::vector<Key> first = SubmitRootTasks(60, "a");
+  for (size_t turn : {0, 0, 1, 0, 2, 1, 0, 0, 2, 1, 1, 1, 2, 0, 0, 1, 2, 2, 0, 1, 2, 0, 1, 2})
+    RunOnly(turn, kChunk);
+  for (int round = 0; round < 20 && Queued() + pending_.to_workers.size() > 0; ++round) {
+    for (size_t w = 0; w < 3; ++w) RunOnly(w, kChunk);
+  }
+  ASSERT_EQ(Queued(), 0);
+  const size_t shares[3] = {Held(0), Held(1), Held(2)};
+  ASSERT_EQ(shares[0] + shares[1] + shares[2], 60u);
+  state_.ClientReleasesKeys("c", first);
+  pending_ = state_.TakeOutbox();
+  ASSERT_EQ(Held(0) + Held(1) + Held(2), 0u);
+  // The same array again, finished in another order: each worker ends up holding what
+  // it held before, so none needs memory it did not have (its page pool's).
+  SubmitRootTasks(60, "b");
+  for (size_t turn : {2, 2, 2, 1, 2, 1, 2, 0, 2, 2, 1, 2, 1, 1, 2, 0, 2, 1, 2, 2, 0, 2})
+    RunOnly(turn, kChunk);
+  for (int round = 0; round < 20 && Queued() + pending_.to_workers.size() > 0; ++round) {
+    for (size_t w = 0; w < 3; ++w) RunOnly(w, kChunk);
+  }
+  ASSERT_EQ(Queued(), 0);
+  EXPECT_EQ(Held(0), shares[0]);
+  EXPECT_EQ(Held(1), shares[1]);
+  EXPECT_EQ(Held(2), shares[2]);
 }
 
 TEST_F(CoLocatedRootTasksTest, NoWorkerWaitsWhileACoreIsFree) {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <algorithm>
+
 #include <cstdint>
 #include <string>
 #include <unordered_set>
@@ -32,6 +34,13 @@ struct WorkerState {
   std::unordered_set<TaskState*> processing;
   std::unordered_set<TaskState*> has_what;
   int64_t nbytes = 0;
+  /// The most bytes of results it has held at once (SchedulerState::AtHighWater).
+  int64_t nbytes_high_water = 0;
+
+  void AddBytes(int64_t n) {
+    nbytes += std::max<int64_t>(n, 0);
+    nbytes_high_water = std::max(nbytes_high_water, nbytes);
+  }
 
   bool running() const { return status == "running"; }
 };
