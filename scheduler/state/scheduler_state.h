@@ -131,9 +131,9 @@ class SchedulerState {
     double least = std::numeric_limits<double>::infinity();  ///< fewest tasks per thread
     /// Fewest tasks per thread among the workers with room for another task.
     double least_with_room = std::numeric_limits<double>::infinity();
-    /// Workers reporting their CPUs, running a task, whose next root task would stay
-    /// under their high water.
-    int64_t busy_below_high_water = 0;
+    /// Fewest tasks per thread among the workers reporting their CPUs that run a task
+    /// and whose next root task would stay under their high water.
+    double least_busy_below_high_water = std::numeric_limits<double>::infinity();
   };
   using HostLoads = std::unordered_map<std::string_view, HostLoad>;
   /// The loads of the hosts that have two or more workers.
