@@ -30,6 +30,24 @@ Value SchedulerServer::WorkerInfo(const WorkerState& ws) const {
   return Value(std::move(m));
 }
 
+std::optional<std::vector<std::string>> SchedulerServer::RequestedWorkers(const Value& msg) const {
+  const Value* w = msg.Find("workers");
+  if (w == nullptr || w->array() == nullptr) return std::nullopt;
+  std::vector<std::string> out;
+  for (const Value& entry : *w->array()) {
+    const WorkerState* named = nullptr;
+    for (const auto& ws : state_.workers()) {
+      if (ws->name == entry) named = ws.get();
+    }
+    if (named != nullptr) {
+      out.push_back(named->address);
+    } else if (const std::string* s = entry.str()) {
+      out.push_back(*s);
+    }
+  }
+  return out;
+}
+
 Value SchedulerServer::Identity(int64_t n_workers) const {
   int64_t total_memory = 0;
   for (const auto& ws : state_.workers()) {
@@ -215,23 +233,37 @@ awaitable<std::optional<Value>> SchedulerServer::HandleRpc(std::shared_ptr<Conne
   if (op == "scatter") co_return co_await Scatter(msg);
   if (op == "broadcast") co_return co_await Broadcast(msg);
   if (op == "echo") co_return Field(msg, "data");
-  if (op == "who_has") {
+  if (op == "who_has") {  // keys nil: every task the scheduler knows (get_who_has)
     Map out;
-    for (const Key& k : KeysFromValue(msg.Find("keys"))) {
+    auto add = [&out](const Key& k, const TaskState* ts) {
       Array holders;
-      if (TaskState* ts = state_.task(k)) {
+      if (ts != nullptr) {
         for (WorkerState* ws : ts->who_has) holders.emplace_back(ws->address);
       }
       out.push_back({k.ToValue(), Value(std::move(holders))});
+    };
+    if (const Value* keys = msg.Find("keys"); keys == nullptr || keys->is_nil()) {
+      for (const auto& [k, ts] : state_.tasks()) add(k, ts.get());
+    } else {
+      for (const Key& k : KeysFromValue(keys)) add(k, state_.task(k));
     }
     co_return Value(std::move(out));
   }
-  if (op == "has_what") {
+  if (op == "has_what") {  // a requested worker that is not here holds nothing
+    std::optional<std::vector<std::string>> only = RequestedWorkers(msg);
+    std::vector<std::string> addresses;
+    if (only) {
+      addresses = std::move(*only);
+    } else {
+      for (const auto& ws : state_.workers()) addresses.push_back(ws->address);
+    }
     Map out;
-    for (const auto& ws : state_.workers()) {
+    for (const std::string& addr : addresses) {
       Array keys;
-      for (TaskState* ts : ws->has_what) keys.push_back(ts->key.ToValue());
-      out.push_back({Value(ws->address), Value(std::move(keys))});
+      if (const WorkerState* ws = state_.worker(addr)) {
+        for (TaskState* ts : ws->has_what) keys.push_back(ts->key.ToValue());
+      }
+      out.push_back({Value(addr), Value(std::move(keys))});
     }
     co_return Value(std::move(out));
   }
@@ -247,15 +279,10 @@ awaitable<std::optional<Value>> SchedulerServer::HandleRpc(std::shared_ptr<Conne
     co_return Value("OK");
   }
   if (op == "processing") {  // Client.processing: {worker: [keys being computed there]}
-    std::vector<std::string> only;
-    if (const Value* w = msg.Find("workers"); w && w->array()) {
-      for (const Value& a : *w->array()) {
-        if (const std::string* s = a.str()) only.push_back(*s);
-      }
-    }
+    std::optional<std::vector<std::string>> only = RequestedWorkers(msg);
     Map out;
     for (const auto& ws : state_.workers()) {
-      if (!only.empty() && std::find(only.begin(), only.end(), ws->address) == only.end()) continue;
+      if (only && std::find(only->begin(), only->end(), ws->address) == only->end()) continue;
       Array keys;
       for (TaskState* ts : ws->processing) keys.push_back(ts->key.ToValue());
       out.push_back({Value(ws->address), Value(std::move(keys))});
@@ -263,9 +290,11 @@ awaitable<std::optional<Value>> SchedulerServer::HandleRpc(std::shared_ptr<Conne
     co_return Value(std::move(out));
   }
   if (op == "ncores" || op == "ncores_running") {
+    std::optional<std::vector<std::string>> only = RequestedWorkers(msg);
     Map out;
     for (const auto& ws : state_.workers()) {
       if (op == "ncores_running" && !ws->running()) continue;
+      if (only && std::find(only->begin(), only->end(), ws->address) == only->end()) continue;
       out.push_back({Value(ws->address), Value(ws->nthreads)});
     }
     co_return Value(std::move(out));

@@ -66,6 +66,10 @@ class SchedulerServer {
 
   Value Identity(int64_t n_workers) const;
   Value WorkerInfo(const WorkerState& ws) const;
+  /// The workers an RPC's "workers" field names, by address or by name (as
+  /// scheduler.py:coerce_address), in its order; nullopt when it names none (nil or
+  /// absent: every worker). Unknown entries stay as given.
+  std::optional<std::vector<std::string>> RequestedWorkers(const Value& msg) const;
   Value HeartbeatWorker(const Value& msg);
   awaitable<Value> Gather(const Value& msg);
   awaitable<Value> Scatter(const Value& msg);

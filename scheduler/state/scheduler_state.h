@@ -95,6 +95,7 @@ class SchedulerState {
   ClientState* client(const std::string& id) const;
   const std::vector<std::unique_ptr<WorkerState>>& workers() const { return workers_; }
   size_t num_tasks() const { return tasks_.size(); }
+  const std::unordered_map<Key, std::unique_ptr<TaskState>, KeyHash>& tasks() const { return tasks_; }
   /// Count of tasks per status, indexed by TaskStatus.
   std::vector<int64_t> StatusCounts() const;
   int64_t total_threads() const;

@@ -165,6 +165,41 @@ TEST_F(SchedulerStateTest, SharedKeysAreReferenceCounted) {
   EXPECT_EQ(state_.task(K("x")), nullptr);
 }
 
+// A tree (four leaves, two partials, a total) cut off half way: a leaf has finished, the
+// others run or wait, and the partials and the total wait.
+std::vector<GraphTask> HalfFinishedTree() {
+  std::vector<GraphTask> g;
+  for (int i = 0; i < 4; ++i) g.push_back(T("leaf-" + std::to_string(i), {}, i));
+  g.push_back(T("part-0", {"leaf-0", "leaf-1"}, 4));
+  g.push_back(T("part-1", {"leaf-2", "leaf-3"}, 5));
+  g.push_back(T("total", {"part-0", "part-1"}, 6));
+  return g;
+}
+
+// A client that cancels a graph still running, or leaves while it runs, leaves nothing
+// behind: every task of the graph is forgotten, however far it got. (The tasks that wait
+// are released before the ones they wait on, and each must still find its way out.)
+TEST_F(SchedulerStateTest, CancellingARunningGraphForgetsAllOfIt) {
+  for (bool leave : {false, true}) {
+    SCOPED_TRACE(leave ? "client leaves" : "client cancels");
+    SchedulerState state(SchedulerConfig{1.1, 3, /*validate=*/true});
+    ASSERT_TRUE(state.AddWorker(W("tcp://w1:1", 2)).ok());
+    state.AddClient("c", 0);
+    state.UpdateGraph("c", HalfFinishedTree(), {K("total")});
+    Outbox out = state.TakeOutbox();
+    const Value& first = out.to_workers["tcp://w1:1"].at(0);
+    state.TaskFinished("tcp://w1:1", *Key::FromValue(*first.Find("key")),
+                       *first.Find("run_id")->get_if<int64_t>(), 8, {}, "int");
+    ASSERT_GT(state.num_tasks(), 6u);
+    if (leave) {
+      state.RemoveClient("c");
+    } else {
+      state.CancelKeys("c", {K("total")});
+    }
+    EXPECT_EQ(state.num_tasks(), 0u);
+  }
+}
+
 TEST_F(SchedulerStateTest, NoWorkerUntilOneArrives) {
   state_.UpdateGraph("c", {T("x")}, {K("x")});
   EXPECT_EQ(state_.task(K("x"))->status, TaskStatus::kNoWorker);

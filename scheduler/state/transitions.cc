@@ -371,6 +371,10 @@ void SchedulerState::TransitionToReleased(TaskState* ts) {
   SetStatus(ts, TaskStatus::kReleased);
   if (Needed(ts)) {
     Recommend(ts, TaskStatus::kWaiting);
+  } else if (ts->dependents.empty()) {
+    // Its last dependent may have been forgotten while this release was still a
+    // recommendation (a graph cancelled half way); then nothing else would forget it.
+    Recommend(ts, TaskStatus::kForgotten);
   }
   FillFreeSlots();
 }

@@ -60,6 +60,12 @@ Status SchedulerState::Validate() const {
         break;
       case TaskStatus::kForgotten:
         return Broken(ts, "forgotten but still stored");
+      case TaskStatus::kReleased:
+        // Nothing would ever ask for it again: it leaks.
+        if (ts.dependents.empty() && ts.who_wants.empty()) {
+          return Broken(ts, "released, with no dependents and no client, yet stored");
+        }
+        break;
       default:
         break;
     }

@@ -216,3 +216,41 @@ def test_other_clients_served_while_a_large_graph_materializes(client, native_cl
     client.cancel(fut)
     assert still_pending, "the large graph finished first; the test proves nothing"
     assert elapsed < 2.0, f"a one-task graph waited {elapsed:.1f}s behind the large one"
+
+
+@pytest.mark.parametrize("how", ["cancel", "client-leaves"])
+def test_a_graph_stopped_half_way_leaves_nothing_on_the_scheduler(client, native_cluster, how):
+    """A graph cancelled while it runs, or whose client leaves while it runs (a notebook
+    kernel restarted mid-compute), is forgotten entirely: finished leaves, waiting
+    partials and the total. On a long-lived shared scheduler anything left behind is a
+    leak that every later graph pays for."""
+    def _slow_inc(x):  # defined here so that it travels by value, not as this module's
+        time.sleep(0.05)
+        return x + 1
+
+    leaves = [dask.delayed(_slow_inc)(i, dask_key_name=f"leaf-{how}-{i}") for i in range(60)]
+    parts = [dask.delayed(sum)(leaves[i:i + 4], dask_key_name=f"part-{how}-{i}")
+             for i in range(0, 60, 4)]
+    total = dask.delayed(sum)(parts, dask_key_name=f"total-{how}")
+    keys = {f"leaf-{how}-{i}" for i in range(60)} | {f"part-{how}-{i}" for i in range(0, 60, 4)}
+    keys.add(f"total-{how}")
+
+    def known() -> set:
+        return keys & set(client.who_has())
+
+    def leaves_done(c) -> int:
+        return sum(1 for k, holders in c.who_has().items() if k in keys and holders)
+
+    with Client(native_cluster.address, timeout=30) as owner:
+        fut = (owner if how == "client-leaves" else client).compute(total)
+        deadline = time.time() + 30
+        while leaves_done(client) < 3 and time.time() < deadline:
+            time.sleep(0.02)
+        assert fut.status == "pending", "the graph finished first; the test proves nothing"
+        assert known(), "the scheduler reports none of the graph's tasks"
+        if how == "cancel":
+            client.cancel(fut)
+    deadline = time.time() + 30
+    while known() and time.time() < deadline:
+        time.sleep(0.1)
+    assert not known(), f"{len(known())} tasks of a stopped graph stay: {sorted(known())[:5]}"
