@@ -254,3 +254,18 @@ def test_a_graph_stopped_half_way_leaves_nothing_on_the_scheduler(client, native
     while known() and time.time() < deadline:
         time.sleep(0.1)
     assert not known(), f"{len(known())} tasks of a stopped graph stay: {sorted(known())[:5]}"
+
+
+def test_worker_queries_take_names_and_addresses(client):
+    """has_what, ncores and processing take workers by address or by name, as the stock
+    scheduler's coerce_address does; who_has without futures lists every known task."""
+    info = client.scheduler_info()["workers"]
+    addr, w = next(iter(sorted(info.items())))
+    fut = client.submit(operator.add, 1, 2, workers=[addr], key="on-the-first-worker")
+    assert fut.result() == 3
+    for who in (addr, w["name"]):
+        assert client.has_what(workers=[who]) == {addr: ("on-the-first-worker",)}
+        assert client.ncores(workers=[who]) == {addr: w["nthreads"]}
+        assert client.processing(workers=[who]) == {addr: ()}
+    assert client.has_what(workers=["tcp://127.0.0.1:1"]) == {"tcp://127.0.0.1:1": ()}
+    assert client.who_has()["on-the-first-worker"] == (addr,)
