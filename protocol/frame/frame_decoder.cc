@@ -74,6 +74,12 @@ Status FrameDecoder::OnHeaderPart() {
   switch (state_) {
     case State::kLength:
       nosplit_ = LoadU64(header_.data());
+      // The nosplit part begins with the frame count and at least one length; refuse a
+      // shorter one now rather than wait for bytes that a well-formed peer never sends.
+      if (nosplit_ < 16) {
+        return Fail(Status::ProtocolError("nosplit length " + std::to_string(nosplit_) +
+                                          " cannot hold a frame count and a frame length"));
+      }
       state_ = State::kCount;
       return Status::OK();
     case State::kCount: {

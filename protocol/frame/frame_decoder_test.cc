@@ -121,6 +121,14 @@ TEST(FrameDecoderTest, RefusesTooManyFramesAndBadNosplit) {
     EXPECT_EQ(d.Consume(reinterpret_cast<const uint8_t*>(wire.data()), wire.size()).code(),
               StatusCode::kProtocolError);
   }
+  for (uint64_t short_nosplit : {0, 1, 8, 15}) {
+    // Refused on its first 8 bytes: nothing after them could make it whole.
+    std::string wire = U64(short_nosplit);
+    FrameDecoder d;
+    EXPECT_EQ(d.Consume(reinterpret_cast<const uint8_t*>(wire.data()), wire.size()).code(),
+              StatusCode::kProtocolError)
+        << short_nosplit;
+  }
   {
     std::string wire = U64(8) + U64(0);
     FrameDecoder d;
