@@ -191,7 +191,8 @@ def _profiled(path, *args):
 
 def _materialize(expr_header: bytes, expr_frames: list, keys_packed: bytes,
                  priority_packed: bytes, annotations_pickle: bytes, annotations_buffers: list):
-    """Return msgpack bytes: ["ok", [task...]] or ["error", exc_pickle, tb_pickle, text].
+    """Return msgpack (a bytearray or bytes): ["ok", [task...]] or ["error", exc_pickle,
+    tb_pickle, text].
 
     Each task is [key, [dependency keys], order, {annotation: value}, run_spec pickle,
     [out-of-band buffers]]; keys are msgpack values (tuples as arrays).
@@ -213,7 +214,13 @@ def _materialize(expr_header: bytes, expr_frames: list, keys_packed: bytes,
             dsk = _cull(dsk, keys)
         order = internal_priority or dask.order.order(dsk)
 
-        tasks = []
+        # Each task is packed as soon as its run_spec is pickled, so the pickles and the
+        # reply are not all alive at once (for a 300k-task graph, ~300 MB each). A
+        # bytearray, so that nothing copies the whole reply on the way out.
+        packer = msgpack.Packer(use_bin_type=True)
+        out = bytearray(packer.pack_array_header(2))
+        out += packer.pack("ok")
+        out += packer.pack_array_header(len(dsk))
         writer = _RunSpecWriter()
         for key, node in dsk.items():
             if not isinstance(node, GraphNode):
@@ -224,9 +231,9 @@ def _materialize(expr_header: bytes, expr_frames: list, keys_packed: bytes,
                 ann.setdefault(kind, value(key) if callable(value) else value)
             ann = {k: v for k, v in ann.items() if _packable(v)}
             run_spec, buffers = writer.dumps(node)
-            tasks.append([key, list(node.dependencies), order.get(key, 0), ann, run_spec,
-                          [memoryview(b).cast("B").tobytes() for b in buffers]])
-        return msgpack.packb(["ok", tasks], use_bin_type=True)
+            out += packer.pack([key, list(node.dependencies), order.get(key, 0), ann, run_spec,
+                                [memoryview(b).cast("B").tobytes() for b in buffers]])
+        return out
     except Exception as e:  # the client gets it as task-erred for every requested key
         text = f"Error during deserialization of the task graph: {e!r}"
         try:
