@@ -78,29 +78,17 @@ Result<std::string> Pack(const Value& v) {
   return out;
 }
 
-// Turn the msgpack reply of graph_ingest.materialize into an IngestResult.
-Result<IngestResult> Unpack(const Buffer& blob) {
+Result<Value> DecodeOwnReply(const Buffer& blob) {
   MsgpackLimits limits;
   limits.max_values = uint64_t{1} << 30;  // our own interpreter's output, not a peer's
-  DN_ASSIGN_OR_RETURN(Value v, DecodeMsgpack(blob, MapConvention::kPlain, limits));
-  const Array* top = v.array();
-  if (top == nullptr || top->empty() || (*top)[0].str() == nullptr) {
-    return Status::Internal("graph_ingest returned a malformed reply");
-  }
-  IngestResult result;
-  if (*(*top)[0].str() == "error") {
-    result.failed = true;
-    if (top->size() >= 4) {
-      if (const Bin* b = (*top)[1].get_if<Bin>()) result.exception_pickle = b->data;
-      if (const Bin* b = (*top)[2].get_if<Bin>()) result.traceback_pickle = b->data;
-      if (const std::string* s = (*top)[3].str()) result.error_text = *s;
-    }
-    return result;
-  }
-  const Array* tasks = top->size() > 1 ? (*top)[1].array() : nullptr;
-  if (tasks == nullptr) return Status::Internal("graph_ingest returned no task list");
-  result.tasks.reserve(tasks->size());
-  for (const Value& t : *tasks) {
+  return DecodeMsgpack(blob, MapConvention::kPlain, limits);
+}
+
+// Append graph_ingest's tasks ([key, deps, order, annotations, run_spec, buffers]
+// arrays) to `result`. The run_spec frames are slices of the decoded reply's buffer.
+Status AppendTasks(const Array& tasks, IngestResult* result) {
+  result->tasks.reserve(result->tasks.size() + tasks.size());
+  for (const Value& t : tasks) {
     const Array* f = t.array();
     if (f == nullptr || f->size() != 6) return Status::Internal("malformed task from graph_ingest");
     GraphTask task;
@@ -128,8 +116,35 @@ Result<IngestResult> Unpack(const Buffer& blob) {
     task.run_spec.header.push_back(
         {Value("num-sub-frames"), Value(static_cast<int64_t>(buffers.size()))});
     task.run_spec.frames = std::move(buffers);
-    result.tasks.push_back(std::move(task));
+    result->tasks.push_back(std::move(task));
   }
+  return Status::OK();
+}
+
+// graph_ingest.materialize's tasks, in msgpack pieces (each an array of tasks).
+Result<IngestResult> UnpackPieces(const std::vector<Buffer>& pieces) {
+  IngestResult result;
+  for (const Buffer& piece : pieces) {
+    DN_ASSIGN_OR_RETURN(Value v, DecodeOwnReply(piece));
+    const Array* tasks = v.array();
+    if (tasks == nullptr) return Status::Internal("graph_ingest returned a piece that is not a task list");
+    DN_RETURN_NOT_OK(AppendTasks(*tasks, &result));
+  }
+  return result;
+}
+
+// graph_ingest.materialize's failure: ["error", exception pickle, traceback pickle, text].
+Result<IngestResult> UnpackFailure(const Buffer& blob) {
+  DN_ASSIGN_OR_RETURN(Value v, DecodeOwnReply(blob));
+  const Array* top = v.array();
+  if (top == nullptr || top->size() < 4 || (*top)[0].str() == nullptr || *(*top)[0].str() != "error") {
+    return Status::Internal("graph_ingest returned a malformed reply");
+  }
+  IngestResult result;
+  result.failed = true;
+  if (const Bin* b = (*top)[1].get_if<Bin>()) result.exception_pickle = b->data;
+  if (const Bin* b = (*top)[2].get_if<Bin>()) result.traceback_pickle = b->data;
+  if (const std::string* s = (*top)[3].str()) result.error_text = *s;
   return result;
 }
 
@@ -153,26 +168,35 @@ Result<IngestResult> Materialize(PyObject* fn, const IngestRequest& req) {
   DN_ASSIGN_OR_RETURN(std::string prio, Pack(req.internal_priority));
   Buffer ann = req.annotations ? req.annotations->pickled_obj() : Buffer();
   static const std::vector<Buffer> kNone;
-  Buffer blob;
+  std::vector<Buffer> pieces;
+  Buffer failure;
   {
     GilLock gil;  // declared before the references so they are released under it
     PyRef args(Py_BuildValue("(NNNNNN)", BytesFromString(header), ListOfBytes(req.expr.frames),
                              BytesFromString(keys), BytesFromString(prio), BytesFrom(ann),
                              ListOfBytes(req.annotations ? req.annotations->frames : kNone)));
     PyRef out(args ? PyObject_CallObject(fn, args.get()) : nullptr);
-    if (out && PyByteArray_Check(out.get())) {
-      blob = Buffer::CopyFrom(
-          std::string_view(PyByteArray_AS_STRING(out.get()), PyByteArray_GET_SIZE(out.get())));
+    if (out && PyList_Check(out.get())) {
+      // Each piece is freed as soon as it is copied, so Python's copy of the tasks and
+      // ours are never both whole (~300 MB each for a 300k-task graph).
+      for (Py_ssize_t i = 0; i < PyList_GET_SIZE(out.get()); ++i) {
+        PyObject* piece = PyList_GET_ITEM(out.get(), i);
+        if (!PyBytes_Check(piece)) return Status::Internal("graph_ingest returned a piece that is not bytes");
+        pieces.push_back(Buffer::CopyFrom(
+            std::string_view(PyBytes_AS_STRING(piece), PyBytes_GET_SIZE(piece))));
+        Py_INCREF(Py_None);
+        PyList_SetItem(out.get(), i, Py_None);  // drops the piece
+      }
     } else if (out && PyBytes_Check(out.get())) {
-      blob = Buffer::CopyFrom(
+      failure = Buffer::CopyFrom(
           std::string_view(PyBytes_AS_STRING(out.get()), PyBytes_GET_SIZE(out.get())));
     } else {
       return PyErrorStatus("graph_ingest.materialize");
     }
   }
-  // Python's copy of the reply and of the request are gone before the reply is decoded
-  // (a 133k-task graph's reply is ~150 MB), and other graphs' threads take the GIL.
-  return Unpack(blob);
+  // Decoded without the GIL: other graphs' threads materialize meanwhile.
+  if (!failure.empty()) return UnpackFailure(failure);
+  return UnpackPieces(pieces);
 }
 
 }  // namespace

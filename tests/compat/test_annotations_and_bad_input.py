@@ -93,3 +93,25 @@ def test_malformed_bytes_close_one_connection(client, native_cluster, junk):
     assert client.submit(lambda: 5).result(timeout=30) == 5
     with Client(native_cluster.address, timeout=30) as other:
         assert other.submit(lambda: 6).result(timeout=30) == 6
+
+
+def test_a_graph_the_scheduler_cannot_deserialize_errs_as_on_stock(client, tmp_path, monkeypatch):
+    """A task whose function lives in a module only the client has (pickled by
+    reference): the scheduler cannot deserialize the graph. The client gets the stock
+    scheduler's RuntimeError, word for word, and the cluster goes on serving."""
+    import importlib
+    import textwrap
+
+    (tmp_path / "dn_client_only_module.py").write_text("def triple(v):\n    return 3 * v\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = importlib.import_module("dn_client_only_module")
+    fut = client.submit(mod.triple, 2)
+    with pytest.raises(RuntimeError) as info:
+        fut.result(timeout=30)
+    assert str(info.value) == textwrap.dedent("""\
+        Error during deserialization of the task graph. This frequently
+        occurs if the Scheduler and Client have different environments.
+        For more information, see
+        https://docs.dask.org/en/stable/deployment-considerations.html#consistent-software-environments
+        """)
+    assert client.submit(sum, [1, 2]).result(timeout=30) == 3

@@ -136,6 +136,11 @@ def _registered_by_value() -> bool:
         return True
 
 
+# Tasks a piece of materialize's reply holds: a few MB, which the scheduler frees once
+# all of its tasks are forgotten.
+_TASKS_PER_PIECE = 4096
+
+
 def _cull(dsk: dict, keys: set) -> dict:
     # Reachability from the requested keys through each node's dependencies.
     work, seen, out = set(keys), set(), {}
@@ -191,15 +196,18 @@ def _profiled(path, *args):
 
 def _materialize(expr_header: bytes, expr_frames: list, keys_packed: bytes,
                  priority_packed: bytes, annotations_pickle: bytes, annotations_buffers: list):
-    """Return msgpack (a bytearray or bytes): ["ok", [task...]] or ["error", exc_pickle,
-    tb_pickle, text].
+    """Return a list of msgpack pieces, each an array of tasks; on failure, msgpack bytes
+    of ["error", exc_pickle, tb_pickle, text].
 
     Each task is [key, [dependency keys], order, {annotation: value}, run_spec pickle,
     [out-of-band buffers]]; keys are msgpack values (tuples as arrays).
     """
     try:
         header = msgpack.unpackb(expr_header, **_UNPACK)
-        expr = deserialize(header, [memoryview(f) for f in expr_frames])
+        try:
+            expr = deserialize(header, [memoryview(f) for f in expr_frames])
+        except Exception as e:
+            raise RuntimeError(_DESERIALIZATION_FAILED) from e
         keys = set(msgpack.unpackb(keys_packed, **_UNPACK))
         internal_priority = msgpack.unpackb(priority_packed, **_UNPACK)
         global_annotations = (pickle.loads(annotations_pickle, buffers=annotations_buffers)
@@ -214,13 +222,11 @@ def _materialize(expr_header: bytes, expr_frames: list, keys_packed: bytes,
             dsk = _cull(dsk, keys)
         order = internal_priority or dask.order.order(dsk)
 
-        # Each task is packed as soon as its run_spec is pickled, so the pickles and the
-        # reply are not all alive at once (for a 300k-task graph, ~300 MB each). A
-        # bytearray, so that nothing copies the whole reply on the way out.
+        # Each task is packed as soon as its run_spec is pickled, and every few thousand
+        # tasks make a piece, so that the pickles, the reply and the scheduler's copy of
+        # it are never all alive at once (~300 MB each for a 300k-task graph).
         packer = msgpack.Packer(use_bin_type=True)
-        out = bytearray(packer.pack_array_header(2))
-        out += packer.pack("ok")
-        out += packer.pack_array_header(len(dsk))
+        pieces, batch = [], []
         writer = _RunSpecWriter()
         for key, node in dsk.items():
             if not isinstance(node, GraphNode):
@@ -231,18 +237,45 @@ def _materialize(expr_header: bytes, expr_frames: list, keys_packed: bytes,
                 ann.setdefault(kind, value(key) if callable(value) else value)
             ann = {k: v for k, v in ann.items() if _packable(v)}
             run_spec, buffers = writer.dumps(node)
-            out += packer.pack([key, list(node.dependencies), order.get(key, 0), ann, run_spec,
-                                [memoryview(b).cast("B").tobytes() for b in buffers]])
-        return out
+            batch.append(packer.pack([key, list(node.dependencies), order.get(key, 0), ann,
+                                      run_spec, [memoryview(b).cast("B").tobytes() for b in buffers]]))
+            if len(batch) == _TASKS_PER_PIECE:
+                pieces.append(b"".join([packer.pack_array_header(len(batch)), *batch]))
+                batch = []
+        if batch:
+            pieces.append(b"".join([packer.pack_array_header(len(batch)), *batch]))
+        return pieces
     except Exception as e:  # the client gets it as task-erred for every requested key
-        text = f"Error during deserialization of the task graph: {e!r}"
+        return _failure(e)
+
+
+# What the stock scheduler raises when a graph cannot be deserialized (update_graph).
+_DESERIALIZATION_FAILED = """\
+Error during deserialization of the task graph. This frequently
+occurs if the Scheduler and Client have different environments.
+For more information, see
+https://docs.dask.org/en/stable/deployment-considerations.html#consistent-software-environments
+"""
+
+
+def _failure(e: BaseException) -> bytes:
+    """["error", exception pickle, traceback pickle, text]: the exception itself, as the
+    stock scheduler reports an update_graph failure (core.error_message), or its repr in
+    an Exception when it does not pickle and unpickle."""
+    text = "".join(traceback.format_exception(e))
+    try:
+        exc = dpickle.dumps(e)
+        dpickle.loads(exc)
+    except Exception:
         try:
-            exc = dpickle.dumps(RuntimeError(text))
-            tb = dpickle.dumps(e.__traceback__)
+            exc = dpickle.dumps(Exception(repr(e)))
         except Exception:
-            exc, tb = b"", b""
-        return msgpack.packb(["error", exc, tb, text + "\n" + traceback.format_exc()],
-                             use_bin_type=True)
+            exc = b""
+    try:
+        tb = dpickle.dumps(e.__traceback__)
+    except Exception:
+        tb = b""
+    return msgpack.packb(["error", exc, tb, text], use_bin_type=True)
 
 
 def versions() -> bytes:
