@@ -311,13 +311,24 @@ awaitable<void> SchedulerServer::WorkerStream(std::shared_ptr<Connection> conn, 
   Flush();
 }
 
+Buffer SchedulerServer::OwnedTaskType(const Buffer& type) {
+  // Few distinct types occur; past this many, each further one is copied, not kept.
+  constexpr size_t kMaxSharedTypes = 1024;
+  std::string bytes(reinterpret_cast<const char*>(type.data()), type.size());
+  auto it = task_types_.find(bytes);
+  if (it != task_types_.end()) return it->second;
+  Buffer owned = Buffer::CopyFrom(bytes);
+  if (task_types_.size() < kMaxSharedTypes) task_types_.emplace(std::move(bytes), owned);
+  return owned;
+}
+
 void SchedulerServer::HandleWorkerOp(const std::string& worker, const Value& msg) {
   std::string_view op = OpOf(msg);
   if (op == "task-finished") {
     auto key = Key::FromValue(Field(msg, "key"));
     if (!key.ok()) return;
     Buffer type;
-    if (const Value* t = msg.Find("type"); t && t->is<Bin>()) type = t->get_if<Bin>()->data;
+    if (const Value* t = msg.Find("type"); t && t->is<Bin>()) type = OwnedTaskType(t->get_if<Bin>()->data);
     const std::string* tn = StrField(msg, "typename");
     state_.TaskFinished(worker, *key, IntField(msg, "run_id", -1), IntField(msg, "nbytes", 0),
                         std::move(type), tn ? *tn : "");

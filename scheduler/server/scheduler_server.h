@@ -129,6 +129,13 @@ class SchedulerServer {
   std::unordered_map<std::string, Array> worker_batches_;
   bool worker_flush_posted_ = false;
   void SendWorkerBatches();
+
+  /// The pickled type a task-finished reports, as an owned buffer shared by every task
+  /// of that type. A slice of the message would keep the worker's whole batch frame
+  /// alive for as long as the task is remembered: for a 300k-task graph, every frame of
+  /// the run (~66 MB, the scheduler's RSS growing 4 MB/s while it ran).
+  Buffer OwnedTaskType(const Buffer& type);
+  std::unordered_map<std::string, Buffer> task_types_;
 };
 
 }  // namespace dn

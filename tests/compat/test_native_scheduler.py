@@ -269,3 +269,13 @@ def test_worker_queries_take_names_and_addresses(client):
         assert client.processing(workers=[who]) == {addr: ()}
     assert client.has_what(workers=["tcp://127.0.0.1:1"]) == {"tcp://127.0.0.1:1": ()}
     assert client.who_has()["on-the-first-worker"] == (addr,)
+
+
+def test_futures_know_their_result_types(client):
+    """Future.type comes from the type a worker reports with task-finished, which the
+    scheduler keeps (one shared copy per type) and forwards with key-in-memory. (A client
+    that asks later for a key already in memory gets no type from a stock scheduler, but
+    the kept one from ours; that difference is not pinned here.)"""
+    futs = [client.submit(np.arange, n) for n in (3, 4)] + [client.submit(operator.add, 1, 2)]
+    wait(futs)
+    assert [f.type for f in futs] == [np.ndarray, np.ndarray, int]
