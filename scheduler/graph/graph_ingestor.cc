@@ -127,7 +127,9 @@ Result<IngestResult> UnpackPieces(const std::vector<Buffer>& pieces) {
   for (const Buffer& piece : pieces) {
     DN_ASSIGN_OR_RETURN(Value v, DecodeOwnReply(piece));
     const Array* tasks = v.array();
-    if (tasks == nullptr) return Status::Internal("graph_ingest returned a piece that is not a task list");
+    if (tasks == nullptr) {
+      return Status::Internal("graph_ingest returned a piece that is not a task list");
+    }
     DN_RETURN_NOT_OK(AppendTasks(*tasks, &result));
   }
   return result;
@@ -137,7 +139,8 @@ Result<IngestResult> UnpackPieces(const std::vector<Buffer>& pieces) {
 Result<IngestResult> UnpackFailure(const Buffer& blob) {
   DN_ASSIGN_OR_RETURN(Value v, DecodeOwnReply(blob));
   const Array* top = v.array();
-  if (top == nullptr || top->size() < 4 || (*top)[0].str() == nullptr || *(*top)[0].str() != "error") {
+  const std::string* tag = top && !top->empty() ? (*top)[0].str() : nullptr;
+  if (tag == nullptr || top->size() < 4 || *tag != "error") {  // a tag means a non-empty top
     return Status::Internal("graph_ingest returned a malformed reply");
   }
   IngestResult result;
@@ -181,7 +184,9 @@ Result<IngestResult> Materialize(PyObject* fn, const IngestRequest& req) {
       // ours are never both whole (~300 MB each for a 300k-task graph).
       for (Py_ssize_t i = 0; i < PyList_GET_SIZE(out.get()); ++i) {
         PyObject* piece = PyList_GET_ITEM(out.get(), i);
-        if (!PyBytes_Check(piece)) return Status::Internal("graph_ingest returned a piece that is not bytes");
+        if (!PyBytes_Check(piece)) {
+          return Status::Internal("graph_ingest returned a piece that is not bytes");
+        }
         pieces.push_back(Buffer::CopyFrom(
             std::string_view(PyBytes_AS_STRING(piece), PyBytes_GET_SIZE(piece))));
         Py_INCREF(Py_None);

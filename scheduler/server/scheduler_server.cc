@@ -328,7 +328,9 @@ void SchedulerServer::HandleWorkerOp(const std::string& worker, const Value& msg
     auto key = Key::FromValue(Field(msg, "key"));
     if (!key.ok()) return;
     Buffer type;
-    if (const Value* t = msg.Find("type"); t && t->is<Bin>()) type = OwnedTaskType(t->get_if<Bin>()->data);
+    if (const Value* t = msg.Find("type"); t && t->is<Bin>()) {
+      type = OwnedTaskType(t->get_if<Bin>()->data);
+    }
     const std::string* tn = StrField(msg, "typename");
     state_.TaskFinished(worker, *key, IntField(msg, "run_id", -1), IntField(msg, "nbytes", 0),
                         std::move(type), tn ? *tn : "");
