@@ -237,8 +237,9 @@ def _materialize(expr_header: bytes, expr_frames: list, keys_packed: bytes,
                 ann.setdefault(kind, value(key) if callable(value) else value)
             ann = {k: v for k, v in ann.items() if _packable(v)}
             run_spec, buffers = writer.dumps(node)
+            frames = [memoryview(b).cast("B").tobytes() for b in buffers]
             batch.append(packer.pack([key, list(node.dependencies), order.get(key, 0), ann,
-                                      run_spec, [memoryview(b).cast("B").tobytes() for b in buffers]]))
+                                      run_spec, frames]))
             if len(batch) == _TASKS_PER_PIECE:
                 pieces.append(b"".join([packer.pack_array_header(len(batch)), *batch]))
                 batch = []
