@@ -9,6 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   clang libclang-rt-14-dev                   # libFuzzer, ASan, UBSan
   libboost-dev libboost-system-dev           # Asio, Beast
+  libboost-program-options-dev               # the binaries' command lines
   libmsgpack-cxx-dev libxtensor-dev libtbb-dev
   libzstd-dev liblz4-dev
   libgtest-dev libgmock-dev libbenchmark-dev
