@@ -1,7 +1,7 @@
 #pragma once
 
 // The only Asio code in protocol/: one TCP connection speaking dask's framing,
-// handshake and message encoding (protocol.md §1-§4).
+// handshake and message encoding (docs/protocol.md#framing to #streams).
 
 #include <utility>  // boost 1.74's awaitable.hpp uses std::exchange without including it
 

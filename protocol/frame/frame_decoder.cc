@@ -8,7 +8,7 @@ namespace dn {
 namespace {
 
 // Framing integers are struct "Q": native order, little endian on every platform dask
-// runs on (protocol.md §0).
+// runs on (docs/protocol.md#framing).
 uint64_t LoadU64(const uint8_t* p) {
   uint64_t v;
   std::memcpy(&v, p, 8);
@@ -110,7 +110,7 @@ Status FrameDecoder::OnHeaderPart() {
         }
         lengths_[i] = len;
       }
-      // nosplit = prelude + a whole number k of leading frames (protocol.md §1.1).
+      // nosplit = prelude + a whole number k of leading frames (docs/protocol.md#nosplit).
       uint64_t covered = 8 * (1 + nframes_);
       uint64_t k = 0;
       while (covered < nosplit_ && k < nframes_) covered += lengths_[k++];

@@ -18,7 +18,7 @@ struct FramedMessage {
   uint64_t nosplit_frames = 0;
 };
 
-/// Decode the TCP framing of protocol.md §1 from bytes pushed in at any split point.
+/// Decode the TCP framing of docs/protocol.md#framing from bytes pushed in at any split point.
 ///
 /// Sans-I/O (Arrow's MessageDecoder): it owns no socket. Either copy bytes in with
 /// Consume(), or read from a socket straight into WritableRegion() and report the count

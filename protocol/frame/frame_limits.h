@@ -4,7 +4,7 @@
 
 namespace dn {
 
-/// Bounds on one framed message from an untrusted peer (protocol.md §1). Everything is
+/// Bounds on one framed message from an untrusted peer (docs/protocol.md#limits). Everything is
 /// checked against these before any allocation sized by a peer-supplied number.
 struct FrameLimits {
   /// Frames per message. A batch of 10k compute-tasks with one buffer each is ~20k.

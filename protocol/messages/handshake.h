@@ -10,7 +10,7 @@
 
 namespace dn {
 
-/// The first message each side writes on every comm (protocol.md §2).
+/// The first message each side writes on every comm (docs/protocol.md#handshake).
 struct Handshake {
   /// Codec this side would like to send with; nullopt is msgpack nil (no compression).
   std::optional<std::string> compression;

@@ -11,7 +11,7 @@
 
 namespace dn {
 
-/// A dask key: str, int, float or a tuple of keys (protocol.md §3.3), compared and
+/// A dask key: str, int, float or a tuple of keys (docs/protocol.md#keys), compared and
 /// hashed with Python's semantics: `1 == 1.0` (and True == 1) with equal hashes, a tuple
 /// never equals a str. Cheap to copy for str and int keys; tuples hold a vector.
 class Key {

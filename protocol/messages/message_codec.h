@@ -18,7 +18,7 @@ struct MessageLimits {
   uint64_t max_decompressed_bytes = kDefaultMaxDecompressedBytes;
 };
 
-/// Decode frames into a message value (protocol.md §3, `protocol/core.py:loads` with
+/// Decode frames into a message value (docs/protocol.md#placeholders, `protocol/core.py:loads` with
 /// deserialize=False): frame 0 is msgpack; `{"__Serialized__": k}` and
 /// `{"__Pickled__": k}` become Serialized / Pickled holding sub-header k and the
 /// `num-sub-frames` frames after it, still compressed; `__Set__` maps become Set.

@@ -13,7 +13,7 @@
 namespace dn {
 
 /// scheduler -> worker `compute-task` (worker_state_machine.py:ComputeTaskEvent; every
-/// field required, no others). protocol.md §5.2.
+/// field required, no others). docs/protocol.md#compute-task.
 struct ComputeTask {
   static constexpr std::string_view kOp = "compute-task";
   Key key;

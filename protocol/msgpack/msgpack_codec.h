@@ -19,7 +19,7 @@ struct MsgpackLimits {
   uint64_t max_values = uint64_t{1} << 24;
 };
 
-/// How maps with dask's special keys are decoded (protocol.md §3.2).
+/// How maps with dask's special keys are decoded (docs/protocol.md#special-maps).
 enum class MapConvention : uint8_t {
   kPlain,  ///< Keep every map as is (Python's plain `msgpack.loads`).
   kSets,   ///< Turn `{"__Set__": true, "as-list": [...]}` into Set (`msgpack_decode_default`).

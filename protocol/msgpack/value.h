@@ -26,7 +26,7 @@ struct Bin {
 using Array = std::vector<Value>;
 /// msgpack map in wire order. Keys may be any value (ints, tuples), not only str.
 using Map = std::vector<MapEntry>;
-/// The `{"__Set__": true, "as-list": [...]}` convention (protocol.md §3.2).
+/// The `{"__Set__": true, "as-list": [...]}` convention (docs/protocol.md#special-maps).
 struct Set {
   Array items;
   bool operator==(const Set&) const;
@@ -49,7 +49,7 @@ struct Pickled {
   bool operator==(const Pickled&) const;
 };
 
-/// Represent one decoded dask message value (protocol.md §3).
+/// Represent one decoded dask message value (docs/protocol.md#msgpack).
 ///
 /// Integers keep msgpack's distinction only where it matters to Python: every value
 /// that fits int64 is stored as `int64_t`; only values above INT64_MAX are `uint64_t`.

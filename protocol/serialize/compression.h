@@ -9,7 +9,7 @@
 namespace dn {
 
 /// Most bytes one compressed frame may expand to. Stock senders compress data frames
-/// after sharding them at 64 MiB (protocol.md §3.7), so twice that is generous; a
+/// after sharding them at 64 MiB (docs/protocol.md#compression), so twice that is generous; a
 /// frame that claims more is refused before anything is allocated.
 inline constexpr uint64_t kDefaultMaxDecompressedBytes = uint64_t{128} << 20;
 

@@ -8,7 +8,7 @@ import msgpack
 
 
 def split_frames(wire: bytes) -> tuple[list[bytes], int]:
-    """Return (frames, nosplit) of one framed message (protocol.md section 1)."""
+    """Return (frames, nosplit) of one framed message (docs/protocol.md#framing)."""
     nosplit, n = struct.unpack_from("<QQ", wire, 0)
     lengths = struct.unpack_from(f"<{n}Q", wire, 16)
     frames, off = [], 16 + 8 * n

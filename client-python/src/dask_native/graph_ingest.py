@@ -3,7 +3,7 @@
 The C++ scheduler (scheduler/graph/) calls `materialize` off its event loop with the
 raw parts of an `update-graph` message and gets back one msgpack blob describing every
 task. This is the only Python the scheduler runs: it turns the client's pickled
-expression into tasks (protocol.md §6.1). It never imports distributed's Scheduler,
+expression into tasks (docs/protocol.md#update-graph). It never imports distributed's Scheduler,
 comm or state-machine code; it uses dask's graph APIs and distributed's pickle helper,
 so run_specs are pickled exactly as a stock scheduler pickles ToPickle(run_spec).
 """
