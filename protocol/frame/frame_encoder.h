@@ -9,7 +9,7 @@
 
 namespace dn {
 
-/// Return the prelude of protocol.md §1.1 for `frames`: u64 nosplit, u64 count and one
+/// Return the prelude of docs/protocol.md#framing for `frames`: u64 nosplit, u64 count and one
 /// u64 length per frame. `nosplit_frames` is how many leading frames the nosplit length
 /// covers; the default (all of them) is valid for every reader, old or new.
 std::string EncodeFrameHeader(std::span<const Buffer> frames,

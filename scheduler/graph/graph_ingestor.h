@@ -18,7 +18,7 @@
 
 namespace dn {
 
-/// The parts of an `update-graph` message that need Python (protocol.md §6.1).
+/// The parts of an `update-graph` message that need Python (docs/protocol.md#update-graph).
 struct IngestRequest {
   Serialized expr;                 ///< `expr_ser`: the pickled dask expression
   Array keys;                      ///< keys the client wants
