@@ -60,11 +60,11 @@ class PagePool {
 
   /// Populate each new mapping from up to `threads` threads: the caller and
   /// `threads - 1` helper threads, which sleep between misses. On a VM whose fresh pages
-  /// fault in from the host (~0.4-0.5 GB/s per vCPU here: shared/docs/performance.md,
-  /// NOTES.md), a miss is ~85 ms per 32 MB chunk, and the misses come at the end of a
-  /// computation (the worker whose share grew past what its pool kept), when other
-  /// cores are idle. Call before the first Acquire(); 1 (the default) populates on the
-  /// caller.
+  /// fault in from the host (~0.4-0.5 GB/s per vCPU on the benchmark VM:
+  /// shared/docs/performance.md, bench/RESULTS.md), a miss is ~85 ms per 32 MB chunk,
+  /// and the misses come at the end of a computation (the worker whose share grew past
+  /// what its pool kept), when other cores are idle. Call before the first Acquire();
+  /// 1 (the default) populates on the caller.
   void SetPopulateThreads(int threads);
 
   size_t capacity() const;

@@ -26,7 +26,8 @@ inline constexpr uint64_t kSeparateFrameBytes = uint64_t{64} << 10;
 /// at whatever offset the header lengths give it, and numpy sums an unaligned float64
 /// array of more than 8192 elements through its buffered loop, in another order than
 /// an aligned one: a chunk fetched that way summed 1 ulp away from the same chunk
-/// computed in place (NOTES.md, session 5).
+/// computed in place (pinned by FrameEncoderTest.LargeFramesAreLeftOutOfTheNosplitLength
+/// and the compat test test_arrays_fetched_from_native_workers_arrive_aligned).
 uint64_t NosplitFrames(std::span<const Buffer> frames);
 
 /// Return the header followed by every frame, as one string (tests, small messages;

@@ -375,7 +375,8 @@ TEST_F(CoLocatedRootTasksTest, WorkersTakingTurnsShareTheQueueEvenly) {
   AddWorkers({"h", "h", "h"}, /*cpus=*/2);
   SubmitRootTasks(60);
   // The third worker is stuck on its first two tasks; the other two finish theirs in
-  // turns. Before session 7, the one that waited first sat out the rest (5 against 53).
+  // turns. Without the rule that a neighbour with room takes the task, the one that
+  // waited first sat out the rest (5 against 53).
   int finished[2] = {0, 0};
   for (int turn = 0; Queued() > 0 && turn < 200; ++turn) finished[turn % 2] += RunOnly(turn % 2);
   finished[0] += RunOnly(0);

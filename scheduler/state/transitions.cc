@@ -191,7 +191,8 @@ constexpr int64_t kPooledResultBytes = int64_t{4} << 20;
 /// neighbour before it leaves queued root tasks to its neighbours. 1, not 2: with 2 the
 /// seed's shares still ranged 31-35 of 100 chunks from one persist to the next, and
 /// each time a worker's share beat its last maximum its page pool missed (~50-70 ms a
-/// chunk); with 1, half as many misses in the runs after the first (NOTES.md, session 8).
+/// chunk); with 1, half as many misses in the runs after the first (measured on the
+/// seed with 3 one-thread workers sharing 2 cores; bench/RESULTS.md).
 constexpr double kRootTaskSlack = 1;
 
 double TasksPerThread(const WorkerState* ws) {
@@ -229,13 +230,12 @@ SchedulerState::HostLoads SchedulerState::LoadsOfSharedHosts() const {
 // decide where the results land. Linux gives one of three one-thread workers on two
 // cores a core of its own for a while, and plain queuing then hands that worker up to
 // twice its share of an array's chunks: the reductions that follow wait on it, and its
-// chunk memory grows with every persist whose share is larger than the last
-// (NOTES.md, sessions 4-7). So a worker waits while it holds or runs more than
-// kRootTaskSlack tasks per thread above
+// chunk memory grows with every persist whose share is larger than the last. So a
+// worker waits while it holds or runs more than kRootTaskSlack tasks per thread above
 //  - its least loaded neighbour, while its neighbours keep every core it may use busy;
 //  - or a neighbour that has room for the task now (which then takes it). Without this,
 //    a neighbour waiting by the first rule sat idle, so the busiest worker, seeing a
-//    core free, took the task instead (a share of 38 of 100 chunks in session 7).
+//    core free, took the task instead (one worker got 38 of the seed's 100 chunks).
 // While a core is free, the worker with room and the fewest tasks per thread never
 // waits, so the queue keeps draining. Nobody waits on a host of its own, nor when it
 // does not report its CPUs (stock workers).

@@ -74,7 +74,7 @@ HANDSHAKE = _frame(b"\x83\xabcompression\xc0\xa6python\x93\x03\x0b\x02\xafpickle
     struct.pack("<QQQ", 24 + 2**40, 1, 2**40),       # claims a terabyte
     HANDSHAKE + _frame(b"\xc1"),                      # invalid msgpack
     HANDSHAKE + _frame(b"\x92\x01\x02"),              # not a map
-    HANDSHAKE + _frame(b"\x81\xa2op\xa9no-such-op"),  # unknown op (gets a nil reply)
+    HANDSHAKE + _frame(b"\x81\xa2op\xa9no-such-op"),  # unknown op (gets an error reply)
     HANDSHAKE + _frame(b"\x81\xa2op\xafregister-worker"),  # missing fields
     HANDSHAKE + _frame(b"\x82\xa2op\xa6gather\xa4keys\x81\xa1x\x01"),  # wrong field type
     bytes(range(256)) * 8,

@@ -1,4 +1,5 @@
-"""The stock dask client and stock workers against dask-native-scheduler (issue 3)."""
+"""The stock dask client against dask-native-scheduler: the core of the compat suite,
+which runs on every cluster kind of compat_cluster.py."""
 from __future__ import annotations
 
 import operator

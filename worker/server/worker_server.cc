@@ -123,7 +123,8 @@ Value WorkerServer::Metrics() const {
       {Value("host_net_io"), Value(Map{{Value("read_bps"), Value(0.0)}, {Value("write_bps"), Value(0.0)}})},
       {Value("host_disk_io"), Value(Map{{Value("read_bps"), Value(0.0)}, {Value("write_bps"), Value(0.0)}})},
       {Value("num_fds"), Value(0)},
-      // Ours (issue 5 observability): tasks run natively versus in the embedded Python.
+      // Ours, not in stock's metrics: tasks run natively versus in the embedded Python,
+      // natively held keys and the page pool's counters.
       {Value("dask_native"), Value(Map{{Value("native_tasks"), Value(native_tasks_)},
                                        {Value("python_tasks"), Value(python_tasks_)},
                                        {Value("native_keys"), Value(static_cast<int64_t>(native_.size()))},

@@ -21,7 +21,7 @@ namespace dn {
 
 // distributed.worker.memory defaults: spill managed data above `target`, spill by
 // process memory above `spill`, pause above `pause` (the nanny's `terminate` at 95% is
-// not implemented: see NOTES.md).
+// not implemented: see docs/known-gaps.md).
 inline constexpr double kTargetFraction = 0.6;
 inline constexpr double kSpillFraction = 0.7;
 inline constexpr double kPauseFraction = 0.8;

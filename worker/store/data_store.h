@@ -17,13 +17,13 @@ namespace dn {
 /// may be between the two for a while; nothing may read it then.
 enum class Residence : uint8_t { kMemory, kSpilling, kDisk, kUnspilling };
 
-/// Bookkeeping of a worker's results and the disk half of spilling (issue 4).
+/// Bookkeeping of a worker's results and the disk half of spilling.
 ///
-/// The values themselves live elsewhere (Python objects in the embedded runtime; native
-/// arrays later). This class knows each key's size, whether it is in memory or on disk,
-/// and the order keys were last used in, and it names the spill files. It is owned by
-/// the worker's loop thread; the static file functions are the only part that other
-/// threads call. Stock workers keep the same split: a `SpillBuffer` (zict LRU over a
+/// The values themselves live elsewhere (Python objects in the embedded runtime, native
+/// arrays in WorkerServer). This class knows each key's size, whether it is in memory or
+/// on disk, and the order keys were last used in, and it names the spill files. It is
+/// owned by the worker's loop thread; the static file functions are the only part that
+/// other threads call. Stock workers keep the same split: a `SpillBuffer` (zict LRU over a
 /// file store) sized by `sizeof`, with the target at 60% of the memory limit.
 class DataStore {
  public:
