@@ -1,4 +1,4 @@
-"""Stock dask versus dask-native on dask.array workloads, side by side (issue 5).
+"""Stock dask versus dask-native on dask.array workloads, side by side.
 
 Both clusters: a scheduler and 3 workers with 1 thread each on this machine, driven by
 the stock client. Stock = `dask scheduler` + `dask worker`; native =

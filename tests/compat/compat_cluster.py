@@ -2,8 +2,8 @@
 
 The same suite runs on four clusters, chosen with DN_COMPAT_CLUSTER:
 
-  native-scheduler  dask-native-scheduler + 3 stock `dask worker` (the default; issue 3)
-  native            dask-native-scheduler + 3 dask-native-worker (issue 4)
+  native-scheduler  dask-native-scheduler + 3 stock `dask worker` (the default)
+  native            dask-native-scheduler + 3 dask-native-worker
   stock-scheduler   stock `dask scheduler` + 3 dask-native-worker
   mixed             dask-native-scheduler + 1 stock worker + 2 dask-native-worker
 

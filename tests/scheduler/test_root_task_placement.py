@@ -1,4 +1,4 @@
-"""Root-task placement among native workers that share a host's cores (issue 5).
+"""Root-task placement among native workers that share a host's cores.
 
 The scheduler leaves a queued root task to a worker's neighbours on the same host while
 they keep every core it may use busy and it already holds more than its share
