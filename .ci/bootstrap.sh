@@ -29,8 +29,11 @@ fi
 
 # The venv is made from Debian's python3, whose libpython3.11.so the native binaries
 # link, so the embedded interpreter is exactly this one with exactly these packages.
+# dask_native is installed editable here, for development; `pip wheel client-python`
+# makes the wheel users install.
 stamp=.venv/.requirements.sha
-want=$( (cat requirements.txt client-python/pyproject.toml) | sha256sum | cut -d' ' -f1)
+want=$( (cat requirements.txt client-python/pyproject.toml client-python/src/dask_native/__init__.py) |
+  sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "== python: .venv from requirements.txt"
   [ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv
@@ -45,6 +48,9 @@ export CCACHE_BASEDIR=$PWD
 echo "== build: build/ (gcc, RelWithDebInfo)"
 [ -f build/build.ninja ] || cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
+# Install the binaries into the venv, as a user installs them into theirs: they embed the
+# environment they sit in, and the tests and the seed find them beside its python.
+cmake --install build --prefix .venv >/dev/null
 
 if [ "${1:-}" = "--fuzz" ]; then
   echo "== build: build-fuzz/ (clang, libFuzzer + ASan + UBSan, protocol only)"

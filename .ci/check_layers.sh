@@ -14,6 +14,12 @@ check protocol '#include [<"](scheduler|worker)/' "scheduler/worker"
 check protocol '#include [<"](boost/asio|Python\.h|tbb/)' "asio, Python or TBB (only protocol/comm may use asio)"
 check scheduler/state '#include [<"](boost/asio|Python\.h|tbb/)' "asio, Python or TBB (it is the pure state machine)"
 check scheduler '#include [<"]worker/' "worker/ (scheduler and worker never include each other)"
+if grep -rln 'Python\.h' common --include=*.h --include=*.cc | grep -v '^common/python/'; then
+  echo "layering: only common/python may include Python.h in common/" >&2; fail=1
+fi
+if grep -rlnE '#include [<"]Python\.h' common/python --include=*.h; then
+  echo "layering: common/python's headers must not include Python.h" >&2; fail=1
+fi
 if grep -rln 'Python\.h' scheduler --include=*.h --include=*.cc | grep -v '^scheduler/graph/'; then
   echo "layering: only scheduler/graph may include Python.h" >&2; fail=1
 fi

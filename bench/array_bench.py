@@ -31,10 +31,10 @@ from pathlib import Path
 import dask.array as da
 from distributed import Client, wait
 
+from dask_native.binaries import native_binary
 from dask_native.cluster import ProcessCluster, peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 
 
 def persist_sum(c, shape, chunk):
@@ -53,7 +53,7 @@ def run(kind, args):
     if kind == "stock":
         sched, worker = None, None
     else:
-        sched, worker = [str(BIN / "dask-native-scheduler")], [str(BIN / "dask-native-worker")]
+        sched, worker = [native_binary("dask-native-scheduler")], [native_binary("dask-native-worker")]
     out = {}
     with ProcessCluster(n_workers=3, scheduler_cmd=sched, worker_cmd=worker) as cluster:
         with Client(cluster.address, timeout=60) as c:

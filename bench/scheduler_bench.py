@@ -21,6 +21,7 @@ import dask
 import dask.array as da
 from distributed import Client, wait
 
+from dask_native.binaries import native_binary
 from dask_native.cluster import ProcessCluster, peak_rss_mb
 
 
@@ -42,12 +43,11 @@ def measure(cluster, client, name, n_tasks, fn):
 
 
 def run_suite(kind, args, peaks):
-    bindir = __import__("pathlib").Path(sys.executable).parent
     cmd = wcmd = None
     if kind == "native":
-        cmd = [str(bindir / "dask-native-scheduler")]
+        cmd = [native_binary("dask-native-scheduler")]
         if args.native_workers:
-            wcmd = [str(bindir / "dask-native-worker")]
+            wcmd = [native_binary("dask-native-worker")]
     results = []
     with ProcessCluster(n_workers=3, scheduler_cmd=cmd, worker_cmd=wcmd) as cluster:
         with Client(cluster.address, timeout=60) as c:

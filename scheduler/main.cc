@@ -57,11 +57,6 @@ bool ParseDuration(const std::string& text, double* seconds) {
   return false;
 }
 
-std::string DefaultPython() {
-  if (const char* env = std::getenv("DN_PYTHON")) return env;
-  return DN_DEFAULT_PYTHON;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -77,6 +72,9 @@ int main(int argc, char** argv) {
       ("idle-timeout", po::value<std::string>(), "close after this long with no clients and no work (e.g. 1h)")
       ("pid-file", po::value<std::string>(), "write the process id to this file")
       ("protocol", po::value<std::string>(), "only tcp is supported")
+      ("python", po::value<std::string>(),
+       "the Python environment's interpreter to embed (default: $DN_PYTHON, the active "
+       "venv or conda env, python3 beside this binary, python3 on PATH)")
       ("validate", "check every state machine invariant after each stimulus (tests)");
   po::variables_map vm;
   try {
@@ -120,9 +118,14 @@ int main(int argc, char** argv) {
   config.state.validate = vm.count("validate") > 0 || std::getenv("DN_VALIDATE") != nullptr;
   if (vm.count("pid-file")) std::ofstream(vm["pid-file"].as<std::string>()) << getpid() << "\n";
 
-  auto ingestor = dn::GraphIngestor::Start(DefaultPython());
+  auto env = dn::ResolvePythonEnvironment(vm.count("python") ? vm["python"].as<std::string>() : "");
+  if (!env.ok()) {
+    std::fprintf(stderr, "dask-native-scheduler: %s\n", env.status().message().c_str());
+    return 1;
+  }
+  auto ingestor = dn::GraphIngestor::Start(*env);
   if (!ingestor.ok()) {
-    std::fprintf(stderr, "dask-native-scheduler: %s\n", ingestor.status().ToString().c_str());
+    std::fprintf(stderr, "dask-native-scheduler: %s\n", ingestor.status().message().c_str());
     return 1;
   }
   boost::asio::io_context io(1);

@@ -24,6 +24,10 @@ namespace po = boost::program_options;
 
 namespace {
 
+// A worker that cannot start its Python environment exits with this (sysexits'
+// EX_CONFIG), and its nanny gives up instead of restarting it: a restart cannot help.
+constexpr int kExitBadEnvironment = 78;
+
 volatile sig_atomic_t g_stop_signal = 0;
 void OnStopSignal(int sig) { g_stop_signal = sig; }
 
@@ -60,6 +64,7 @@ int RunNanny(int argc, char** argv) {
     if (g_stop_signal) return 0;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
     if (WIFEXITED(status) && WEXITSTATUS(status) == dn::WorkerServer::kExitGaveUp) return 1;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == kExitBadEnvironment) return 1;
     std::fprintf(stderr, "dask-native-worker (nanny): worker process died (%s %d); restarting\n",
                  WIFSIGNALED(status) ? "signal" : "exit status",
                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
@@ -93,7 +98,10 @@ int main(int argc, char** argv) {
       ("local-directory", po::value<std::string>()->default_value("/tmp"), "scratch space")
       ("nanny", "restart the worker process when it dies (the default)")
       ("no-nanny", "run the worker in this process, without a restarting parent")
-      ("resources", po::value<std::string>(), "e.g. 'GPU=2 MEM=10e9'");
+      ("resources", po::value<std::string>(), "e.g. 'GPU=2 MEM=10e9'")
+      ("python", po::value<std::string>(),
+       "the Python environment's interpreter to embed (default: $DN_PYTHON, the active "
+       "venv or conda env, python3 beside this binary, python3 on PATH)");
   po::positional_options_description pos;
   pos.add("scheduler", 1);
   po::variables_map vm;
@@ -159,11 +167,15 @@ int main(int argc, char** argv) {
       config.resources.push_back({dn::Value(item.substr(0, eq)), dn::Value(std::stod(item.substr(eq + 1)))});
     }
   }
-  const char* py = std::getenv("DN_PYTHON");
-  auto python = dn::PythonRuntime::Start(py ? py : DN_DEFAULT_PYTHON, config.nthreads);
+  auto env = dn::ResolvePythonEnvironment(vm.count("python") ? vm["python"].as<std::string>() : "");
+  if (!env.ok()) {
+    std::fprintf(stderr, "dask-native-worker: %s\n", env.status().message().c_str());
+    return kExitBadEnvironment;
+  }
+  auto python = dn::PythonRuntime::Start(*env, config.nthreads);
   if (!python.ok()) {
-    std::fprintf(stderr, "dask-native-worker: %s\n", python.status().ToString().c_str());
-    return 1;
+    std::fprintf(stderr, "dask-native-worker: %s\n", python.status().message().c_str());
+    return kExitBadEnvironment;
   }
   boost::asio::io_context io(1);
   dn::WorkerServer server(io, config, python.MoveValueUnsafe());

@@ -5,6 +5,7 @@
 
 #include <malloc.h>
 
+#include "common/python/interpreter.h"
 #include "protocol/msgpack/msgpack_codec.h"
 
 namespace dn {
@@ -206,13 +207,11 @@ Result<IngestResult> Materialize(PyObject* fn, const IngestRequest& req) {
 
 }  // namespace
 
-Result<std::unique_ptr<GraphIngestor>> GraphIngestor::Start(const std::string& python_executable) {
+Result<std::unique_ptr<GraphIngestor>> GraphIngestor::Start(const PythonEnvironment& env) {
   std::unique_ptr<GraphIngestor> g(new GraphIngestor());
   std::promise<Status> started;
   std::future<Status> ready = started.get_future();
-  g->thread_ = std::thread([raw = g.get(), python_executable, &started] {
-    raw->Run(python_executable, &started);
-  });
+  g->thread_ = std::thread([raw = g.get(), &env, &started] { raw->Run(env, &started); });
   Status st = ready.get();
   if (!st.ok()) {
     g->thread_.join();
@@ -244,18 +243,10 @@ void GraphIngestor::Submit(IngestRequest request, Callback done) {
   cv_.notify_one();
 }
 
-void GraphIngestor::Run(const std::string& python_executable, std::promise<Status>* started) {
-  PyConfig config;
-  PyConfig_InitPythonConfig(&config);
-  config.install_signal_handlers = 0;  // signals belong to the scheduler's event loop
-  // Pointing `executable` at the venv's python makes site.py find pyvenv.cfg and put
-  // the venv's site-packages (the pinned dask) on sys.path.
-  PyStatus ps = PyConfig_SetBytesString(&config, &config.executable, python_executable.c_str());
-  if (!PyStatus_Exception(ps)) ps = Py_InitializeFromConfig(&config);
-  PyConfig_Clear(&config);
-  if (PyStatus_Exception(ps)) {
-    started->set_value(Status::Internal(std::string("Python initialization failed: ") +
-                                        (ps.err_msg ? ps.err_msg : "")));
+void GraphIngestor::Run(const PythonEnvironment& env, std::promise<Status>* started) {
+  Status st = StartInterpreter(env);
+  if (!st.ok()) {
+    started->set_value(st);
     return;
   }
   PyObject* fn = nullptr;

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/python/python_env.h"
 #include "common/result.h"
 #include "protocol/messages/key.h"
 #include "protocol/msgpack/value.h"
@@ -41,15 +42,16 @@ struct IngestResult {
 /// are taken in submission order by kThreads threads sharing one interpreter, so a small
 /// graph is not stuck behind a large one; a caller that needs ordering waits for its
 /// result before submitting more (the server does, per client). `done` is called on an
-/// ingestor thread, so callers post the result back to their event loop. The interpreter is the `.venv`
-/// one given by `python_executable` (its site-packages hold the pinned dask).
+/// ingestor thread, so callers post the result back to their event loop. The interpreter
+/// embeds the Python environment `env` names (common/python/python_env.h), whose
+/// site-packages hold the pinned dask and dask_native.
 class GraphIngestor {
  public:
   using Callback = std::function<void(Result<IngestResult>)>;
 
-  /// Start the thread and the interpreter; fails if dask_native.graph_ingest cannot
-  /// be imported.
-  static Result<std::unique_ptr<GraphIngestor>> Start(const std::string& python_executable);
+  /// Start the thread and the interpreter; fails if the environment does not match this
+  /// build or dask_native.graph_ingest cannot be imported.
+  static Result<std::unique_ptr<GraphIngestor>> Start(const PythonEnvironment& env);
   ~GraphIngestor();
 
   void Submit(IngestRequest request, Callback done);
@@ -61,7 +63,7 @@ class GraphIngestor {
   static constexpr int kThreads = 2;
 
   GraphIngestor() = default;
-  void Run(const std::string& python_executable, std::promise<Status>* started);
+  void Run(const PythonEnvironment& env, std::promise<Status>* started);
   void Loop();
 
   std::thread thread_;               ///< initializes and finalizes the interpreter

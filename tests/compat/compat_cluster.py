@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from dask_native.binaries import native_binary
 from dask_native.cluster import ProcessCluster
 
 BIN = Path(sys.executable).parent
@@ -34,7 +35,7 @@ def config() -> str:
 
 def native_scheduler_cmd() -> list[str]:
     # --validate: SchedulerState checks every invariant after each stimulus.
-    return [str(BIN / "dask-native-scheduler"), "--validate"]
+    return [native_binary("dask-native-scheduler"), "--validate"]
 
 
 def stock_scheduler_cmd() -> list[str]:
@@ -42,7 +43,7 @@ def stock_scheduler_cmd() -> list[str]:
 
 
 def native_worker_cmd() -> list[str]:
-    return [str(BIN / "dask-native-worker")]
+    return [native_binary("dask-native-worker")]
 
 
 def stock_worker_cmd() -> list[str]:

@@ -3,17 +3,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from distributed import Client
 
 from compat_cluster import make_cluster, native_scheduler_only
+from dask_native.binaries import native_binary
 from dask_native.cluster import free_port
 
-SCHED = str(Path(sys.executable).parent / "dask-native-scheduler")
+SCHED = native_binary("dask-native-scheduler")
 
 
 @native_scheduler_only

@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import dask
 import dask.array as da
@@ -16,8 +15,9 @@ import pytest
 from distributed import Client, futures_of, wait
 
 from compat_cluster import make_cluster, native_workers_only
+from dask_native.binaries import native_binary
 
-WORKER = str(Path(sys.executable).parent / "dask-native-worker")
+WORKER = native_binary("dask-native-worker")
 
 pytestmark = native_workers_only
 

@@ -13,16 +13,14 @@ the tasks; with the rule each worker holds about a third.
 from __future__ import annotations
 
 import os
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from distributed import Client, wait
 
+from dask_native.binaries import native_binary
 from dask_native.cluster import ProcessCluster
 
-BIN = Path(sys.executable).parent
 N_TASKS = 60
 
 
@@ -38,9 +36,9 @@ def test_root_tasks_spread_evenly_over_workers_that_share_cpus(tmp_path):
             total += j ^ i
         return total
 
-    worker = str(BIN / "dask-native-worker")
+    worker = native_binary("dask-native-worker")
     pinned = [["taskset", "-c", str(cpus[0]), worker]] + [["taskset", "-c", str(cpus[1]), worker]] * 2
-    with ProcessCluster(n_workers=3, scheduler_cmd=[str(BIN / "dask-native-scheduler"), "--validate"],
+    with ProcessCluster(n_workers=3, scheduler_cmd=[native_binary("dask-native-scheduler"), "--validate"],
                         worker_cmds=pinned, log_dir=str(tmp_path)) as cluster:
         with Client(cluster.address, timeout=60) as c:
             c.wait_for_workers(3, timeout=60)

@@ -5,6 +5,7 @@
 
 #include <atomic>
 
+#include "common/python/interpreter.h"
 #include "protocol/msgpack/msgpack_codec.h"
 
 namespace dn {
@@ -149,15 +150,13 @@ std::vector<int64_t> IntVector(PyObject* tuple) {
 
 }  // namespace
 
-Result<std::unique_ptr<PythonRuntime>> PythonRuntime::Start(const std::string& python_executable,
+Result<std::unique_ptr<PythonRuntime>> PythonRuntime::Start(const PythonEnvironment& env,
                                                             int nthreads) {
   std::unique_ptr<PythonRuntime> rt(new PythonRuntime());
   rt->nthreads_ = std::max(1, nthreads);
   std::promise<Status> started;
   std::future<Status> ready = started.get_future();
-  rt->main_ = std::thread([raw = rt.get(), python_executable, &started] {
-    raw->Main(python_executable, &started);
-  });
+  rt->main_ = std::thread([raw = rt.get(), &env, &started] { raw->Main(env, &started); });
   Status st = ready.get();
   if (!st.ok()) {
     rt->main_.join();
@@ -185,15 +184,10 @@ void PythonRuntime::Post(std::function<void()> job) {
   cv_.notify_one();
 }
 
-void PythonRuntime::Main(const std::string& python_executable, std::promise<Status>* started) {
-  PyConfig config;
-  PyConfig_InitPythonConfig(&config);
-  config.install_signal_handlers = 0;
-  PyStatus ps = PyConfig_SetBytesString(&config, &config.executable, python_executable.c_str());
-  if (!PyStatus_Exception(ps)) ps = Py_InitializeFromConfig(&config);
-  PyConfig_Clear(&config);
-  if (PyStatus_Exception(ps)) {
-    started->set_value(Status::Internal("Python initialization failed"));
+void PythonRuntime::Main(const PythonEnvironment& env, std::promise<Status>* started) {
+  Status st = StartInterpreter(env);
+  if (!st.ok()) {
+    started->set_value(st);
     return;
   }
   PyObject* module = PyImport_ImportModule("dask_native.worker_runtime");

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/python/python_env.h"
 #include "common/result.h"
 #include "protocol/messages/key.h"
 #include "protocol/msgpack/value.h"
@@ -55,7 +56,9 @@ struct PyArrayView {
 /// keyed by the msgpack bytes of their key.
 class PythonRuntime {
  public:
-  static Result<std::unique_ptr<PythonRuntime>> Start(const std::string& python_executable,
+  /// Start the interpreter of `env` and `nthreads` job threads; fails if the environment
+  /// does not match this build or dask_native.worker_runtime cannot be imported.
+  static Result<std::unique_ptr<PythonRuntime>> Start(const PythonEnvironment& env,
                                                       int nthreads);
   ~PythonRuntime();
 
@@ -84,7 +87,7 @@ class PythonRuntime {
 
  private:
   PythonRuntime() = default;
-  void Main(const std::string& python_executable, std::promise<Status>* started);
+  void Main(const PythonEnvironment& env, std::promise<Status>* started);
   void Loop();
 
   std::thread main_;

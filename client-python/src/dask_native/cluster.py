@@ -84,8 +84,12 @@ class ProcessCluster:
         if self.log_dir:
             os.makedirs(self.log_dir, exist_ok=True)
             out = open(os.path.join(self.log_dir, f"{name}.log"), "wb")
+        # Native binaries embed the Python environment they are launched from: this one,
+        # unless the caller chose another with DN_PYTHON.
+        env = dict(os.environ)
+        env.setdefault("DN_PYTHON", sys.executable)
         p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                             preexec_fn=_die_with_parent)
+                             preexec_fn=_die_with_parent, env=env)
         self.procs.append(p)
         return p
 

@@ -45,14 +45,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="the native scheduler with stock workers")
     args = ap.parse_args(argv)
 
-    import os
-    import sys
-
+    from dask_native import binaries
     from dask_native.cluster import ProcessCluster
 
-    bindir = os.path.dirname(sys.executable)
-    native_scheduler = [os.path.join(bindir, "dask-native-scheduler")]
-    native_worker = [os.path.join(bindir, "dask-native-worker")]
+    if not args.stock:
+        native_scheduler = binaries.scheduler_cmd()
+        native_worker = None if args.stock_workers else binaries.worker_cmd()
     if args.stock:
         scheduler_cmd, worker_cmd, what = None, None, "stock `dask scheduler` + {n} stock `dask worker`"
     elif args.stock_workers:
