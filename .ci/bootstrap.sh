@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   clang libclang-rt-14-dev                   # libFuzzer, ASan, UBSan
+  clang-format-19                            # .ci/check_format.sh (plain clang-format is 14)
   libboost-dev libboost-system-dev           # Asio, Beast
   libboost-program-options-dev               # the binaries' command lines
   libmsgpack-cxx-dev libxtensor-dev libtbb-dev
