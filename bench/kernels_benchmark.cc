@@ -47,7 +47,8 @@ BENCHMARK(BM_PairwiseSum)->Unit(benchmark::kMillisecond);
 // calls it.
 void BM_ReduceSum(benchmark::State& state) {
   std::vector<uint32_t> key = Key();
-  dn::native::NdArray x = *dn::native::RandomChunk("random_sample", key.data(), 624, {kSide, kSide}, {});
+  dn::native::NdArray x =
+      *dn::native::RandomChunk("random_sample", key.data(), 624, {kSide, kSide}, {});
   dn::native::ReduceSpec spec{"sum", {0, 1}, true, std::nullopt};
   for (auto _ : state) {
     auto r = dn::native::Reduce(x, spec);

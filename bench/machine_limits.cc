@@ -91,7 +91,9 @@ int main() {
   for (int rep = 0; rep < 3; ++rep) {
     std::unique_ptr<double[]> fresh(new double[size_t{pieces} * kChunk]);
     auto t0 = std::chrono::steady_clock::now();
-    tbb::parallel_for(0, pieces, [&](int p) { std::memset(fresh.get() + p * kChunk, 0, kChunk * sizeof(double)); });
+    tbb::parallel_for(0, pieces, [&](int p) {
+      std::memset(fresh.get() + p * kChunk, 0, kChunk * sizeof(double));
+    });
     write_fresh = std::max(write_fresh, bytes / Seconds(t0) / 1e9);
   }
   // Page-aligned, as the worker's chunk buffers are: its fill streams aligned output
@@ -99,21 +101,27 @@ int main() {
   std::vector<std::unique_ptr<double, decltype(&std::free)>> seed;
   std::vector<double*> chunks;
   for (int i = 0; i < kSeedChunks; ++i) {
-    auto& c = seed.emplace_back(static_cast<double*>(std::aligned_alloc(4096, kChunk * sizeof(double))), &std::free);
+    auto& c = seed.emplace_back(
+        static_cast<double*>(std::aligned_alloc(4096, kChunk * sizeof(double))), &std::free);
     std::memset(c.get(), 0, kChunk * sizeof(double));  // mapped once, as pooled pages are
     chunks.push_back(c.get());
   }
   const double write_reused = bytes / 1e9 / BestOf(3, [&] {
-    tbb::parallel_for(0, pieces, [&](int p) { std::memset(chunks[p], 1, kChunk * sizeof(double)); });
-  });
+                                tbb::parallel_for(0, pieces, [&](int p) {
+                                  std::memset(chunks[p], 1, kChunk * sizeof(double));
+                                });
+                              });
   std::vector<double*> gib(chunks.begin(), chunks.begin() + pieces);
   const double read = bytes / 1e9 / BestOf(3, [&] { sink = sink + SumAll(gib, kChunk); });
 
-  const double generate_s = BestOf(3, [&] { tbb::parallel_for(0, kSeedChunks, [&](int c) { Fill(chunks[c], c); }); });
+  const double generate_s =
+      BestOf(3, [&] { tbb::parallel_for(0, kSeedChunks, [&](int c) { Fill(chunks[c], c); }); });
   const double sum_s = BestOf(3, [&] { sink = sink + SumAll(chunks, kChunk); });
 
-  std::printf("{\"mt19937_doubles_per_s\": %.0f, \"read_gb_per_s\": %.2f, \"write_fresh_gb_per_s\": %.2f, "
-              "\"write_reused_gb_per_s\": %.2f, \"seed_generate_s\": %.3f, \"seed_sum_s\": %.3f, \"cores\": %d}\n",
-              mt, read, write_fresh, write_reused, generate_s, sum_s, cores);
+  std::printf(
+      "{\"mt19937_doubles_per_s\": %.0f, \"read_gb_per_s\": %.2f, \"write_fresh_gb_per_s\": %.2f, "
+      "\"write_reused_gb_per_s\": %.2f, \"seed_generate_s\": %.3f, \"seed_sum_s\": %.3f, "
+      "\"cores\": %d}\n",
+      mt, read, write_fresh, write_reused, generate_s, sum_s, cores);
   return 0;
 }

@@ -13,7 +13,8 @@ Buffer Buffer::Allocate(size_t size, uint8_t** out) {
     PagePool::Mapping m = PagePool::Global().Acquire(size);
     if (m.data != nullptr) {
       *out = static_cast<uint8_t*>(m.data);
-      std::shared_ptr<const void> owner(m.data, [m](const void*) { PagePool::Global().Release(m); });
+      std::shared_ptr<const void> owner(m.data,
+                                        [m](const void*) { PagePool::Global().Release(m); });
       return Buffer(std::move(owner), static_cast<const uint8_t*>(m.data), size);
     }
   }

@@ -212,8 +212,9 @@ size_t PagePool::TrimIdle(Clock::duration max_idle) {
 size_t PagePool::EvictLocked(size_t keep_bytes, std::vector<Mapping>* unmap) {
   size_t freed = 0;
   while (pooled_bytes_ > keep_bytes) {
-    auto oldest = std::min_element(free_.begin(), free_.end(),
-                                   [](const auto& a, const auto& b) { return a.second.order < b.second.order; });
+    auto oldest = std::min_element(free_.begin(), free_.end(), [](const auto& a, const auto& b) {
+      return a.second.order < b.second.order;
+    });
     unmap->push_back({oldest->second.data, oldest->first});
     pooled_bytes_ -= oldest->first;
     freed += oldest->first;

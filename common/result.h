@@ -12,7 +12,7 @@ namespace dn {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     DN_CHECK(!std::get<Status>(v_).ok(), "Result constructed from an OK Status");
   }
@@ -47,8 +47,7 @@ class [[nodiscard]] Result {
 #define DN_CONCAT(a, b) DN_CONCAT_INNER(a, b)
 
 /// Evaluate `rexpr` (a Result); on error return its Status, else bind the value to `lhs`.
-#define DN_ASSIGN_OR_RETURN(lhs, rexpr)                                  \
-  auto DN_CONCAT(_dn_res_, __LINE__) = (rexpr);                          \
-  if (!DN_CONCAT(_dn_res_, __LINE__).ok())                               \
-    return DN_CONCAT(_dn_res_, __LINE__).status();                       \
+#define DN_ASSIGN_OR_RETURN(lhs, rexpr)                                                   \
+  auto DN_CONCAT(_dn_res_, __LINE__) = (rexpr);                                           \
+  if (!DN_CONCAT(_dn_res_, __LINE__).ok()) return DN_CONCAT(_dn_res_, __LINE__).status(); \
   lhs = DN_CONCAT(_dn_res_, __LINE__).MoveValueUnsafe()

@@ -16,7 +16,7 @@ enum class StatusCode : unsigned char {
   kNotFound,
   kCancelled,
   kTimedOut,
-  kOutOfMemory,    ///< A limit on size or count was hit before allocating.
+  kOutOfMemory,  ///< A limit on size or count was hit before allocating.
   kInternal,
   kNotImplemented,  ///< A valid request this code does not handle (e.g. a task left to Python).
 };
@@ -46,9 +46,7 @@ class [[nodiscard]] Status {
   }
   static Status IOError(std::string msg) { return {StatusCode::kIOError, std::move(msg)}; }
   static Status NotFound(std::string msg) { return {StatusCode::kNotFound, std::move(msg)}; }
-  static Status OutOfMemory(std::string msg) {
-    return {StatusCode::kOutOfMemory, std::move(msg)};
-  }
+  static Status OutOfMemory(std::string msg) { return {StatusCode::kOutOfMemory, std::move(msg)}; }
   static Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
   static Status NotImplemented(std::string msg) {
     return {StatusCode::kNotImplemented, std::move(msg)};
@@ -75,8 +73,8 @@ class [[nodiscard]] Status {
 }  // namespace dn
 
 /// Return early from the enclosing function if `expr` yields a non-OK Status.
-#define DN_RETURN_NOT_OK(expr)             \
-  do {                                     \
-    ::dn::Status _dn_st = (expr);          \
-    if (!_dn_st.ok()) return _dn_st;       \
+#define DN_RETURN_NOT_OK(expr)       \
+  do {                               \
+    ::dn::Status _dn_st = (expr);    \
+    if (!_dn_st.ok()) return _dn_st; \
   } while (false)

@@ -5,12 +5,12 @@
 #include <boost/asio.hpp>
 #include <boost/program_options.hpp>
 
+#include <unistd.h>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
-#include <unistd.h>
 
 #include "scheduler/server/scheduler_server.h"
 
@@ -43,11 +43,24 @@ bool ParseDuration(const std::string& text, double* seconds) {
   }
   std::string unit = text.substr(used);
   unit.erase(0, unit.find_first_not_of(' '));
-  static const std::pair<const char*, double> kUnits[] = {
-      {"", 1}, {"s", 1}, {"sec", 1}, {"second", 1}, {"seconds", 1}, {"ms", 1e-3},
-      {"milliseconds", 1e-3}, {"m", 60}, {"min", 60}, {"minute", 60}, {"minutes", 60},
-      {"h", 3600}, {"hr", 3600}, {"hour", 3600}, {"hours", 3600}, {"d", 86400},
-      {"day", 86400}, {"days", 86400}};
+  static const std::pair<const char*, double> kUnits[] = {{"", 1},
+                                                          {"s", 1},
+                                                          {"sec", 1},
+                                                          {"second", 1},
+                                                          {"seconds", 1},
+                                                          {"ms", 1e-3},
+                                                          {"milliseconds", 1e-3},
+                                                          {"m", 60},
+                                                          {"min", 60},
+                                                          {"minute", 60},
+                                                          {"minutes", 60},
+                                                          {"h", 3600},
+                                                          {"hr", 3600},
+                                                          {"hour", 3600},
+                                                          {"hours", 3600},
+                                                          {"d", 86400},
+                                                          {"day", 86400},
+                                                          {"days", 86400}};
   for (const auto& [name, scale] : kUnits) {
     if (unit == name) {
       *seconds = value * scale;
@@ -61,27 +74,29 @@ bool ParseDuration(const std::string& text, double* seconds) {
 
 int main(int argc, char** argv) {
   po::options_description opts("dask-native-scheduler options (a subset of `dask scheduler`)");
-  opts.add_options()
-      ("help,h", "show this help")
-      ("host", po::value<std::string>()->default_value("0.0.0.0"), "address to listen on")
-      ("port", po::value<int>()->default_value(8786), "port to listen on (0: any)")
-      ("dashboard-address", po::value<std::string>()->default_value(":8787"), "dashboard address")
-      ("dashboard", "serve the dashboard (default)")
-      ("no-dashboard", "do not serve the dashboard")
-      ("scheduler-file", po::value<std::string>(), "write scheduler info to this JSON file")
-      ("idle-timeout", po::value<std::string>(), "close after this long with no clients and no work (e.g. 1h)")
-      ("pid-file", po::value<std::string>(), "write the process id to this file")
-      ("protocol", po::value<std::string>(), "only tcp is supported")
-      ("python", po::value<std::string>(),
-       "the Python environment's interpreter to embed (default: $DN_PYTHON, the active "
-       "venv or conda env, python3 beside this binary, python3 on PATH)")
-      ("validate", "check every state machine invariant after each stimulus (tests)");
+  opts.add_options()("help,h", "show this help")(
+      "host", po::value<std::string>()->default_value("0.0.0.0"), "address to listen on")(
+      "port", po::value<int>()->default_value(8786), "port to listen on (0: any)")(
+      "dashboard-address", po::value<std::string>()->default_value(":8787"), "dashboard address")(
+      "dashboard", "serve the dashboard (default)")("no-dashboard", "do not serve the dashboard")(
+      "scheduler-file", po::value<std::string>(), "write scheduler info to this JSON file")(
+      "idle-timeout", po::value<std::string>(),
+      "close after this long with no clients and no work (e.g. 1h)")(
+      "pid-file", po::value<std::string>(), "write the process id to this file")(
+      "protocol", po::value<std::string>(), "only tcp is supported")(
+      "python", po::value<std::string>(),
+      "the Python environment's interpreter to embed (default: $DN_PYTHON, the active "
+      "venv or conda env, python3 beside this binary, python3 on PATH)")(
+      "validate", "check every state machine invariant after each stimulus (tests)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, opts), vm);
     po::notify(vm);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "dask-native-scheduler: %s\n(unsupported flags are refused, not ignored; see --help)\n", e.what());
+    std::fprintf(
+        stderr,
+        "dask-native-scheduler: %s\n(unsupported flags are refused, not ignored; see --help)\n",
+        e.what());
     return 2;
   }
   if (vm.count("help")) {

@@ -37,7 +37,7 @@ void OnStopSignal(int sig) { g_stop_signal = sig; }
 // (status 0: the scheduler closed it, or a signal we forwarded) ends the nanny too.
 int RunNanny(int argc, char** argv) {
   // No SA_RESTART: waitpid must return on a signal so it can be forwarded.
-  struct sigaction sa {};
+  struct sigaction sa{};
   sa.sa_handler = OnStopSignal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, nullptr);
@@ -82,26 +82,25 @@ int main(int argc, char** argv) {
   // and a paused worker stays paused.
   mallopt(M_TRIM_THRESHOLD, 64 * 1024);
   po::options_description opts("dask-native-worker options (a subset of `dask worker`)");
-  opts.add_options()
-      ("help,h", "show this help")
-      ("scheduler", po::value<std::string>(), "scheduler address, e.g. tcp://host:8786")
-      ("nthreads", po::value<int>()->default_value(1), "threads for tasks")
-      ("memory-limit", po::value<std::string>()->default_value("auto"), "bytes, fraction, 'auto' or 0")
-      ("name", po::value<std::string>(), "worker name (default: its address)")
-      ("host", po::value<std::string>(), "address to listen on and advertise")
-      ("listen-address", po::value<std::string>(), "tcp://host:port to listen on")
-      ("contact-address", po::value<std::string>(), "tcp://host:port to advertise")
-      ("dashboard-address", po::value<std::string>(), "accepted; no worker dashboard yet")
-      ("no-dashboard", "no worker dashboard")
-      ("dashboard", "accepted; no worker dashboard yet")
-      ("death-timeout", po::value<double>(), "seconds to keep trying to reach the scheduler")
-      ("local-directory", po::value<std::string>()->default_value("/tmp"), "scratch space")
-      ("nanny", "restart the worker process when it dies (the default)")
-      ("no-nanny", "run the worker in this process, without a restarting parent")
-      ("resources", po::value<std::string>(), "e.g. 'GPU=2 MEM=10e9'")
-      ("python", po::value<std::string>(),
-       "the Python environment's interpreter to embed (default: $DN_PYTHON, the active "
-       "venv or conda env, python3 beside this binary, python3 on PATH)");
+  opts.add_options()("help,h", "show this help")("scheduler", po::value<std::string>(),
+                                                 "scheduler address, e.g. tcp://host:8786")(
+      "nthreads", po::value<int>()->default_value(1), "threads for tasks")(
+      "memory-limit", po::value<std::string>()->default_value("auto"),
+      "bytes, fraction, 'auto' or 0")("name", po::value<std::string>(),
+                                      "worker name (default: its address)")(
+      "host", po::value<std::string>(), "address to listen on and advertise")(
+      "listen-address", po::value<std::string>(), "tcp://host:port to listen on")(
+      "contact-address", po::value<std::string>(), "tcp://host:port to advertise")(
+      "dashboard-address", po::value<std::string>(), "accepted; no worker dashboard yet")(
+      "no-dashboard", "no worker dashboard")("dashboard", "accepted; no worker dashboard yet")(
+      "death-timeout", po::value<double>(), "seconds to keep trying to reach the scheduler")(
+      "local-directory", po::value<std::string>()->default_value("/tmp"), "scratch space")(
+      "nanny", "restart the worker process when it dies (the default)")(
+      "no-nanny", "run the worker in this process, without a restarting parent")(
+      "resources", po::value<std::string>(), "e.g. 'GPU=2 MEM=10e9'")(
+      "python", po::value<std::string>(),
+      "the Python environment's interpreter to embed (default: $DN_PYTHON, the active "
+      "venv or conda env, python3 beside this binary, python3 on PATH)");
   po::positional_options_description pos;
   pos.add("scheduler", 1);
   po::variables_map vm;
@@ -109,7 +108,8 @@ int main(int argc, char** argv) {
     po::store(po::command_line_parser(argc, argv).options(opts).positional(pos).run(), vm);
     po::notify(vm);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "dask-native-worker: %s\n(unsupported flags are refused; see --help)\n", e.what());
+    std::fprintf(stderr, "dask-native-worker: %s\n(unsupported flags are refused; see --help)\n",
+                 e.what());
     return 2;
   }
   if (vm.count("help") || !vm.count("scheduler")) {
@@ -129,7 +129,8 @@ int main(int argc, char** argv) {
   auto limit = dn::ParseMemoryLimit(vm["memory-limit"].as<std::string>(), config.nthreads, cores,
                                     dn::SystemMemoryLimit());
   if (!limit.ok()) {
-    std::fprintf(stderr, "dask-native-worker: --memory-limit: %s\n", limit.status().message().c_str());
+    std::fprintf(stderr, "dask-native-worker: --memory-limit: %s\n",
+                 limit.status().message().c_str());
     return 2;
   }
   config.memory_limit = *limit;
@@ -164,7 +165,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "dask-native-worker: bad --resources item '%s'\n", item.c_str());
         return 2;
       }
-      config.resources.push_back({dn::Value(item.substr(0, eq)), dn::Value(std::stod(item.substr(eq + 1)))});
+      config.resources.push_back(
+          {dn::Value(item.substr(0, eq)), dn::Value(std::stod(item.substr(eq + 1)))});
     }
   }
   auto env = dn::ResolvePythonEnvironment(vm.count("python") ? vm["python"].as<std::string>() : "");

@@ -47,8 +47,8 @@ Result<std::string> FindPythonExecutable(std::string_view flag, std::string_view
     return v ? v : "";
   };
   // An explicit choice is taken as given: if it is wrong, say so rather than fall back.
-  for (const auto& [value, where] : {std::pair{std::string(flag), "--python"},
-                                     std::pair{env("DN_PYTHON"), "DN_PYTHON"}}) {
+  for (const auto& [value, where] :
+       {std::pair{std::string(flag), "--python"}, std::pair{env("DN_PYTHON"), "DN_PYTHON"}}) {
     if (value.empty()) continue;
     if (!IsExecutableFile(value)) {
       return Status::NotFound(std::string(where) + " names " + value +
@@ -105,8 +105,8 @@ Status CheckPythonVersion(const std::string& executable, int major, int minor) {
   }
   if (found.empty() || found == want) return Status::OK();
   return Status::Invalid("this binary embeds Python " + want + ", but " + executable +
-                         " is Python " + found + "; use an environment made with Python " +
-                         want + " (--python or DN_PYTHON)");
+                         " is Python " + found + "; use an environment made with Python " + want +
+                         " (--python or DN_PYTHON)");
 }
 
 std::vector<PythonRequirement> BuildPythonRequirements() {
@@ -136,7 +136,9 @@ std::string RequirementCheckSource(const std::string& executable,
   // importlib.metadata reads the installed distributions' metadata without importing
   // them, so a broken or mismatched package cannot fail in some stranger way first.
   return "import importlib.metadata as _md\n"
-         "_want = " + want + "\n"
+         "_want = " +
+         want +
+         "\n"
          "_bad = []\n"
          "for _name, _version in _want:\n"
          "    try:\n"
@@ -148,7 +150,8 @@ std::string RequirementCheckSource(const std::string& executable,
          "            _bad.append(_name + ' is ' + _have + ', this build needs ' + _version)\n"
          "problem = None\n"
          "if _bad:\n"
-         "    problem = ('the Python environment of ' + " + PyLiteral(executable) +
+         "    problem = ('the Python environment of ' + " +
+         PyLiteral(executable) +
          " + ' does not match this build: ' + '; '.join(_bad) + '. Install '"
          " + ' '.join(n + '==' + v for n, v in _want) + ' into it (dask_native from this"
          " build\\'s wheel), or name another environment with --python or DN_PYTHON')\n";

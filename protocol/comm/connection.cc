@@ -55,9 +55,11 @@ Result<std::pair<std::string, uint16_t>> ParseTcpAddress(std::string_view addres
     return Status::Invalid("only tcp:// addresses are supported: " + std::string(address));
   }
   size_t colon = rest.rfind(':');
-  if (colon == std::string_view::npos) return Status::Invalid("address lacks a port: " + std::string(address));
+  if (colon == std::string_view::npos)
+    return Status::Invalid("address lacks a port: " + std::string(address));
   std::string host(rest.substr(0, colon));
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   uint16_t port = 0;
   std::string_view p = rest.substr(colon + 1);
   auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
@@ -141,8 +143,9 @@ void Connection::SendFrames(std::vector<Buffer> frames) {
   outbox_.push_back(std::move(frames));
   if (!writing_) {
     writing_ = true;
-    asio::co_spawn(socket_.get_executor(), [self = shared_from_this()] { return self->WriteLoop(); },
-                   asio::detached);
+    asio::co_spawn(
+        socket_.get_executor(), [self = shared_from_this()] { return self->WriteLoop(); },
+        asio::detached);
   }
 }
 

@@ -22,7 +22,8 @@ awaitable<void> AcceptLoop(tcp::acceptor& acceptor, ConnectionLimits limits, Ser
   auto executor = co_await asio::this_coro::executor;
   while (acceptor.is_open()) {
     boost::system::error_code ec;
-    tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    tcp::socket socket =
+        co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) continue;  // a closed acceptor ends the loop at the check above
     auto conn = std::make_shared<Connection>(std::move(socket), limits);
     asio::co_spawn(executor, serve(conn), asio::detached);

@@ -87,8 +87,7 @@ Status FrameDecoder::OnHeaderPart() {
       if (nframes_ == 0) return Fail(Status::ProtocolError("message with zero frames"));
       if (nframes_ > limits_.max_frames) {
         return Fail(Status::OutOfMemory("message claims " + std::to_string(nframes_) +
-                                        " frames; limit is " +
-                                        std::to_string(limits_.max_frames)));
+                                        " frames; limit is " + std::to_string(limits_.max_frames)));
       }
       state_ = State::kLengths;
       return Status::OK();

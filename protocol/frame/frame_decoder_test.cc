@@ -23,7 +23,8 @@ std::string U64(uint64_t v) {
 }
 
 TEST(FrameDecoderTest, DecodesHandshakeCapture) {
-  Buffer wire = testing::ReadFile(testing::SharedDir() / "vectors/wire/handshake_client_to_scheduler.bin");
+  Buffer wire =
+      testing::ReadFile(testing::SharedDir() / "vectors/wire/handshake_client_to_scheduler.bin");
   ASSERT_EQ(wire.size(), 66u);
   FrameDecoder d;
   ASSERT_OK(d.Consume(wire.data(), wire.size()));
@@ -42,7 +43,8 @@ TEST(FrameDecoderTest, AcceptsEverySplitPoint) {
   for (size_t split = 0; split <= wire.size(); ++split) {
     FrameDecoder d;
     ASSERT_OK(d.Consume(reinterpret_cast<const uint8_t*>(wire.data()), split));
-    ASSERT_OK(d.Consume(reinterpret_cast<const uint8_t*>(wire.data()) + split, wire.size() - split));
+    ASSERT_OK(
+        d.Consume(reinterpret_cast<const uint8_t*>(wire.data()) + split, wire.size() - split));
     for (int i = 0; i < 2; ++i) {
       ASSERT_TRUE(d.HasMessage()) << split;
       FramedMessage m = d.Pop();

@@ -81,8 +81,7 @@ size_t Key::Hash() const {
 std::string Key::Repr() const {
   if (const std::string* s = std::get_if<std::string>(&v_)) {
     // Python prefers single quotes unless the string contains one and no double quote.
-    char q = (s->find('\'') != std::string::npos && s->find('"') == std::string::npos) ? '"'
-                                                                                       : '\'';
+    char q = (s->find('\'') != std::string::npos && s->find('"') == std::string::npos) ? '"' : '\'';
     std::string out(1, q);
     for (char c : *s) {
       if (c == '\\' || c == q) out.push_back('\\');
@@ -156,8 +155,7 @@ std::string KeySplit(std::string_view s) {
       break;
     }
   }
-  if (result.size() == 32 &&
-      result.find_first_not_of("0123456789abcdef") == std::string::npos) {
+  if (result.size() == 32 && result.find_first_not_of("0123456789abcdef") == std::string::npos) {
     return "data";
   }
   if (result.empty()) return "Other";

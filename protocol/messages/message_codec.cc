@@ -87,8 +87,7 @@ Result<std::vector<Buffer>> EncodeMessage(const Value& message) {
   return frames;
 }
 
-Result<std::vector<Buffer>> DecompressSubFrames(const Map& header,
-                                                std::span<const Buffer> frames,
+Result<std::vector<Buffer>> DecompressSubFrames(const Map& header, std::span<const Buffer> frames,
                                                 const MessageLimits& limits) {
   std::vector<Buffer> out(frames.begin(), frames.end());
   const Value* comp = FindKey(header, "compression");

@@ -33,8 +33,7 @@ Result<std::vector<Buffer>> EncodeMessage(const Value& message);
 /// Return the data frames of a Serialized or Pickled sub-header with each frame's
 /// `compression` entry undone (nil entries are shared, not copied). The total output
 /// is bounded by `limits.max_decompressed_bytes` per frame.
-Result<std::vector<Buffer>> DecompressSubFrames(const Map& header,
-                                                std::span<const Buffer> frames,
+Result<std::vector<Buffer>> DecompressSubFrames(const Map& header, std::span<const Buffer> frames,
                                                 const MessageLimits& limits = {});
 
 /// Compress each data frame as `distributed.protocol.compression.maybe_compress` does

@@ -41,7 +41,8 @@ TEST(MessageCodecTest, HandshakeFields) {
   EXPECT_EQ(h.python, (std::vector<int64_t>{3, 11, 2}));
   // Our encoding of the same handshake is byte-identical to the capture.
   ASSERT_OK_AND_ASSIGN(auto frames, EncodeMessage(h.ToValue()));
-  Buffer wire = testing::ReadFile(testing::SharedDir() / "vectors/wire/handshake_scheduler_to_client.bin");
+  Buffer wire =
+      testing::ReadFile(testing::SharedDir() / "vectors/wire/handshake_scheduler_to_client.bin");
   EXPECT_EQ(EncodeFramedMessage(frames), std::string(wire.view()));
 }
 
@@ -100,7 +101,8 @@ TEST(MessageCodecTest, GetDataRequestKeysAreASet) {
 TEST(MessageCodecTest, AllCapturesRoundTripByteForByte) {
   int count = 0;
   for (const char* dir : {"wire", "synthetic"}) {
-    for (const auto& e : std::filesystem::directory_iterator(testing::SharedDir() / "vectors" / dir)) {
+    for (const auto& e :
+         std::filesystem::directory_iterator(testing::SharedDir() / "vectors" / dir)) {
       if (e.path().extension() != ".bin") continue;
       std::string name = std::string(dir) + "/" + e.path().filename().string();
       Decoded d = DecodeVector(name);

@@ -18,11 +18,11 @@ struct ComputeTask {
   static constexpr std::string_view kOp = "compute-task";
   Key key;
   int64_t run_id = 0;
-  Value priority;                    ///< array of numbers, compared lexicographically
+  Value priority;  ///< array of numbers, compared lexicographically
   std::string stimulus_id;
   std::vector<std::pair<Key, std::vector<std::string>>> who_has;  ///< holders per dependency
   std::vector<std::pair<Key, int64_t>> nbytes;                    ///< size per dependency
-  std::optional<Pickled> run_spec;   ///< nullopt when the scheduler sent nil
+  std::optional<Pickled> run_spec;  ///< nullopt when the scheduler sent nil
   Value resource_restrictions;
   bool actor = false;
   Map annotations;
@@ -47,10 +47,10 @@ struct TaskFinished {
   Key key;
   int64_t run_id = 0;
   int64_t nbytes = 0;
-  Buffer type;                 ///< pickle.dumps(type(result)), protocol 5
-  std::string type_name;       ///< dask.utils.typename(type(result))
+  Buffer type;            ///< pickle.dumps(type(result)), protocol 5
+  std::string type_name;  ///< dask.utils.typename(type(result))
   Map metadata;
-  Value thread;                ///< thread id or nil
+  Value thread;  ///< thread id or nil
   std::vector<StartStop> startstops;
   std::string stimulus_id;
 
@@ -64,8 +64,8 @@ struct TaskErred {
   static constexpr std::string_view kOp = "task-erred";
   Key key;
   int64_t run_id = 0;
-  Value exception;             ///< Serialized bytes of the pickled exception
-  Value traceback;             ///< Serialized bytes of the pickled traceback, or nil
+  Value exception;  ///< Serialized bytes of the pickled exception
+  Value traceback;  ///< Serialized bytes of the pickled traceback, or nil
   std::string exception_text;
   std::string traceback_text;
   Value thread;

@@ -242,7 +242,8 @@ Status Encode(const Value& value, Packer& pk, std::string* out, const FrameAppen
       pk.pack_str(7);
       pk.pack_str_body("as-list", 7);
       pk.pack_array(static_cast<uint32_t>(s.items.size()));
-      for (const Value& item : s.items) DN_RETURN_NOT_OK(Encode(item, pk, out, appender, depth + 1));
+      for (const Value& item : s.items)
+        DN_RETURN_NOT_OK(Encode(item, pk, out, appender, depth + 1));
       return Status::OK();
     }
     case 10:

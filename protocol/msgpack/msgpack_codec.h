@@ -44,8 +44,7 @@ using FrameAppender = std::function<Result<uint64_t>(const Value& placeholder_va
 /// Append the msgpack encoding of `value` to `out`, choosing the same minimal forms as
 /// Python's msgpack (use_bin_type=True). Set becomes the `__Set__` map. Serialized and
 /// Pickled need `appender` (they become placeholder maps); without it they are an error.
-Status EncodeMsgpack(const Value& value, std::string* out,
-                     const FrameAppender* appender = nullptr);
+Status EncodeMsgpack(const Value& value, std::string* out, const FrameAppender* appender = nullptr);
 
 /// Return true if `bytes` is valid UTF-8 as Python's strict decoder defines it (no
 /// surrogates, no overlong forms, at most U+10FFFF).

@@ -60,7 +60,8 @@ TEST(MsgpackTest, MapsKeepOrderAndNonStringKeys) {
 TEST(MsgpackTest, SetConvention) {
   Value v(Set{{Value("a"), Value(1)}});
   std::string bytes = Encode(v);
-  ASSERT_OK_AND_ASSIGN(Value plain, DecodeMsgpack(Buffer::FromString(bytes), MapConvention::kPlain));
+  ASSERT_OK_AND_ASSIGN(Value plain,
+                       DecodeMsgpack(Buffer::FromString(bytes), MapConvention::kPlain));
   EXPECT_TRUE(plain.is<Map>());
   ASSERT_OK_AND_ASSIGN(Value set, DecodeMsgpack(Buffer::FromString(bytes)));
   ASSERT_TRUE(set.is<Set>());
@@ -69,11 +70,11 @@ TEST(MsgpackTest, SetConvention) {
 }
 
 TEST(MsgpackTest, RejectsMalformedInput) {
-  EXPECT_FALSE(DecodeMsgpack(Bytes({0x92, 0x01})).ok());               // truncated array
-  EXPECT_FALSE(DecodeMsgpack(Bytes({0x01, 0x02})).ok());               // trailing bytes
-  EXPECT_FALSE(DecodeMsgpack(Bytes({0xa2, 0xc3, 0x28})).ok());         // invalid UTF-8
-  EXPECT_FALSE(DecodeMsgpack(Bytes({0xd4, 0x01, 0x00})).ok());         // ext
-  EXPECT_FALSE(DecodeMsgpack(Bytes({0xc1})).ok());                     // never-used byte
+  EXPECT_FALSE(DecodeMsgpack(Bytes({0x92, 0x01})).ok());        // truncated array
+  EXPECT_FALSE(DecodeMsgpack(Bytes({0x01, 0x02})).ok());        // trailing bytes
+  EXPECT_FALSE(DecodeMsgpack(Bytes({0xa2, 0xc3, 0x28})).ok());  // invalid UTF-8
+  EXPECT_FALSE(DecodeMsgpack(Bytes({0xd4, 0x01, 0x00})).ok());  // ext
+  EXPECT_FALSE(DecodeMsgpack(Bytes({0xc1})).ok());              // never-used byte
   EXPECT_FALSE(DecodeMsgpack(Buffer()).ok());
   // A 5-byte header claiming 4 billion elements allocates nothing big.
   EXPECT_FALSE(DecodeMsgpack(Bytes({0xdd, 0xff, 0xff, 0xff, 0xff})).ok());

@@ -88,8 +88,7 @@ namespace {
 void AppendDebug(const Value& v, std::string* out);
 
 template <typename Seq>
-void AppendSeq(const Seq& items, std::string_view open, std::string_view close,
-               std::string* out) {
+void AppendSeq(const Seq& items, std::string_view open, std::string_view close, std::string* out) {
   out->append(open);
   for (size_t i = 0; i < items.size(); ++i) {
     if (i) out->append(", ");

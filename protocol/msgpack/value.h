@@ -57,37 +57,43 @@ struct Pickled {
 /// form Python does (positive values in the unsigned families).
 class Value {
  public:
-  using Variant = std::variant<Nil, bool, int64_t, uint64_t, double, std::string, Bin, Array,
-                               Map, Set, Serialized, Pickled>;
+  using Variant = std::variant<Nil, bool, int64_t, uint64_t, double, std::string, Bin, Array, Map,
+                               Set, Serialized, Pickled>;
 
   // Constructors are defined below MapEntry: clang instantiates the variant's
   // destructor with them, which needs MapEntry complete.
   Value();
-  Value(Nil n);  // NOLINT: implicit by design
-  Value(bool b);  // NOLINT: implicit by design
-  Value(int i);  // NOLINT: implicit by design
-  Value(int64_t i);  // NOLINT: implicit by design
-  Value(uint64_t u);  // NOLINT: implicit by design
-  Value(double d);  // NOLINT: implicit by design
-  Value(std::string s);  // NOLINT: implicit by design
+  Value(Nil n);               // NOLINT: implicit by design
+  Value(bool b);              // NOLINT: implicit by design
+  Value(int i);               // NOLINT: implicit by design
+  Value(int64_t i);           // NOLINT: implicit by design
+  Value(uint64_t u);          // NOLINT: implicit by design
+  Value(double d);            // NOLINT: implicit by design
+  Value(std::string s);       // NOLINT: implicit by design
   Value(std::string_view s);  // NOLINT: implicit by design
-  Value(const char* s);  // NOLINT: implicit by design
-  Value(Bin b);  // NOLINT: implicit by design
-  Value(Array a);  // NOLINT: implicit by design
-  Value(Map m);  // NOLINT: implicit by design
-  Value(Set s);  // NOLINT: implicit by design
-  Value(Serialized s);  // NOLINT: implicit by design
-  Value(Pickled p);  // NOLINT: implicit by design
+  Value(const char* s);       // NOLINT: implicit by design
+  Value(Bin b);               // NOLINT: implicit by design
+  Value(Array a);             // NOLINT: implicit by design
+  Value(Map m);               // NOLINT: implicit by design
+  Value(Set s);               // NOLINT: implicit by design
+  Value(Serialized s);        // NOLINT: implicit by design
+  Value(Pickled p);           // NOLINT: implicit by design
 
   const Variant& variant() const { return v_; }
   Variant& variant() { return v_; }
 
   template <typename T>
-  bool is() const { return std::holds_alternative<T>(v_); }
+  bool is() const {
+    return std::holds_alternative<T>(v_);
+  }
   template <typename T>
-  const T* get_if() const { return std::get_if<T>(&v_); }
+  const T* get_if() const {
+    return std::get_if<T>(&v_);
+  }
   template <typename T>
-  T* get_if() { return std::get_if<T>(&v_); }
+  T* get_if() {
+    return std::get_if<T>(&v_);
+  }
 
   bool is_nil() const { return is<Nil>(); }
   /// True for int64_t and uint64_t values.

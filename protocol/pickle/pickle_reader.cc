@@ -82,8 +82,8 @@ class Reader {
   }
   Result<NodeId> NewNode(PickleNode n) {
     if (tree_.size() >= limits_.max_nodes) {
-      return Status::OutOfMemory("pickle creates more than " +
-                                 std::to_string(limits_.max_nodes) + " objects");
+      return Status::OutOfMemory("pickle creates more than " + std::to_string(limits_.max_nodes) +
+                                 " objects");
     }
     return tree_.Add(std::move(n));
   }
@@ -135,7 +135,8 @@ class Reader {
     if (s.find('\xed') == std::string_view::npos) return IsValidUtf8(s);
     std::string copy(s);
     for (size_t i = 0; i + 2 < copy.size(); ++i) {
-      if (static_cast<uint8_t>(copy[i]) == 0xed && (static_cast<uint8_t>(copy[i + 1]) & 0xe0) == 0xa0) {
+      if (static_cast<uint8_t>(copy[i]) == 0xed &&
+          (static_cast<uint8_t>(copy[i + 1]) & 0xe0) == 0xa0) {
         copy[i + 1] = static_cast<char>(0x80 | (copy[i + 1] & 0x1f));
       }
     }
@@ -462,17 +463,13 @@ class Reader {
       case op::kGet:
       case op::kPut:
       case op::kInst:
-      case op::kObj:
-        return Error("protocol 0/1 text opcode is not supported");
+      case op::kObj: return Error("protocol 0/1 text opcode is not supported");
       case op::kPersId:
-      case op::kBinPersId:
-        return Error("persistent ids are not supported");
+      case op::kBinPersId: return Error("persistent ids are not supported");
       case op::kExt1:
       case op::kExt2:
-      case op::kExt4:
-        return Error("extension registry codes are not supported");
-      default:
-        return Error("unknown opcode");
+      case op::kExt4: return Error("extension registry codes are not supported");
+      default: return Error("unknown opcode");
     }
   }
 
@@ -510,20 +507,23 @@ std::optional<NumpyScalarPickle> MatchNumpyScalar(const PickleTree& t) {
     return std::nullopt;
   }
   const std::vector<NodeId>* args = tuple_items(root.items[1]);
-  if (args == nullptr || args->size() != 2 || !valid((*args)[0]) || !valid((*args)[1])) return std::nullopt;
+  if (args == nullptr || args->size() != 2 || !valid((*args)[0]) || !valid((*args)[1]))
+    return std::nullopt;
   const PickleNode& dtype = t.node((*args)[0]);
   const PickleNode& raw = t.node((*args)[1]);
-  if (dtype.kind != PickleKind::kReduce || dtype.items.size() != 2 || !t.IsGlobal(dtype.items[0], "numpy", "dtype") ||
-      raw.kind != PickleKind::kBytes) {
+  if (dtype.kind != PickleKind::kReduce || dtype.items.size() != 2 ||
+      !t.IsGlobal(dtype.items[0], "numpy", "dtype") || raw.kind != PickleKind::kBytes) {
     return std::nullopt;
   }
   const std::vector<NodeId>* dargs = tuple_items(dtype.items[1]);
   const std::vector<NodeId>* state = tuple_items(dtype.state);  // (3, byteorder, ...)
-  if (dargs == nullptr || dargs->empty() || !valid((*dargs)[0]) || t.node((*dargs)[0]).kind != PickleKind::kStr ||
-      state == nullptr || state->size() < 2 || !valid((*state)[1]) || t.node((*state)[1]).kind != PickleKind::kStr) {
+  if (dargs == nullptr || dargs->empty() || !valid((*dargs)[0]) ||
+      t.node((*dargs)[0]).kind != PickleKind::kStr || state == nullptr || state->size() < 2 ||
+      !valid((*state)[1]) || t.node((*state)[1]).kind != PickleKind::kStr) {
     return std::nullopt;
   }
-  return NumpyScalarPickle{std::string(t.str((*dargs)[0])), std::string(t.str((*state)[1])), raw.data};
+  return NumpyScalarPickle{std::string(t.str((*dargs)[0])), std::string(t.str((*state)[1])),
+                           raw.data};
 }
 
 }  // namespace dn

@@ -29,8 +29,8 @@ std::string WithoutBufferNumbers(std::string_view s) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  dn::Buffer input = dn::Buffer::CopyFrom(
-      std::string_view(reinterpret_cast<const char*>(data), size));
+  dn::Buffer input =
+      dn::Buffer::CopyFrom(std::string_view(reinterpret_cast<const char*>(data), size));
   dn::Buffer oob[2] = {dn::Buffer::CopyFrom("abcd"), dn::Buffer::CopyFrom("")};
   dn::PickleLimits limits;
   limits.max_nodes = 1 << 16;

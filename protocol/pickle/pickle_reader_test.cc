@@ -75,20 +75,20 @@ Buffer B(std::string_view s) { return Buffer::CopyFrom(s); }
 
 TEST(PickleReaderTest, MalformedStreamsAreErrorsNeverCrashes) {
   const char* cases[] = {
-      "",                         // empty
-      "\x80\x05",                 // no STOP
-      "\x80\x05.",                // STOP on empty stack
-      "\x80\x05K",                // truncated argument
-      "\x80\x05h\x03.",           // BINGET of a missing memo entry
-      "\x80\x05e.",               // APPENDS without MARK
-      "\x80\x05K\x01K\x02R.",     // REDUCE args not a tuple
-      "\x80\x05\x97.",            // NEXT_BUFFER without buffers
-      "\x80\x05I1\n.",            // text opcode
-      "\x80\x05\xff.",            // unknown opcode
-      "\x80\x06N.",               // protocol 6
+      "",                                                // empty
+      "\x80\x05",                                        // no STOP
+      "\x80\x05.",                                       // STOP on empty stack
+      "\x80\x05K",                                       // truncated argument
+      "\x80\x05h\x03.",                                  // BINGET of a missing memo entry
+      "\x80\x05e.",                                      // APPENDS without MARK
+      "\x80\x05K\x01K\x02R.",                            // REDUCE args not a tuple
+      "\x80\x05\x97.",                                   // NEXT_BUFFER without buffers
+      "\x80\x05I1\n.",                                   // text opcode
+      "\x80\x05\xff.",                                   // unknown opcode
+      "\x80\x06N.",                                      // protocol 6
       "\x80\x05\x95\xff\xff\xff\xff\xff\xff\xff\x7fN.",  // FRAME longer than the input
-      "\x80\x05\x8c\x02\xc3(.",   // invalid UTF-8
-      "\x80\x05K\x01K\x02\x93.",  // STACK_GLOBAL of ints
+      "\x80\x05\x8c\x02\xc3(.",                          // invalid UTF-8
+      "\x80\x05K\x01K\x02\x93.",                         // STACK_GLOBAL of ints
       "\x80\x05\x8e\xff\xff\xff\xff\xff\xff\xff\xff.",   // BINBYTES8 claiming 2^64-1
   };
   for (const char* c : cases) {
@@ -117,9 +117,11 @@ TEST(PickleWriterTest, TypeAndScalarPicklesMatchCPython) {
   std::string raw(reinterpret_cast<const char*>(&v), 8);
   std::string expected =
       "\x80\x04\x95i\x00\x00\x00\x00\x00\x00\x00\x8c\x15numpy.core.multiarray\x94"
-      "\x8c\x06scalar\x94\x93\x94\x8c\x05numpy\x94\x8c\x05""dtype\x94\x93\x94\x8c\x02"
+      "\x8c\x06scalar\x94\x93\x94\x8c\x05numpy\x94\x8c\x05"
+      "dtype\x94\x93\x94\x8c\x02"
       "f8\x94\x89\x88\x87\x94R\x94(K\x03\x8c\x01<\x94NNNJ\xff\xff\xff\xffJ\xff\xff\xff"
-      "\xffK\x00t\x94""bC\x08"s +
+      "\xffK\x00t\x94"
+      "bC\x08"s +
       raw + "\x94\x86\x94R\x94."s;
   EXPECT_EQ(PickleNumpyScalar("numpy.core.multiarray", "f8", "<", raw, 4), expected);
 }
@@ -130,7 +132,8 @@ TEST(PickleReaderTest, NumpyScalarsAreMatched) {
   std::string raw(reinterpret_cast<const char*>(&i), 8);
   for (const char* module : {"numpy._core.multiarray", "numpy.core.multiarray"}) {
     for (int protocol : {4, 5}) {
-      ASSERT_OK_AND_ASSIGN(PickleTree t, ReadPickle(B(PickleNumpyScalar(module, "i8", "<", raw, protocol))));
+      ASSERT_OK_AND_ASSIGN(PickleTree t,
+                           ReadPickle(B(PickleNumpyScalar(module, "i8", "<", raw, protocol))));
       std::optional<NumpyScalarPickle> m = MatchNumpyScalar(t);
       ASSERT_TRUE(m.has_value()) << module << " " << protocol;
       EXPECT_EQ(m->dtype_name, "i8");
@@ -138,12 +141,18 @@ TEST(PickleReaderTest, NumpyScalarsAreMatched) {
       EXPECT_EQ(m->raw.view(), raw);
     }
   }
-  ASSERT_OK_AND_ASSIGN(PickleTree b, ReadPickle(B(PickleNumpyScalar("numpy._core.multiarray", "b1", "|", "\x01", 5))));
+  ASSERT_OK_AND_ASSIGN(
+      PickleTree b,
+      ReadPickle(B(PickleNumpyScalar("numpy._core.multiarray", "b1", "|", "\x01", 5))));
   ASSERT_TRUE(MatchNumpyScalar(b).has_value());
   EXPECT_EQ(MatchNumpyScalar(b)->byteorder, "|");
   // Other objects are not scalars: a type reference, a plain int, a bytes value.
-  for (const std::string& other : {PickleGlobalRef("numpy", "float64", 5), std::string("\x80\x05K\x03.", 5),
-                                   std::string("\x80\x05" "C\x01" "a.", 6)}) {
+  for (const std::string& other :
+       {PickleGlobalRef("numpy", "float64", 5), std::string("\x80\x05K\x03.", 5),
+        std::string("\x80\x05"
+                    "C\x01"
+                    "a.",
+                    6)}) {
     ASSERT_OK_AND_ASSIGN(PickleTree t, ReadPickle(B(other)));
     EXPECT_FALSE(MatchNumpyScalar(t).has_value());
   }

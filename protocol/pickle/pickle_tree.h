@@ -19,10 +19,10 @@ inline constexpr NodeId kNoNode = std::numeric_limits<NodeId>::max();
 enum class PickleKind : uint8_t {
   kNone,
   kBool,
-  kInt,        ///< fits int64: `int_value`
-  kLong,       ///< larger int: `data` is minimal little-endian two's complement
+  kInt,   ///< fits int64: `int_value`
+  kLong,  ///< larger int: `data` is minimal little-endian two's complement
   kFloat,
-  kStr,        ///< `data` is UTF-8 (surrogates allowed, as pickle's surrogatepass)
+  kStr,  ///< `data` is UTF-8 (surrogates allowed, as pickle's surrogatepass)
   kBytes,
   kByteArray,
   kTuple,      ///< `items`

@@ -17,7 +17,7 @@ namespace op = pickle_op;
 constexpr size_t kFrameSizeTarget = 64 * 1024;  // CPython's FRAME_SIZE_TARGET
 constexpr size_t kFrameSizeMin = 4;             // smaller frames get no FRAME opcode
 constexpr size_t kFrameHeaderSize = 9;
-constexpr size_t kBatchSize = 1000;             // CPython's BATCHSIZE
+constexpr size_t kBatchSize = 1000;  // CPython's BATCHSIZE
 constexpr int kMaxDepth = 5000;
 
 // Mirrors Modules/_pickle.c: save_* functions, batch_* helpers and the framing in
@@ -154,8 +154,12 @@ class Writer {
         WriteOpLE<uint64_t>(op::kBinFloat, __builtin_bswap64(bits));
         break;
       }
-      case PickleKind::kStr: SaveSized(n.data, op::kShortBinUnicode, op::kBinUnicode, op::kBinUnicode8); break;
-      case PickleKind::kBytes: SaveSized(n.data, op::kShortBinBytes, op::kBinBytes, op::kBinBytes8); break;
+      case PickleKind::kStr:
+        SaveSized(n.data, op::kShortBinUnicode, op::kBinUnicode, op::kBinUnicode8);
+        break;
+      case PickleKind::kBytes:
+        SaveSized(n.data, op::kShortBinBytes, op::kBinBytes, op::kBinBytes8);
+        break;
       case PickleKind::kByteArray: {
         if (protocol_ < 5) return Status::Invalid("bytearray nodes need protocol 5");
         char hdr[9];
@@ -225,8 +229,8 @@ class Writer {
           SaveSized(Buffer::CopyFrom(tree_.global_module(id)), op::kShortBinUnicode,
                     op::kBinUnicode, op::kBinUnicode8);
           MemoPutAnonymous();
-          SaveSized(Buffer::CopyFrom(tree_.global_name(id)), op::kShortBinUnicode,
-                    op::kBinUnicode, op::kBinUnicode8);
+          SaveSized(Buffer::CopyFrom(tree_.global_name(id)), op::kShortBinUnicode, op::kBinUnicode,
+                    op::kBinUnicode8);
           MemoPutAnonymous();
         }
         WriteOp(op::kStackGlobal);
@@ -356,13 +360,15 @@ class Writer {
     while (next < count) {
       size_t batch = std::min(kBatchSize, count - next);
       if (batch == 1) {
-        for (size_t s = 0; s < stride; ++s) DN_RETURN_NOT_OK(Save(items[next * stride + s], depth + 1));
+        for (size_t s = 0; s < stride; ++s)
+          DN_RETURN_NOT_OK(Save(items[next * stride + s], depth + 1));
         WriteOp(one_op);
         return Status::OK();
       }
       WriteOp(op::kMark);
       for (size_t b = 0; b < batch; ++b, ++next) {
-        for (size_t s = 0; s < stride; ++s) DN_RETURN_NOT_OK(Save(items[next * stride + s], depth + 1));
+        for (size_t s = 0; s < stride; ++s)
+          DN_RETURN_NOT_OK(Save(items[next * stride + s], depth + 1));
       }
       WriteOp(many_op);
       if (batch < kBatchSize) break;
@@ -496,8 +502,8 @@ class Dumper {
         out->push_back(')');
         return Status::OK();
       case PickleKind::kBuffer:
-        std::snprintf(buf, sizeof buf, "buffer(%lld, %s, %zu)",
-                      static_cast<long long>(n.int_value), n.flag ? "ro" : "rw",
+        std::snprintf(buf, sizeof buf, "buffer(%lld, %s, %zu)", static_cast<long long>(n.int_value),
+                      n.flag ? "ro" : "rw",
                       static_cast<size_t>(n.int_value) < tree_.buffers().size()
                           ? tree_.buffers()[n.int_value].size()
                           : size_t{0});

@@ -1,8 +1,8 @@
 #include "protocol/serialize/ndarray_serializer.h"
 
 #include <charconv>
-#include <numeric>
 #include <limits>
+#include <numeric>
 
 #include "protocol/messages/message_codec.h"
 #include "protocol/pickle/pickle_writer.h"
@@ -110,8 +110,8 @@ Result<Serialized> SerializeNdarray(const NdarrayMeta& meta, const Buffer& data,
   out.header.push_back({Value("type"), Value("numpy.ndarray")});
   out.header.push_back({Value("type-serialized"), Value(Bin{kTypeSerialized})});
   out.header.push_back({Value("serializer"), Value("dask")});
-  out.header.push_back({Value("split-num-sub-frames"),
-                        Value(Array{Value(static_cast<int64_t>(shards.size()))})});
+  out.header.push_back(
+      {Value("split-num-sub-frames"), Value(Array{Value(static_cast<int64_t>(shards.size()))})});
   out.header.push_back({Value("split-offsets"), Value(Array{Value(0)})});
   out.header.push_back({Value("compression"), Value(std::move(compression))});
   out.header.push_back({Value("num-sub-frames"), Value(static_cast<int64_t>(shards.size()))});

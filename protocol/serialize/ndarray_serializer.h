@@ -52,8 +52,7 @@ struct NdarrayView {
 /// SerializeNdarray): decompress its frames, merge the shards (without copying when they
 /// are adjacent), and check that shape, strides and item size fit the bytes. Object
 /// arrays (`{"pickle": true}`) are Invalid: they need Python.
-Result<NdarrayView> DeserializeNdarray(const Serialized& value,
-                                       uint64_t max_decompressed_bytes =
-                                           kDefaultMaxDecompressedBytes);
+Result<NdarrayView> DeserializeNdarray(
+    const Serialized& value, uint64_t max_decompressed_bytes = kDefaultMaxDecompressedBytes);
 
 }  // namespace dn

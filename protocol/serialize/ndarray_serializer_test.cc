@@ -53,7 +53,8 @@ TEST(NdarraySerializerTest, ShardsAndMergesWithoutCopy) {
 
 TEST(NdarraySerializerTest, ShardedSyntheticVector) {
   Value msg = DecodeVectorFile("synthetic/sharded_frame_split_size_1000.bin");
-  ASSERT_OK_AND_ASSIGN(NdarrayView view, DeserializeNdarray(*msg.Find("data")->get_if<Serialized>()));
+  ASSERT_OK_AND_ASSIGN(NdarrayView view,
+                       DeserializeNdarray(*msg.Find("data")->get_if<Serialized>()));
   EXPECT_EQ(view.meta.shape, (std::vector<int64_t>{500}));
   EXPECT_EQ(view.data.size(), 4000u);
 }
@@ -73,7 +74,8 @@ TEST(NdarraySerializerTest, Lz4SyntheticVector) {
 TEST(NdarraySerializerTest, RejectsInconsistentHeaders) {
   NdarrayMeta meta{"<f8", std::nullopt, {4}, {8}, true, std::nullopt};
   EXPECT_FALSE(SerializeNdarray(meta, Buffer::CopyFrom("short")).ok());
-  ASSERT_OK_AND_ASSIGN(Serialized s, SerializeNdarray(meta, Buffer::CopyFrom(std::string(32, 'x'))));
+  ASSERT_OK_AND_ASSIGN(Serialized s,
+                       SerializeNdarray(meta, Buffer::CopyFrom(std::string(32, 'x'))));
   s.frames[0] = s.frames[0].Slice(0, 16);
   EXPECT_EQ(DeserializeNdarray(s).status().code(), StatusCode::kProtocolError);
   EXPECT_EQ(DtypeItemSize("<U3").ValueOrDie(), 12);

@@ -188,8 +188,8 @@ Result<IngestResult> Materialize(PyObject* fn, const IngestRequest& req) {
         if (!PyBytes_Check(piece)) {
           return Status::Internal("graph_ingest returned a piece that is not bytes");
         }
-        pieces.push_back(Buffer::CopyFrom(
-            std::string_view(PyBytes_AS_STRING(piece), PyBytes_GET_SIZE(piece))));
+        pieces.push_back(
+            Buffer::CopyFrom(std::string_view(PyBytes_AS_STRING(piece), PyBytes_GET_SIZE(piece))));
         Py_INCREF(Py_None);
         PyList_SetItem(out.get(), i, Py_None);  // drops the piece
       }

@@ -1,12 +1,12 @@
 #pragma once
 
 #include <condition_variable>
-#include <future>
-#include <optional>
 #include <deque>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,9 +21,9 @@ namespace dn {
 
 /// The parts of an `update-graph` message that need Python (docs/protocol.md#update-graph).
 struct IngestRequest {
-  Serialized expr;                 ///< `expr_ser`: the pickled dask expression
-  Array keys;                      ///< keys the client wants
-  Value internal_priority;         ///< map key -> int, or nil (then dask.order runs)
+  Serialized expr;          ///< `expr_ser`: the pickled dask expression
+  Array keys;               ///< keys the client wants
+  Value internal_priority;  ///< map key -> int, or nil (then dask.order runs)
   std::optional<Pickled> annotations;
 };
 
@@ -31,7 +31,7 @@ struct IngestRequest {
 struct IngestResult {
   std::vector<GraphTask> tasks;
   bool failed = false;
-  Buffer exception_pickle;         ///< pickled RuntimeError (dask `bytes` family payload)
+  Buffer exception_pickle;  ///< pickled RuntimeError (dask `bytes` family payload)
   Buffer traceback_pickle;
   std::string error_text;
 };
@@ -66,9 +66,9 @@ class GraphIngestor {
   void Run(const PythonEnvironment& env, std::promise<Status>* started);
   void Loop();
 
-  std::thread thread_;               ///< initializes and finalizes the interpreter
+  std::thread thread_;  ///< initializes and finalizes the interpreter
   std::vector<std::thread> helpers_;
-  void* fn_ = nullptr;               ///< PyObject* graph_ingest.materialize
+  void* fn_ = nullptr;  ///< PyObject* graph_ingest.materialize
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::pair<IngestRequest, Callback>> queue_;

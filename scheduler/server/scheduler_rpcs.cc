@@ -60,16 +60,17 @@ Value SchedulerServer::Identity(int64_t n_workers) const {
     workers.push_back({Value(ws->address), WorkerInfo(*ws)});
     ++i;
   }
-  return Value(Map{{Value("type"), Value("Scheduler")},
-                   {Value("id"), Value(id_)},
-                   {Value("address"), Value(address_)},
-                   {Value("services"), Value(Map{{Value("dashboard"),
-                                                  Value(static_cast<int64_t>(config_.dashboard_port))}})},
-                   {Value("started"), Value(started_)},
-                   {Value("n_workers"), Value(static_cast<int64_t>(state_.workers().size()))},
-                   {Value("total_threads"), Value(state_.total_threads())},
-                   {Value("total_memory"), Value(total_memory)},
-                   {Value("workers"), Value(std::move(workers))}});
+  return Value(
+      Map{{Value("type"), Value("Scheduler")},
+          {Value("id"), Value(id_)},
+          {Value("address"), Value(address_)},
+          {Value("services"),
+           Value(Map{{Value("dashboard"), Value(static_cast<int64_t>(config_.dashboard_port))}})},
+          {Value("started"), Value(started_)},
+          {Value("n_workers"), Value(static_cast<int64_t>(state_.workers().size()))},
+          {Value("total_threads"), Value(state_.total_threads())},
+          {Value("total_memory"), Value(total_memory)},
+          {Value("workers"), Value(std::move(workers))}});
 }
 
 Value SchedulerServer::HeartbeatWorker(const Value& msg) {
@@ -146,7 +147,8 @@ awaitable<Value> SchedulerServer::Gather(const Value& msg) {
     }
   }
   if (!missing.empty()) {
-    co_return Value(Map{{Value("status"), Value("error")}, {Value("keys"), Value(std::move(missing))}});
+    co_return Value(
+        Map{{Value("status"), Value("error")}, {Value("keys"), Value(std::move(missing))}});
   }
   co_return Value(Map{{Value("status"), Value("OK")}, {Value("data"), Value(std::move(data))}});
 }
@@ -155,7 +157,8 @@ awaitable<Value> SchedulerServer::Scatter(const Value& msg) {
   const Value* data = msg.Find("data");
   const Map* items = data ? data->map() : nullptr;
   const std::string* client = StrField(msg, "client");
-  if (items == nullptr || client == nullptr) co_return ErrorMessage("scatter needs data and client");
+  if (items == nullptr || client == nullptr)
+    co_return ErrorMessage("scatter needs data and client");
   std::vector<std::string> targets;
   if (const Value* w = msg.Find("workers"); w && w->array()) {
     for (const Value& x : *w->array()) {
@@ -186,7 +189,8 @@ awaitable<Value> SchedulerServer::Scatter(const Value& msg) {
                   {Value("data"), Value(part)},
                   {Value("reply"), Value(true)}});
     Result<Value> reply = co_await WorkerRpc(addr, req);
-    if (!reply.ok()) co_return ErrorMessage("scatter to " + addr + " failed: " + reply.status().ToString());
+    if (!reply.ok())
+      co_return ErrorMessage("scatter to " + addr + " failed: " + reply.status().ToString());
     std::vector<std::pair<Key, int64_t>> stored;
     const Value* nb = reply->Find("nbytes");
     for (const MapEntry& e : part) {
@@ -194,7 +198,8 @@ awaitable<Value> SchedulerServer::Scatter(const Value& msg) {
       if (!k.ok()) continue;
       int64_t n = 0;
       if (nb && nb->map()) {
-        if (const Value* v = FindKeyValue(*nb->map(), e.key); v && v->get_if<int64_t>()) n = *v->get_if<int64_t>();
+        if (const Value* v = FindKeyValue(*nb->map(), e.key); v && v->get_if<int64_t>())
+          n = *v->get_if<int64_t>();
       }
       stored.emplace_back(*k, n);
     }
@@ -218,7 +223,8 @@ awaitable<Value> SchedulerServer::Broadcast(const Value& msg) {
   Map out;
   for (const std::string& addr : targets) {
     Result<Value> reply = co_await WorkerRpc(addr, *inner);
-    if (!reply.ok()) co_return ErrorMessage("broadcast to " + addr + " failed: " + reply.status().ToString());
+    if (!reply.ok())
+      co_return ErrorMessage("broadcast to " + addr + " failed: " + reply.status().ToString());
     out.push_back({Value(addr), *reply});
   }
   co_return Value(std::move(out));
@@ -310,17 +316,19 @@ awaitable<std::optional<Value>> SchedulerServer::HandleRpc(std::shared_ptr<Conne
       for (const Value& n : *names->array()) {
         auto k = Key::FromValue(n);
         auto it = k.ok() ? datasets_.find(*k) : datasets_.end();
-        out.push_back(it == datasets_.end()
-                          ? Value()
-                          : Value(Map{{Value("data"), it->second.data}, {Value("keys"), it->second.keys}}));
+        out.push_back(it == datasets_.end() ? Value()
+                                            : Value(Map{{Value("data"), it->second.data},
+                                                        {Value("keys"), it->second.keys}}));
       }
     }
     co_return Value(std::move(out));
   }
   if (op == "publish_list") {
     std::vector<std::pair<std::string, Value>> names;
-    for (const auto& [k, d] : datasets_) names.emplace_back(k.str() ? *k.str() : k.Repr(), k.ToValue());
-    std::sort(names.begin(), names.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (const auto& [k, d] : datasets_)
+      names.emplace_back(k.str() ? *k.str() : k.Repr(), k.ToValue());
+    std::sort(names.begin(), names.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
     Array out;
     for (auto& n : names) out.push_back(std::move(n.second));
     co_return Value(std::move(out));
@@ -336,10 +344,11 @@ awaitable<std::optional<Value>> SchedulerServer::HandleRpc(std::shared_ptr<Conne
   }
   if (op == "versions") co_return ingestor_->versions();  // core.py:Server.versions
   if (op == "run_function") {
-    co_return Value(Map{{Value("status"), Value("error")},
-                        {Value("exception"), Value("NotImplementedError: run_on_scheduler is not "
-                                                   "available: dask-native's scheduler runs no user code")},
-                        {Value("traceback"), Value()}});
+    co_return Value(
+        Map{{Value("status"), Value("error")},
+            {Value("exception"), Value("NotImplementedError: run_on_scheduler is not "
+                                       "available: dask-native's scheduler runs no user code")},
+            {Value("traceback"), Value()}});
   }
   if (op == "terminate") {
     Stop(/*close_workers=*/true);

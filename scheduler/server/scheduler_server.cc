@@ -36,8 +36,9 @@ Status SchedulerServer::Start() {
   std::string host = config_.host == "0.0.0.0" ? "127.0.0.1" : config_.host;
   address_ = "tcp://" + host + ":" + std::to_string(local.port());
   WriteSchedulerFile();
-  asio::co_spawn(io_, AcceptLoop(acceptor_, config_.limits, [this](auto conn) { return HandleComm(conn); }),
-                 asio::detached);
+  asio::co_spawn(
+      io_, AcceptLoop(acceptor_, config_.limits, [this](auto conn) { return HandleComm(conn); }),
+      asio::detached);
   asio::co_spawn(io_, Housekeeping(), asio::detached);
   last_activity_ = Now();
   return Status::OK();
@@ -58,9 +59,9 @@ void SchedulerServer::Stop(bool close_workers) {
   acceptor_.close(ec);
   for (auto& [addr, conn] : worker_streams_) {
     if (!close_workers) continue;
-    conn->Send(Value(Array{Value(Map{{Value("op"), Value("close")},
-                                     {Value("reason"), Value("scheduler-close")}}),
-                           Value(Map{{Value("op"), Value("close-stream")}})}));
+    conn->Send(Value(Array{
+        Value(Map{{Value("op"), Value("close")}, {Value("reason"), Value("scheduler-close")}}),
+        Value(Map{{Value("op"), Value("close-stream")}})}));
   }
   for (auto& [id, conn] : client_streams_) {
     conn->Send(Value(Array{Value(Map{{Value("op"), Value("stream-closed")}})}));
@@ -137,7 +138,8 @@ awaitable<void> SchedulerServer::HandleComm(std::shared_ptr<Connection> conn) {
 
 // --- client streams ----------------------------------------------------------------
 
-awaitable<void> SchedulerServer::ClientStream(std::shared_ptr<Connection> conn, const Value& first) {
+awaitable<void> SchedulerServer::ClientStream(std::shared_ptr<Connection> conn,
+                                              const Value& first) {
   const std::string* id_p = StrField(first, "client");
   if (id_p == nullptr) co_return;
   std::string id = *id_p;
@@ -227,7 +229,8 @@ awaitable<void> SchedulerServer::UpdateGraph(const std::string& client, const Va
   std::vector<Key> keys = KeysFromValue(msg.Find("keys"));
   const Value* expr = msg.Find("expr_ser");
   if (expr == nullptr || !expr->is<Serialized>()) {
-    state_.UpdateGraphFailed(client, keys, Value("update-graph without an expr_ser graph"), Value());
+    state_.UpdateGraphFailed(client, keys, Value("update-graph without an expr_ser graph"),
+                             Value());
     co_return;
   }
   IngestRequest req;
@@ -342,7 +345,8 @@ void SchedulerServer::HandleWorkerOp(const std::string& worker, const Value& msg
   } else if (op == "add-keys") {
     state_.AddKeys(worker, KeysFromValue(msg.Find("keys")));
   } else if (op == "release-worker-data") {
-    if (auto key = Key::FromValue(Field(msg, "key")); key.ok()) state_.ReleaseWorkerData(worker, *key);
+    if (auto key = Key::FromValue(Field(msg, "key")); key.ok())
+      state_.ReleaseWorkerData(worker, *key);
   } else if (op == "worker-status-change") {
     if (const std::string* s = StrField(msg, "status")) state_.WorkerStatusChange(worker, *s);
   } else if (op == "request-refresh-who-has") {
@@ -465,7 +469,8 @@ awaitable<Value> SchedulerServer::PublishPut(const Value& msg) {
     std::string holder = "published-" + (name->str() ? *name->str() : name->Repr());
     auto it = datasets_.find(*name);
     if (it != datasets_.end()) {
-      if (!override) co_return ErrorMessage("KeyError: 'Dataset " + name->Repr() + " already exists'");
+      if (!override)
+        co_return ErrorMessage("KeyError: 'Dataset " + name->Repr() + " already exists'");
       state_.ClientReleasesKeys(holder, KeysFromValue(&it->second.keys));
       datasets_.erase(it);
     }
@@ -564,13 +569,15 @@ awaitable<Value> SchedulerServer::RetireWorkers(const Value& msg) {
       for (TaskState* ts : ws->has_what) {
         bool elsewhere = false;
         for (WorkerState* h : ts->who_has) {
-          elsewhere = elsewhere || std::find(addresses.begin(), addresses.end(), h->address) == addresses.end();
+          elsewhere = elsewhere ||
+                      std::find(addresses.begin(), addresses.end(), h->address) == addresses.end();
         }
         if (elsewhere || (ts->who_wants.empty() && ts->waiters.empty())) continue;
         pending = true;
         WorkerState* dest = nullptr;
         for (const auto& other : state_.workers()) {
-          if (other->running() && (dest == nullptr || other->nbytes < dest->nbytes)) dest = other.get();
+          if (other->running() && (dest == nullptr || other->nbytes < dest->nbytes))
+            dest = other.get();
         }
         if (dest != nullptr && round % 20 == 0) copies[dest].push_back(ts);
       }

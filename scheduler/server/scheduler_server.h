@@ -19,9 +19,9 @@ struct ServerConfig {
   uint16_t port = 8786;
   uint16_t dashboard_port = 8787;  ///< advertised in identity's services
   std::string scheduler_file;
-  double idle_timeout_s = 0;       ///< 0: never close for idleness
-  double worker_ttl_s = 300;       ///< `distributed.scheduler.worker-ttl`
-  double handshake_timeout_s = 10; ///< a peer must handshake this quickly
+  double idle_timeout_s = 0;        ///< 0: never close for idleness
+  double worker_ttl_s = 300;        ///< `distributed.scheduler.worker-ttl`
+  double handshake_timeout_s = 10;  ///< a peer must handshake this quickly
   /// An RPC comm with no request for this long is closed (streams heartbeat, so they
   /// are exempt); stock clients reopen pooled comms as needed.
   double idle_comm_timeout_s = 600;

@@ -25,7 +25,9 @@ std::string_view ToString(TaskStatus s) {
 
 Value Priority::ToValue() const {
   // Stock sends ints where the values are integral (msgpack keeps the distinction).
-  auto num = [](double d) { return d == std::floor(d) ? Value(static_cast<int64_t>(d)) : Value(d); };
+  auto num = [](double d) {
+    return d == std::floor(d) ? Value(static_cast<int64_t>(d)) : Value(d);
+  };
   return Value(Array{num(user), num(generation), Value(order)});
 }
 
@@ -305,8 +307,7 @@ void SchedulerState::CancelKeys(const std::string& client, const std::vector<Key
   AfterStimulus();
 }
 
-void SchedulerState::UpdateData(const std::string& client,
-                                const std::string& worker_address,
+void SchedulerState::UpdateData(const std::string& client, const std::string& worker_address,
                                 const std::vector<std::pair<Key, int64_t>>& keys) {
   WorkerState* ws = worker(worker_address);
   if (ws == nullptr) return;
@@ -405,12 +406,14 @@ void SchedulerState::RemoveWorker(const std::string& address, std::string_view r
       }
     }
     if (!ts->run_spec) {
-      ReportToClients(ts, Value(Map{{Value("op"), Value("lost-data")}, {Value("key"), ts->key.ToValue()}}));
+      ReportToClients(
+          ts, Value(Map{{Value("op"), Value("lost-data")}, {Value("key"), ts->key.ToValue()}}));
       if (!Needed(ts)) Recommend(ts, TaskStatus::kForgotten);
       continue;
     }
     if (Needed(ts)) {
-      ReportToClients(ts, Value(Map{{Value("op"), Value("lost-data")}, {Value("key"), ts->key.ToValue()}}));
+      ReportToClients(
+          ts, Value(Map{{Value("op"), Value("lost-data")}, {Value("key"), ts->key.ToValue()}}));
       Recommend(ts, TaskStatus::kWaiting);
     } else if (ts->dependents.empty()) {
       Recommend(ts, TaskStatus::kForgotten);
@@ -429,8 +432,8 @@ void SchedulerState::RemoveWorker(const std::string& address, std::string_view r
   std::vector<WorkerState*>& neighbours = workers_by_host_[ws->host];
   std::erase(neighbours, ws);
   if (neighbours.empty()) workers_by_host_.erase(ws->host);
-  auto it = std::find_if(workers_.begin(), workers_.end(),
-                         [ws](const auto& p) { return p.get() == ws; });
+  auto it =
+      std::find_if(workers_.begin(), workers_.end(), [ws](const auto& p) { return p.get() == ws; });
   std::unique_ptr<WorkerState> dead = std::move(*it);
   workers_.erase(it);
   outbox_.to_workers.erase(address);
@@ -440,16 +443,16 @@ void SchedulerState::RemoveWorker(const std::string& address, std::string_view r
   (void)reason;
 }
 
-void SchedulerState::TaskFinished(const std::string& worker_address, const Key& key,
-                                  int64_t run_id, int64_t nbytes, Buffer type,
-                                  std::string type_name) {
+void SchedulerState::TaskFinished(const std::string& worker_address, const Key& key, int64_t run_id,
+                                  int64_t nbytes, Buffer type, std::string type_name) {
   TaskState* ts = task(key);
   WorkerState* ws = worker(worker_address);
   if (ts == nullptr || ws == nullptr) {
     if (ws != nullptr) {
-      SendToWorker(worker_address, Value(Map{{Value("op"), Value("free-keys")},
-                                             {Value("keys"), Value(Array{key.ToValue()})},
-                                             {Value("stimulus_id"), Value(StimulusId("already-released"))}}));
+      SendToWorker(worker_address,
+                   Value(Map{{Value("op"), Value("free-keys")},
+                             {Value("keys"), Value(Array{key.ToValue()})},
+                             {Value("stimulus_id"), Value(StimulusId("already-released"))}}));
     }
     AfterStimulus();
     return;
@@ -462,9 +465,10 @@ void SchedulerState::TaskFinished(const std::string& worker_address, const Key& 
   }
   if (ts->status != TaskStatus::kProcessing || ts->processing_on != ws || ts->run_id != run_id) {
     // Stale: the task was released or rescheduled meanwhile.
-    SendToWorker(worker_address, Value(Map{{Value("op"), Value("free-keys")},
-                                           {Value("keys"), Value(Array{key.ToValue()})},
-                                           {Value("stimulus_id"), Value(StimulusId("stale-run"))}}));
+    SendToWorker(worker_address,
+                 Value(Map{{Value("op"), Value("free-keys")},
+                           {Value("keys"), Value(Array{key.ToValue()})},
+                           {Value("stimulus_id"), Value(StimulusId("stale-run"))}}));
     AfterStimulus();
     return;
   }
@@ -533,9 +537,10 @@ void SchedulerState::RequestRefreshWhoHas(const std::string& worker_address,
     }
     who_has.push_back(MapEntry{k.ToValue(), Value(std::move(holders))});
   }
-  SendToWorker(worker_address, Value(Map{{Value("op"), Value("refresh-who-has")},
-                                         {Value("who_has"), Value(std::move(who_has))},
-                                         {Value("stimulus_id"), Value(StimulusId("refresh-who-has"))}}));
+  SendToWorker(worker_address,
+               Value(Map{{Value("op"), Value("refresh-who-has")},
+                         {Value("who_has"), Value(std::move(who_has))},
+                         {Value("stimulus_id"), Value(StimulusId("refresh-who-has"))}}));
   AfterStimulus();
 }
 
@@ -555,9 +560,10 @@ void SchedulerState::AddKeys(const std::string& worker_address, const std::vecto
     }
   }
   if (!redundant.empty()) {
-    SendToWorker(worker_address, Value(Map{{Value("op"), Value("remove-replicas")},
-                                           {Value("keys"), Value(std::move(redundant))},
-                                           {Value("stimulus_id"), Value(StimulusId("redundant-replicas"))}}));
+    SendToWorker(worker_address,
+                 Value(Map{{Value("op"), Value("remove-replicas")},
+                           {Value("keys"), Value(std::move(redundant))},
+                           {Value("stimulus_id"), Value(StimulusId("redundant-replicas"))}}));
   }
   AfterStimulus();
 }
@@ -571,10 +577,11 @@ void SchedulerState::AcquireReplicas(const std::string& worker_address,
     who_has.push_back({ts->key.ToValue(), Value(std::move(holders))});
     nbytes.push_back({ts->key.ToValue(), Value(std::max<int64_t>(ts->nbytes, 0))});
   }
-  SendToWorker(worker_address, Value(Map{{Value("op"), Value("acquire-replicas")},
-                                         {Value("who_has"), Value(std::move(who_has))},
-                                         {Value("nbytes"), Value(std::move(nbytes))},
-                                         {Value("stimulus_id"), Value(StimulusId("retire-workers"))}}));
+  SendToWorker(worker_address,
+               Value(Map{{Value("op"), Value("acquire-replicas")},
+                         {Value("who_has"), Value(std::move(who_has))},
+                         {Value("nbytes"), Value(std::move(nbytes))},
+                         {Value("stimulus_id"), Value(StimulusId("retire-workers"))}}));
 }
 
 void SchedulerState::CloseWorker(const std::string& worker_address, std::string_view reason) {

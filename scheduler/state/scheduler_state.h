@@ -95,7 +95,9 @@ class SchedulerState {
   ClientState* client(const std::string& id) const;
   const std::vector<std::unique_ptr<WorkerState>>& workers() const { return workers_; }
   size_t num_tasks() const { return tasks_.size(); }
-  const std::unordered_map<Key, std::unique_ptr<TaskState>, KeyHash>& tasks() const { return tasks_; }
+  const std::unordered_map<Key, std::unique_ptr<TaskState>, KeyHash>& tasks() const {
+    return tasks_;
+  }
   /// Count of tasks per status, indexed by TaskStatus.
   std::vector<int64_t> StatusCounts() const;
   int64_t total_threads() const;
@@ -128,7 +130,7 @@ class SchedulerState {
   void FillFreeSlots();
   /// What the running workers of one host hold and run (see WaitsForNeighbours).
   struct HostLoad {
-    int64_t busy_threads = 0;  ///< threads with a task to run
+    int64_t busy_threads = 0;                                ///< threads with a task to run
     double least = std::numeric_limits<double>::infinity();  ///< fewest tasks per thread
     /// Fewest tasks per thread among the workers with room for another task.
     double least_with_room = std::numeric_limits<double>::infinity();

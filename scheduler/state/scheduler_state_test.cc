@@ -208,7 +208,6 @@ TEST_F(SchedulerStateTest, NoWorkerUntilOneArrives) {
   EXPECT_FALSE(state_.AddWorker(W("tcp://w1:1")).ok());
 }
 
-
 TEST(SchedulerStateLostDepsTest, UnknownDependencyCancelsInsteadOfRunning) {
   SchedulerState state(SchedulerConfig{1.1, 3, true});
   ASSERT_TRUE(state.AddWorker(W("tcp://w:1")).ok());
@@ -230,7 +229,6 @@ TEST(SchedulerStateLostDepsTest, UnknownDependencyCancelsInsteadOfRunning) {
   EXPECT_EQ(state.num_tasks(), 0u);
 }
 
-
 TEST(SchedulerStateRestrictionsTest, RestrictedRootTasksNeverLandElsewhere) {
   SchedulerState state(SchedulerConfig{1.1, 3, true});
   for (const char* a : {"tcp://w1:1", "tcp://w2:1"}) ASSERT_TRUE(state.AddWorker(W(a)).ok());
@@ -250,7 +248,6 @@ TEST(SchedulerStateRestrictionsTest, RestrictedRootTasksNeverLandElsewhere) {
   EXPECT_EQ(state.StatusCounts()[static_cast<int>(TaskStatus::kQueued)], 0);
 }
 
-
 TEST(SchedulerStateReportTest, DesiringAnErredKeyReportsTheError) {
   SchedulerState state(SchedulerConfig{1.1, 3, true});
   ASSERT_TRUE(state.AddWorker(W("tcp://w:1")).ok());
@@ -268,7 +265,6 @@ TEST(SchedulerStateReportTest, DesiringAnErredKeyReportsTheError) {
   EXPECT_EQ(OpOf(out.to_clients["c"][0]), "task-erred");
   EXPECT_EQ(*out.to_clients["c"][0].Find("exception"), Value("boom"));
 }
-
 
 TEST(SchedulerStateLossTest, ProcessingDependentOfLostDataWaitsForTheRecompute) {
   SchedulerState state(SchedulerConfig{1.1, 3, true});

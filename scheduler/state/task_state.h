@@ -61,14 +61,14 @@ struct TaskState {
 
   int64_t run_id = 0;
   int64_t nbytes = -1;
-  Buffer type;            ///< pickled type from task-finished, forwarded to clients
+  Buffer type;  ///< pickled type from task-finished, forwarded to clients
   std::string type_name;
 
   /// Restrictions from the `workers` annotation (addresses or hosts).
   std::vector<std::string> worker_restrictions;
   bool loose_restrictions = false;  ///< `allow_other_workers`
   int retries = 0;
-  int suspicious = 0;     ///< times a worker died while running it
+  int suspicious = 0;  ///< times a worker died while running it
 
   /// For erred tasks: the worker's exception and traceback blobs (or a str exception).
   Value exception;

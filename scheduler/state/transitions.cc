@@ -50,15 +50,15 @@ void SchedulerState::Transition(TaskState* ts, TaskStatus finish) {
         TransitionReleasedForgotten(ts);
       }
       return;
-    default:
-      return;
+    default: return;
   }
 }
 
 void SchedulerState::TransitionReleasedWaiting(TaskState* ts) {
   if (!ts->run_spec) {
     // Data that no worker holds any more and that cannot be recomputed.
-    ReportToClients(ts, Value(Map{{Value("op"), Value("lost-data")}, {Value("key"), ts->key.ToValue()}}));
+    ReportToClients(
+        ts, Value(Map{{Value("op"), Value("lost-data")}, {Value("key"), ts->key.ToValue()}}));
     return;
   }
   ts->waiting_on.clear();
@@ -117,7 +117,8 @@ WorkerState* SchedulerState::DecideWorker(TaskState* ts) const {
     WorkerState* ws = candidates[(i + round_robin_) % n];
     double missing = 0;
     for (TaskState* dep : ts->dependencies) {
-      if (!dep->who_has.count(ws)) missing += static_cast<double>(std::max<int64_t>(dep->nbytes, 0));
+      if (!dep->who_has.count(ws))
+        missing += static_cast<double>(std::max<int64_t>(dep->nbytes, 0));
     }
     double load = static_cast<double>(ws->processing.size()) / static_cast<double>(ws->nthreads);
     double cost = missing / 100e6 + load * 0.01;  // ~100 MB/s transfers, 10 ms per queued task
@@ -215,7 +216,8 @@ SchedulerState::HostLoads SchedulerState::LoadsOfSharedHosts() const {
       if (!w->running()) continue;
       h.busy_threads += BusyThreads(w);
       h.least = std::min(h.least, TasksPerThread(w));
-      if (w->cpus > 0 && HasRoom(w)) h.least_with_room = std::min(h.least_with_room, TasksPerThread(w));
+      if (w->cpus > 0 && HasRoom(w))
+        h.least_with_room = std::min(h.least_with_room, TasksPerThread(w));
       if (w->cpus > 0 && !w->processing.empty() && !PastHighWater(w)) {
         h.least_busy_below_high_water = std::min(h.least_busy_below_high_water, TasksPerThread(w));
       }
@@ -315,8 +317,7 @@ void SchedulerState::ReleaseIfUnneeded(TaskState* ts) {
     case TaskStatus::kReleased:
       if (ts->dependents.empty()) Recommend(ts, TaskStatus::kForgotten);
       break;
-    default:
-      break;
+    default: break;
   }
 }
 
@@ -344,9 +345,10 @@ void SchedulerState::TransitionToReleased(TaskState* ts) {
       WorkerState* ws = ts->processing_on;
       ws->processing.erase(ts);
       ts->processing_on = nullptr;
-      SendToWorker(ws->address, Value(Map{{Value("op"), Value("free-keys")},
-                                          {Value("keys"), Value(Array{ts->key.ToValue()})},
-                                          {Value("stimulus_id"), Value(StimulusId("processing-released"))}}));
+      SendToWorker(ws->address,
+                   Value(Map{{Value("op"), Value("free-keys")},
+                             {Value("keys"), Value(Array{ts->key.ToValue()})},
+                             {Value("stimulus_id"), Value(StimulusId("processing-released"))}}));
       [[fallthrough]];
     }
     case TaskStatus::kWaiting:
@@ -365,8 +367,7 @@ void SchedulerState::TransitionToReleased(TaskState* ts) {
       ts->traceback = Value();
       ts->exception_blame = nullptr;
       break;
-    default:
-      break;
+    default: break;
   }
   SetStatus(ts, TaskStatus::kReleased);
   if (Needed(ts)) {

@@ -46,7 +46,8 @@ Status SchedulerState::Validate() const {
           if (dep->status == TaskStatus::kMemory) return Broken(ts, "waits on a task in memory");
         }
         for (const TaskState* dep : ts.dependencies) {
-          if (dep->status != TaskStatus::kMemory && !ts.waiting_on.count(const_cast<TaskState*>(dep))) {
+          if (dep->status != TaskStatus::kMemory &&
+              !ts.waiting_on.count(const_cast<TaskState*>(dep))) {
             return Broken(ts, "does not wait on an unfinished dependency");
           }
         }
@@ -58,16 +59,14 @@ Status SchedulerState::Validate() const {
       case TaskStatus::kNoWorker:
         if (!unrunnable_.count(const_cast<TaskState*>(&ts))) return Broken(ts, "not in unrunnable");
         break;
-      case TaskStatus::kForgotten:
-        return Broken(ts, "forgotten but still stored");
+      case TaskStatus::kForgotten: return Broken(ts, "forgotten but still stored");
       case TaskStatus::kReleased:
         // Nothing would ever ask for it again: it leaks.
         if (ts.dependents.empty() && ts.who_wants.empty()) {
           return Broken(ts, "released, with no dependents and no client, yet stored");
         }
         break;
-      default:
-        break;
+      default: break;
     }
     if (ts.status != TaskStatus::kMemory && !ts.who_has.empty()) {
       return Broken(ts, "has holders but is not in memory");

@@ -28,7 +28,7 @@ struct WorkerState {
   /// CPUs the worker may use (its affinity and cgroup quota), as native workers report
   /// in their metrics; 0 when unknown (stock workers).
   int64_t cpus = 0;
-  std::string status = "init";   ///< "running", "paused", "closing_gracefully", ...
+  std::string status = "init";  ///< "running", "paused", "closing_gracefully", ...
   double last_seen = 0;
 
   std::unordered_set<TaskState*> processing;

@@ -10,16 +10,15 @@
 #include "common/buffer.h"
 #include "common/result.h"
 
-#define ASSERT_OK(expr)                                  \
-  do {                                                   \
-    ::dn::Status _st = (expr);                           \
-    ASSERT_TRUE(_st.ok()) << _st.ToString();             \
+#define ASSERT_OK(expr)                      \
+  do {                                       \
+    ::dn::Status _st = (expr);               \
+    ASSERT_TRUE(_st.ok()) << _st.ToString(); \
   } while (false)
 
-#define ASSERT_OK_AND_ASSIGN(lhs, rexpr)                              \
-  auto DN_CONCAT(_res_, __LINE__) = (rexpr);                          \
-  ASSERT_TRUE(DN_CONCAT(_res_, __LINE__).ok())                        \
-      << DN_CONCAT(_res_, __LINE__).status().ToString();              \
+#define ASSERT_OK_AND_ASSIGN(lhs, rexpr)                                                          \
+  auto DN_CONCAT(_res_, __LINE__) = (rexpr);                                                      \
+  ASSERT_TRUE(DN_CONCAT(_res_, __LINE__).ok()) << DN_CONCAT(_res_, __LINE__).status().ToString(); \
   lhs = DN_CONCAT(_res_, __LINE__).MoveValueUnsafe()
 
 namespace dn::testing {

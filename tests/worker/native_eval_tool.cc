@@ -65,7 +65,8 @@ int main(int argc, char** argv) {
   for (int i = 2; i < argc; ++i) buffers.push_back(ReadFile(argv[i]));
   auto tree = dn::ReadPickle(ReadFile(argv[1]), buffers);
   if (!tree.ok()) {
-    std::printf("{\"status\": \"parse-error\", \"message\": \"%s\"}\n", JsonEscape(tree.status().ToString()).c_str());
+    std::printf("{\"status\": \"parse-error\", \"message\": \"%s\"}\n",
+                JsonEscape(tree.status().ToString()).c_str());
     return 0;
   }
   auto result = dn::native::EvaluateRunSpec(*tree, [](const dn::Key&) { return nullptr; });
@@ -81,12 +82,13 @@ int main(int argc, char** argv) {
   }
   std::string fields;
   for (const auto& [name, arr] : result->fields) {
-    fields += (fields.empty() ? "" : ", ") + std::string("{\"key\": \"") + JsonEscape(name) + "\", " +
-              ArrayJson(arr) + "}";
+    fields += (fields.empty() ? "" : ", ") + std::string("{\"key\": \"") + JsonEscape(name) +
+              "\", " + ArrayJson(arr) + "}";
   }
   if (result->records) {
     dn::Buffer packed = dn::native::PackRecords(*result);
-    std::printf("{\"status\": \"ok\", \"records\": [%s], \"descr\": \"%s\", \"hex\": \"%s\"}\n", fields.c_str(),
+    std::printf("{\"status\": \"ok\", \"records\": [%s], \"descr\": \"%s\", \"hex\": \"%s\"}\n",
+                fields.c_str(),
                 JsonEscape(dn::native::RecordsDescr(dn::native::RecordFields(*result))).c_str(),
                 Hex(packed.data(), static_cast<int64_t>(packed.size())).c_str());
     return 0;

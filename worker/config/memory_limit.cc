@@ -50,14 +50,28 @@ bool ParsePythonFloat(std::string_view s, double* out) {
 
 int64_t UnitMultiplier(std::string unit, bool* ok) {
   for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  static const std::pair<const char*, int64_t> kUnits[] = {
-      {"", 1}, {"b", 1},
-      {"k", 1000}, {"kb", 1000}, {"ki", int64_t{1} << 10}, {"kib", int64_t{1} << 10},
-      {"m", 1000000}, {"mb", 1000000}, {"mi", int64_t{1} << 20}, {"mib", int64_t{1} << 20},
-      {"g", 1000000000}, {"gb", 1000000000}, {"gi", int64_t{1} << 30}, {"gib", int64_t{1} << 30},
-      {"t", 1000000000000}, {"tb", 1000000000000}, {"ti", int64_t{1} << 40},
-      {"tib", int64_t{1} << 40}, {"p", 1000000000000000}, {"pb", 1000000000000000},
-      {"pi", int64_t{1} << 50}, {"pib", int64_t{1} << 50}};
+  static const std::pair<const char*, int64_t> kUnits[] = {{"", 1},
+                                                           {"b", 1},
+                                                           {"k", 1000},
+                                                           {"kb", 1000},
+                                                           {"ki", int64_t{1} << 10},
+                                                           {"kib", int64_t{1} << 10},
+                                                           {"m", 1000000},
+                                                           {"mb", 1000000},
+                                                           {"mi", int64_t{1} << 20},
+                                                           {"mib", int64_t{1} << 20},
+                                                           {"g", 1000000000},
+                                                           {"gb", 1000000000},
+                                                           {"gi", int64_t{1} << 30},
+                                                           {"gib", int64_t{1} << 30},
+                                                           {"t", 1000000000000},
+                                                           {"tb", 1000000000000},
+                                                           {"ti", int64_t{1} << 40},
+                                                           {"tib", int64_t{1} << 40},
+                                                           {"p", 1000000000000000},
+                                                           {"pb", 1000000000000000},
+                                                           {"pi", int64_t{1} << 50},
+                                                           {"pib", int64_t{1} << 50}};
   for (const auto& [name, mult] : kUnits) {
     if (unit == name) {
       *ok = true;
@@ -91,7 +105,8 @@ Result<int64_t> ParseBytes(std::string_view text) {
   for (char c : text) {
     if (c != ' ') s.push_back(c);
   }
-  if (std::none_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+  if (std::none_of(s.begin(), s.end(),
+                   [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
     s = "1" + s;
   }
   size_t index = s.size();
@@ -132,8 +147,8 @@ Result<std::optional<int64_t>> ParseMemoryLimit(std::string_view spec, int64_t n
 
 int64_t SystemMemoryLimit() {
   int64_t limit = static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
-  for (const char* path : {"/sys/fs/cgroup/memory.max",
-                           "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+  for (const char* path :
+       {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
     int64_t c = ReadCgroupLimit(path);
     if (c > 0) limit = std::min(limit, c);
   }
@@ -161,7 +176,8 @@ int CpuLimit() {
     std::ifstream("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") >> quota;
     std::ifstream("/sys/fs/cgroup/cpu/cpu.cfs_period_us") >> period;
   }
-  if (quota > 0 && period > 0) cpus = std::min(cpus, std::max(1, static_cast<int>(std::ceil(quota / period))));
+  if (quota > 0 && period > 0)
+    cpus = std::min(cpus, std::max(1, static_cast<int>(std::ceil(quota / period))));
   return std::max(1, cpus);
 }
 

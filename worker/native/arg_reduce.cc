@@ -27,10 +27,14 @@ struct Geometry {
 Geometry GeometryOf(const std::vector<int64_t>& shape, int axis) {
   Geometry g;
   for (int i = 0; i < static_cast<int>(shape.size()); ++i) {
-    if (axis < 0) g.len *= shape[i];
-    else if (i < axis) g.outer *= shape[i];
-    else if (i == axis) g.len = shape[i];
-    else g.inner *= shape[i];
+    if (axis < 0)
+      g.len *= shape[i];
+    else if (i < axis)
+      g.outer *= shape[i];
+    else if (i == axis)
+      g.len = shape[i];
+    else
+      g.inner *= shape[i];
   }
   return g;
 }
@@ -45,7 +49,8 @@ bool IsNaN(T v) {
 template <typename T, bool kMax, bool kSkipNaN>
 T Key(T v) {
   if constexpr (kSkipNaN && std::is_floating_point_v<T>) {
-    if (std::isnan(v)) return kMax ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
+    if (std::isnan(v))
+      return kMax ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
   }
   return v;
 }
@@ -192,8 +197,8 @@ void SetNaN(NdArray* vals, const std::vector<uint8_t>& all_nan) {
 // +0.0 and -0.0 takes the sign reduce.h's Max/Min give) or, for argmax/argmin, a NaN
 // (which NaN); false then, and ChunkVals computes them. NaN where a slice is all NaN.
 template <typename T>
-bool GatherVals(const NdArray& xc, const Geometry& g, const int64_t* local, const std::vector<uint8_t>& all_nan,
-                T* vals) {
+bool GatherVals(const NdArray& xc, const Geometry& g, const int64_t* local,
+                const std::vector<uint8_t>& all_nan, T* vals) {
   const T* x = xc.ptr<T>();
   for (int64_t o = 0, k = 0; o < g.outer; ++o) {
     for (int64_t i = 0; i < g.inner; ++i, ++k) {
@@ -214,8 +219,8 @@ bool GatherVals(const NdArray& xc, const Geometry& g, const int64_t* local, cons
 // np.max/np.min (argmax/argmin) or np.nanmax/np.nanmin (the nan kinds) of the chunk
 // over `axes`, keeping dims, by the Max/Min kernels. nanmax = max of the NaN-replaced
 // chunk, NaN where a slice is all NaN.
-Result<NdArray> ChunkVals(ArgKind kind, const NdArray& x, const NdArray& xc, const std::vector<int>& axes,
-                          const std::vector<uint8_t>& all_nan) {
+Result<NdArray> ChunkVals(ArgKind kind, const NdArray& x, const NdArray& xc,
+                          const std::vector<int>& axes, const std::vector<uint8_t>& all_nan) {
   ReduceSpec spec{IsMax(kind) ? "max" : "min", axes, true, std::nullopt};
   const bool replace = SkipsNaN(kind) && x.dtype != DType::kInt64 && AnyNaN(xc);
   if (!replace) return Reduce(x, spec);
@@ -258,19 +263,22 @@ bool IsArgChunkFunc(ArgKind kind, std::string_view func) {
   if (dot == std::string_view::npos) return false;
   std::string_view module = func.substr(0, dot), name = func.substr(dot + 1);
   if (SkipsNaN(kind)) {
-    return (module == "numpy" || module == "numpy.lib._nanfunctions_impl" || module == "numpy.lib.nanfunctions") &&
+    return (module == "numpy" || module == "numpy.lib._nanfunctions_impl" ||
+            module == "numpy.lib.nanfunctions") &&
            name == (IsMax(kind) ? "nanmax" : "nanmin");
   }
-  const bool fromnumeric =
-      module == "numpy" || module == "numpy._core.fromnumeric" || module == "numpy.core.fromnumeric";
-  return fromnumeric && (IsMax(kind) ? name == "max" || name == "amax" : name == "min" || name == "amin");
+  const bool fromnumeric = module == "numpy" || module == "numpy._core.fromnumeric" ||
+                           module == "numpy.core.fromnumeric";
+  return fromnumeric &&
+         (IsMax(kind) ? name == "max" || name == "amax" : name == "min" || name == "amin");
 }
 
 bool AnyNaN(const NdArray& a) {
   if (a.dtype != DType::kFloat64 && a.dtype != DType::kFloat32) return false;
   NdArray c = AsCContiguous(a);
   for (int64_t i = 0, n = c.size(); i < n; ++i) {
-    if (a.dtype == DType::kFloat64 ? std::isnan(c.ptr<double>()[i]) : std::isnan(c.ptr<float>()[i])) return true;
+    if (a.dtype == DType::kFloat64 ? std::isnan(c.ptr<double>()[i]) : std::isnan(c.ptr<float>()[i]))
+      return true;
   }
   return false;
 }
@@ -278,11 +286,13 @@ bool AnyNaN(const NdArray& a) {
 Result<ArgPartial> ArgChunk(ArgKind kind, const NdArray& x, const std::vector<int>& axes,
                             const ArgOffset& offset) {
   const int nd = x.ndim();
-  if (!Handled(x.dtype)) return Status::NotImplemented("arg_chunk of dtype " + std::string(DTypeStr(x.dtype)));
+  if (!Handled(x.dtype))
+    return Status::NotImplemented("arg_chunk of dtype " + std::string(DTypeStr(x.dtype)));
   if (nd == 0 || x.size() == 0) return Status::NotImplemented("arg_chunk of an empty or 0-d chunk");
   DN_ASSIGN_OR_RETURN(int axis, ArgAxis(axes, nd));
   const bool flat = axis < 0;
-  if (flat && (static_cast<int>(offset.origin.size()) != nd || static_cast<int>(offset.total_shape.size()) != nd)) {
+  if (flat && (static_cast<int>(offset.origin.size()) != nd ||
+               static_cast<int>(offset.total_shape.size()) != nd)) {
     return Status::NotImplemented("arg_chunk offset does not match the chunk");
   }
   NdArray xc = AsCContiguous(x);
@@ -307,8 +317,12 @@ Result<ArgPartial> ArgChunk(ArgKind kind, const NdArray& x, const std::vector<in
   out.vals = NdArray::Allocate(x.dtype, keep, &vp);
   bool gathered = false;
   switch (x.dtype) {
-    case DType::kFloat64: gathered = GatherVals(xc, g, arg, all_nan, reinterpret_cast<double*>(vp)); break;
-    case DType::kFloat32: gathered = GatherVals(xc, g, arg, all_nan, reinterpret_cast<float*>(vp)); break;
+    case DType::kFloat64:
+      gathered = GatherVals(xc, g, arg, all_nan, reinterpret_cast<double*>(vp));
+      break;
+    case DType::kFloat32:
+      gathered = GatherVals(xc, g, arg, all_nan, reinterpret_cast<float*>(vp));
+      break;
     default: gathered = GatherVals(xc, g, arg, all_nan, reinterpret_cast<int64_t*>(vp)); break;
   }
   if (!gathered) {
@@ -327,7 +341,8 @@ Result<ArgPartial> ArgChunk(ArgKind kind, const NdArray& x, const std::vector<in
     }
     for (int i = 0; i < nd; ++i) {
       const int64_t at = offset.origin[i] + index[i];
-      if (at < 0 || at >= offset.total_shape[i]) return Status::NotImplemented("arg_chunk index outside the array");
+      if (at < 0 || at >= offset.total_shape[i])
+        return Status::NotImplemented("arg_chunk index outside the array");
       global = global * offset.total_shape[i] + at;
     }
     arg[0] = global;
@@ -344,7 +359,8 @@ Result<ArgPartial> ArgCombine(ArgKind kind, const ArgPartial& data, const std::v
   if (!Handled(vals.dtype) || data.arg.dtype != DType::kInt64 || data.arg.shape != vals.shape) {
     return Status::NotImplemented("arg partials of these dtypes");
   }
-  if (nd == 0 || vals.size() == 0) return Status::NotImplemented("arg partials that are empty or 0-d");
+  if (nd == 0 || vals.size() == 0)
+    return Status::NotImplemented("arg partials that are empty or 0-d");
   DN_ASSIGN_OR_RETURN(int axis, ArgAxis(axes, nd));
   const NdArray vc = AsCContiguous(vals), ac = AsCContiguous(data.arg);
   const Geometry g = GeometryOf(vc.shape, axis);
@@ -353,8 +369,10 @@ Result<ArgPartial> ArgCombine(ArgKind kind, const ArgPartial& data, const std::v
 
   std::vector<int64_t> shape;
   for (int i = 0; i < nd; ++i) {
-    if (axis >= 0 && i != axis) shape.push_back(vc.shape[i]);
-    else if (keepdims) shape.push_back(1);
+    if (axis >= 0 && i != axis)
+      shape.push_back(vc.shape[i]);
+    else if (keepdims)
+      shape.push_back(1);
   }
   const int64_t item = ItemSize(vc.dtype);
   uint8_t* vp = nullptr;

@@ -590,7 +590,8 @@ NdArray BaseValues(Data data, Type type, uint64_t seed, const std::vector<int64_
   const std::vector<uint64_t> r = Lcg(seed, 2 * n);
   std::vector<double> f(static_cast<size_t>(n));
   std::vector<int64_t> ints(static_cast<size_t>(n));
-  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN(),
+               inf = std::numeric_limits<double>::infinity();
   for (int64_t i = 0; i < n; ++i) {
     const double u = static_cast<double>(r[2 * i] >> 11) * 0x1p-53;
     const int e = static_cast<int>(r[2 * i + 1] >> 59) - 16;
@@ -618,13 +619,18 @@ NdArray BaseValues(Data data, Type type, uint64_t seed, const std::vector<int64_
     f[i] = a;
     if (data != Data::kInt && data != Data::kSmallInt) ints[i] = static_cast<int64_t>(a);
   }
-  const DType dt = type == Type::kF8 ? DType::kFloat64 : type == Type::kF4 ? DType::kFloat32 : DType::kInt64;
+  const DType dt = type == Type::kF8   ? DType::kFloat64
+                   : type == Type::kF4 ? DType::kFloat32
+                                       : DType::kInt64;
   uint8_t* p = nullptr;
   NdArray out = NdArray::Allocate(dt, shape, &p);
   for (int64_t i = 0; i < n; ++i) {
-    if (dt == DType::kFloat64) reinterpret_cast<double*>(p)[i] = f[i];
-    else if (dt == DType::kFloat32) reinterpret_cast<float*>(p)[i] = static_cast<float>(f[i]);
-    else reinterpret_cast<int64_t*>(p)[i] = ints[i];
+    if (dt == DType::kFloat64)
+      reinterpret_cast<double*>(p)[i] = f[i];
+    else if (dt == DType::kFloat32)
+      reinterpret_cast<float*>(p)[i] = static_cast<float>(f[i]);
+    else
+      reinterpret_cast<int64_t*>(p)[i] = ints[i];
   }
   return out;
 }
@@ -689,14 +695,17 @@ TEST(ArgReduceTest, ChunkMatchesDaskArgChunk) {
 
 TEST(ArgReduceTest, CombineAndAggregatesMatchDask) {
   for (const CombineCase& c : kCombineCases) {
-    SCOPED_TRACE(Describe(c.kind, c.seed, c.shape) + " step " + std::to_string(static_cast<int>(c.step)));
+    SCOPED_TRACE(Describe(c.kind, c.seed, c.shape) + " step " +
+                 std::to_string(static_cast<int>(c.step)));
     ArgPartial data;
     data.vals = BaseValues(c.data, c.type, c.seed, c.shape);
     uint8_t* p = nullptr;
     data.arg = NdArray::Allocate(DType::kInt64, c.shape, &p);
     const std::vector<uint64_t> r = Lcg(c.seed + 1000, Count(c.shape));
-    for (size_t i = 0; i < r.size(); ++i) reinterpret_cast<int64_t*>(p)[i] = static_cast<int64_t>(r[i] >> 20);
-    Result<ArgPartial> out = ArgCombine(c.kind, data, c.axes, c.step == Step::kCombine || c.keepdims);
+    for (size_t i = 0; i < r.size(); ++i)
+      reinterpret_cast<int64_t*>(p)[i] = static_cast<int64_t>(r[i] >> 20);
+    Result<ArgPartial> out =
+        ArgCombine(c.kind, data, c.axes, c.step == Step::kCombine || c.keepdims);
     ASSERT_TRUE(out.ok()) << out.status().ToString();
     if (c.step == Step::kNanAgg) {
       EXPECT_EQ(AnyNaN(out->vals), c.raises);  // nanarg_agg raises exactly then
@@ -714,7 +723,8 @@ TEST(ArgReduceTest, CombineAndAggregatesMatchDask) {
 }
 
 // A view of block `start` (size `size`) of a C-contiguous array, sharing its bytes.
-NdArray Block(const NdArray& a, const std::vector<int64_t>& start, const std::vector<int64_t>& size) {
+NdArray Block(const NdArray& a, const std::vector<int64_t>& start,
+              const std::vector<int64_t>& size) {
   NdArray b = a;
   int64_t offset = 0;
   for (int i = 0; i < a.ndim(); ++i) offset += start[i] * a.strides[i];
@@ -789,7 +799,9 @@ NdArray Doubles(std::vector<double> v, std::vector<int64_t> shape) {
 
 int64_t At(const NdArray& a, int64_t i) { return a.ptr<int64_t>()[i]; }
 
-bool NotImplemented(const Result<ArgPartial>& r) { return r.status().code() == StatusCode::kNotImplemented; }
+bool NotImplemented(const Result<ArgPartial>& r) {
+  return r.status().code() == StatusCode::kNotImplemented;
+}
 
 TEST(ArgReduceTest, ArgmaxTakesTheFirstNaNAndNanargmaxSkipsNaNs) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
@@ -829,7 +841,8 @@ TEST(ArgReduceTest, FlatIndexIsTranslatedIntoTheWholeArray) {
   EXPECT_EQ(r->arg.shape, (std::vector<int64_t>{1, 1}));
   EXPECT_EQ(At(r->arg, 0), 5 * 20 + 8);
   // An origin outside the whole array is left to Python (numpy raises there).
-  EXPECT_TRUE(NotImplemented(ArgChunk(ArgKind::kArgMax, x, {0, 1}, ArgOffset{{9, 6}, {10, 20}, 0})));
+  EXPECT_TRUE(
+      NotImplemented(ArgChunk(ArgKind::kArgMax, x, {0, 1}, ArgOffset{{9, 6}, {10, 20}, 0})));
 }
 
 TEST(ArgReduceTest, UnhandledInputsAreNotImplemented) {
@@ -838,7 +851,8 @@ TEST(ArgReduceTest, UnhandledInputsAreNotImplemented) {
   std::memset(p, 0, 12);
   EXPECT_TRUE(NotImplemented(ArgChunk(ArgKind::kArgMax, i4, {0}, ArgOffset{{0}, {3}, 0})));
   NdArray empty = NdArray::Allocate(DType::kFloat64, {0, 3}, &p);
-  EXPECT_TRUE(NotImplemented(ArgChunk(ArgKind::kArgMax, empty, {0, 1}, ArgOffset{{0, 0}, {0, 3}, 0})));
+  EXPECT_TRUE(
+      NotImplemented(ArgChunk(ArgKind::kArgMax, empty, {0, 1}, ArgOffset{{0, 0}, {0, 3}, 0})));
   NdArray x = Doubles({1, 2}, {2});
   EXPECT_TRUE(NotImplemented(ArgChunk(ArgKind::kArgMax, x, {0}, ArgOffset{})));  // no flat offset
 }
@@ -846,7 +860,8 @@ TEST(ArgReduceTest, UnhandledInputsAreNotImplemented) {
 TEST(ArgReduceTest, NamesOfDaskCallables) {
   EXPECT_EQ(ArgKindOf("dask.array.chunk.argmax"), ArgKind::kArgMax);
   EXPECT_EQ(ArgKindOf("dask.array.reductions._nanargmin"), ArgKind::kNanArgMin);
-  EXPECT_FALSE(ArgKindOf("dask.array.chunk.nanargmax").has_value());  // raises on all-NaN: not dask's argfunc
+  EXPECT_FALSE(ArgKindOf("dask.array.chunk.nanargmax")
+                   .has_value());  // raises on all-NaN: not dask's argfunc
   EXPECT_TRUE(IsArgChunkFunc(ArgKind::kArgMax, "numpy.max"));
   EXPECT_TRUE(IsArgChunkFunc(ArgKind::kNanArgMin, "numpy.nanmin"));
   EXPECT_FALSE(IsArgChunkFunc(ArgKind::kArgMax, "numpy.min"));

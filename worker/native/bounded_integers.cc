@@ -77,8 +77,8 @@ void Fill32BitRange(BitGen& gen, UInt off, uint32_t rng, BoundedMethod method, U
 }  // namespace
 
 template <class BitGen>
-void FillBoundedUint64(BitGen& gen, uint64_t off, uint64_t rng, BoundedMethod method,
-                       uint64_t* out, int64_t n) {
+void FillBoundedUint64(BitGen& gen, uint64_t off, uint64_t rng, BoundedMethod method, uint64_t* out,
+                       int64_t n) {
   if (rng == 0) {
     for (int64_t k = 0; k < n; ++k) out[k] = off;
   } else if (rng == kAll32) {  // neither method handles a full 32-bit span
@@ -96,8 +96,8 @@ void FillBoundedUint64(BitGen& gen, uint64_t off, uint64_t rng, BoundedMethod me
 }
 
 template <class BitGen>
-void FillBoundedUint32(BitGen& gen, uint32_t off, uint32_t rng, BoundedMethod method,
-                       uint32_t* out, int64_t n) {
+void FillBoundedUint32(BitGen& gen, uint32_t off, uint32_t rng, BoundedMethod method, uint32_t* out,
+                       int64_t n) {
   if (rng == 0) {
     for (int64_t k = 0; k < n; ++k) out[k] = off;
   } else if (rng == kAll32) {
@@ -128,15 +128,13 @@ void FillInt32(BitGen& gen, int32_t low, int32_t high, BoundedMethod method, int
                     reinterpret_cast<uint32_t*>(out), n);
 }
 
-#define DN_INSTANTIATE_BOUNDED(BitGen)                                                   \
-  template void FillBoundedUint64<BitGen>(BitGen&, uint64_t, uint64_t, BoundedMethod,   \
-                                          uint64_t*, int64_t);                          \
-  template void FillBoundedUint32<BitGen>(BitGen&, uint32_t, uint32_t, BoundedMethod,   \
-                                          uint32_t*, int64_t);                          \
-  template void FillInt64<BitGen>(BitGen&, int64_t, int64_t, BoundedMethod, int64_t*,   \
-                                  int64_t);                                             \
-  template void FillInt32<BitGen>(BitGen&, int32_t, int32_t, BoundedMethod, int32_t*,   \
-                                  int64_t);
+#define DN_INSTANTIATE_BOUNDED(BitGen)                                                           \
+  template void FillBoundedUint64<BitGen>(BitGen&, uint64_t, uint64_t, BoundedMethod, uint64_t*, \
+                                          int64_t);                                              \
+  template void FillBoundedUint32<BitGen>(BitGen&, uint32_t, uint32_t, BoundedMethod, uint32_t*, \
+                                          int64_t);                                              \
+  template void FillInt64<BitGen>(BitGen&, int64_t, int64_t, BoundedMethod, int64_t*, int64_t);  \
+  template void FillInt32<BitGen>(BitGen&, int32_t, int32_t, BoundedMethod, int32_t*, int64_t);
 
 DN_INSTANTIATE_BOUNDED(Mt19937)
 DN_INSTANTIATE_BOUNDED(Pcg64)

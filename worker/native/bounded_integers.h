@@ -30,14 +30,14 @@ enum class BoundedMethod : uint8_t {
 /// rng == 0; 32-bit draws while rng < 2^32; a raw draw when rng is all ones.
 /// `BitGen` is Mt19937 or Pcg64.
 template <class BitGen>
-void FillBoundedUint64(BitGen& gen, uint64_t off, uint64_t rng, BoundedMethod method,
-                       uint64_t* out, int64_t n);
+void FillBoundedUint64(BitGen& gen, uint64_t off, uint64_t rng, BoundedMethod method, uint64_t* out,
+                       int64_t n);
 
 /// Fill `out[0..n)` with `off + v` (mod 2^32), each v uniform in [0, rng], as numpy's
 /// `random_bounded_uint32_fill`. `BitGen` is Mt19937 or Pcg64.
 template <class BitGen>
-void FillBoundedUint32(BitGen& gen, uint32_t off, uint32_t rng, BoundedMethod method,
-                       uint32_t* out, int64_t n);
+void FillBoundedUint32(BitGen& gen, uint32_t off, uint32_t rng, BoundedMethod method, uint32_t* out,
+                       int64_t n);
 
 /// Fill `out[0..n)` as numpy's `_rand_int64` for scalar bounds: uniform in the closed
 /// interval [low, high] (for randint's or integers' half-open [low, high) pass

@@ -33,11 +33,31 @@ bool IsComparison(Op op) { return op >= Op::kGt; }
 template <typename C>
 C LoadAs(const uint8_t* p, DType t) {
   switch (t) {
-    case DType::kFloat64: { double v; std::memcpy(&v, p, 8); return static_cast<C>(v); }
-    case DType::kFloat32: { float v; std::memcpy(&v, p, 4); return static_cast<C>(v); }
-    case DType::kInt64: { int64_t v; std::memcpy(&v, p, 8); return static_cast<C>(v); }
-    case DType::kInt32: { int32_t v; std::memcpy(&v, p, 4); return static_cast<C>(v); }
-    case DType::kUInt32: { uint32_t v; std::memcpy(&v, p, 4); return static_cast<C>(v); }
+    case DType::kFloat64: {
+      double v;
+      std::memcpy(&v, p, 8);
+      return static_cast<C>(v);
+    }
+    case DType::kFloat32: {
+      float v;
+      std::memcpy(&v, p, 4);
+      return static_cast<C>(v);
+    }
+    case DType::kInt64: {
+      int64_t v;
+      std::memcpy(&v, p, 8);
+      return static_cast<C>(v);
+    }
+    case DType::kInt32: {
+      int32_t v;
+      std::memcpy(&v, p, 4);
+      return static_cast<C>(v);
+    }
+    case DType::kUInt32: {
+      uint32_t v;
+      std::memcpy(&v, p, 4);
+      return static_cast<C>(v);
+    }
     case DType::kBool: return static_cast<C>(*p != 0);
   }
   return C{};
@@ -97,8 +117,9 @@ void Run(Op op, const Laid& a, const Laid& b, const std::vector<int64_t>& shape,
   if (total == 0) return;
   const int64_t inner = nd ? shape[nd - 1] : 1;
   const int64_t sa = nd ? a.strides[nd - 1] : 0, sb = nd ? b.strides[nd - 1] : 0;
-  const bool fast = a.dtype == b.dtype && sizeof(C) == static_cast<size_t>(ItemSize(a.dtype)) &&
-                    (a.dtype == DType::kFloat64 || a.dtype == DType::kFloat32 || a.dtype == DType::kInt64);
+  const bool fast =
+      a.dtype == b.dtype && sizeof(C) == static_cast<size_t>(ItemSize(a.dtype)) &&
+      (a.dtype == DType::kFloat64 || a.dtype == DType::kFloat32 || a.dtype == DType::kInt64);
   constexpr int64_t kItem = sizeof(C);
   auto rows_in = [&](int64_t first, int64_t last) {
     // The index of `first` over the outer axes, then counted up row by row.
@@ -122,20 +143,26 @@ void Run(Op op, const Laid& a, const Laid& b, const std::vector<int64_t>& shape,
         if (sb == 0) {
           const C yv = *y;
           for (int64_t j = 0; j < inner; ++j) {
-            if constexpr (std::is_same_v<O, bool>) o[j] = Compare(op, x[j], yv);
-            else o[j] = Arith(op, x[j], yv);
+            if constexpr (std::is_same_v<O, bool>)
+              o[j] = Compare(op, x[j], yv);
+            else
+              o[j] = Arith(op, x[j], yv);
           }
         } else {
           for (int64_t j = 0; j < inner; ++j) {
-            if constexpr (std::is_same_v<O, bool>) o[j] = Compare(op, x[j], y[j]);
-            else o[j] = Arith(op, x[j], y[j]);
+            if constexpr (std::is_same_v<O, bool>)
+              o[j] = Compare(op, x[j], y[j]);
+            else
+              o[j] = Arith(op, x[j], y[j]);
           }
         }
       } else {
         for (int64_t j = 0; j < inner; ++j) {
           C x = LoadAs<C>(pa + j * sa, a.dtype), y = LoadAs<C>(pb + j * sb, b.dtype);
-          if constexpr (std::is_same_v<O, bool>) o[j] = Compare(op, x, y);
-          else o[j] = Arith(op, x, y);
+          if constexpr (std::is_same_v<O, bool>)
+            o[j] = Compare(op, x, y);
+          else
+            o[j] = Arith(op, x, y);
         }
       }
       for (int i = nd - 2; i >= 0; --i) {
@@ -165,10 +192,17 @@ Result<NdArray> Binary(std::string_view op_name, const Operand& a, const Operand
   DType compute;
   if (a.array && b.array) {
     DType x = dtype_of(a), y = dtype_of(b);
-    if (x == y && (x == DType::kFloat64 || x == DType::kFloat32 || x == DType::kInt64)) compute = x;
-    else if ((x == DType::kFloat64 || x == DType::kFloat32) && (y == DType::kFloat64 || y == DType::kFloat32)) compute = DType::kFloat64;
-    else if ((x == DType::kFloat64 && y == DType::kInt64) || (x == DType::kInt64 && y == DType::kFloat64)) compute = DType::kFloat64;
-    else return Status::NotImplemented("operands " + std::string(DTypeStr(x)) + ", " + std::string(DTypeStr(y)));
+    if (x == y && (x == DType::kFloat64 || x == DType::kFloat32 || x == DType::kInt64))
+      compute = x;
+    else if ((x == DType::kFloat64 || x == DType::kFloat32) &&
+             (y == DType::kFloat64 || y == DType::kFloat32))
+      compute = DType::kFloat64;
+    else if ((x == DType::kFloat64 && y == DType::kInt64) ||
+             (x == DType::kInt64 && y == DType::kFloat64))
+      compute = DType::kFloat64;
+    else
+      return Status::NotImplemented("operands " + std::string(DTypeStr(x)) + ", " +
+                                    std::string(DTypeStr(y)));
   } else {
     const Operand& arr = a.array ? a : b;
     const Operand& sc = a.array ? b : a;
@@ -194,8 +228,10 @@ Result<NdArray> Binary(std::string_view op_name, const Operand& a, const Operand
     for (int i = 0; i < x->array->ndim(); ++i) {
       int64_t d = x->array->shape[i];
       int64_t& s = shape[off + i];
-      if (s == 1) s = d;
-      else if (d != 1 && d != s) return Status::Invalid("operands could not be broadcast together");
+      if (s == 1)
+        s = d;
+      else if (d != 1 && d != s)
+        return Status::Invalid("operands could not be broadcast together");
     }
   }
   // Scalars live here, converted to the compute dtype once (as numpy does first).
@@ -214,14 +250,17 @@ Result<NdArray> Binary(std::string_view op_name, const Operand& a, const Operand
     double v = x.scalar == Operand::Scalar::kFloat ? x.f : static_cast<double>(x.i);
     if (compute == DType::kFloat32) {
       f4 = static_cast<float>(v);
-      return Laid{reinterpret_cast<const uint8_t*>(&f4), DType::kFloat32, std::vector<int64_t>(nd, 0)};
+      return Laid{reinterpret_cast<const uint8_t*>(&f4), DType::kFloat32,
+                  std::vector<int64_t>(nd, 0)};
     }
     if (compute == DType::kInt64) {
       i8 = x.i;
-      return Laid{reinterpret_cast<const uint8_t*>(&i8), DType::kInt64, std::vector<int64_t>(nd, 0)};
+      return Laid{reinterpret_cast<const uint8_t*>(&i8), DType::kInt64,
+                  std::vector<int64_t>(nd, 0)};
     }
     f8 = v;
-    return Laid{reinterpret_cast<const uint8_t*>(&f8), DType::kFloat64, std::vector<int64_t>(nd, 0)};
+    return Laid{reinterpret_cast<const uint8_t*>(&f8), DType::kFloat64,
+                std::vector<int64_t>(nd, 0)};
   };
   Laid la = lay(a, fa, sa4, ia), lb = lay(b, fb, sb4, ib);
   const bool cmp = IsComparison(*op);
@@ -230,16 +269,22 @@ Result<NdArray> Binary(std::string_view op_name, const Operand& a, const Operand
   out.scalar = shape.empty();  // a ufunc's 0-d result is a numpy scalar
   switch (compute) {
     case DType::kFloat64:
-      if (cmp) Run<double, bool>(*op, la, lb, shape, reinterpret_cast<bool*>(bytes));
-      else Run<double, double>(*op, la, lb, shape, reinterpret_cast<double*>(bytes));
+      if (cmp)
+        Run<double, bool>(*op, la, lb, shape, reinterpret_cast<bool*>(bytes));
+      else
+        Run<double, double>(*op, la, lb, shape, reinterpret_cast<double*>(bytes));
       break;
     case DType::kFloat32:
-      if (cmp) Run<float, bool>(*op, la, lb, shape, reinterpret_cast<bool*>(bytes));
-      else Run<float, float>(*op, la, lb, shape, reinterpret_cast<float*>(bytes));
+      if (cmp)
+        Run<float, bool>(*op, la, lb, shape, reinterpret_cast<bool*>(bytes));
+      else
+        Run<float, float>(*op, la, lb, shape, reinterpret_cast<float*>(bytes));
       break;
     case DType::kInt64:
-      if (cmp) Run<int64_t, bool>(*op, la, lb, shape, reinterpret_cast<bool*>(bytes));
-      else Run<int64_t, int64_t>(*op, la, lb, shape, reinterpret_cast<int64_t*>(bytes));
+      if (cmp)
+        Run<int64_t, bool>(*op, la, lb, shape, reinterpret_cast<bool*>(bytes));
+      else
+        Run<int64_t, int64_t>(*op, la, lb, shape, reinterpret_cast<int64_t*>(bytes));
       break;
     default: return Status::NotImplemented("compute dtype");
   }
@@ -247,7 +292,8 @@ Result<NdArray> Binary(std::string_view op_name, const Operand& a, const Operand
 }
 
 Result<NdArray> Where(const NdArray& cond, double if_true, const NdArray& otherwise) {
-  if (cond.dtype != DType::kBool || otherwise.dtype != DType::kFloat64 || cond.shape != otherwise.shape) {
+  if (cond.dtype != DType::kBool || otherwise.dtype != DType::kFloat64 ||
+      cond.shape != otherwise.shape) {
     return Status::NotImplemented("where of these operands");
   }
   NdArray c = AsCContiguous(cond), o = AsCContiguous(otherwise);
@@ -262,7 +308,8 @@ Result<NdArray> Where(const NdArray& cond, double if_true, const NdArray& otherw
 }
 
 Result<NdArray> Sqrt(const NdArray& x) {
-  if (x.dtype != DType::kFloat64) return Status::NotImplemented("sqrt of " + std::string(DTypeStr(x.dtype)));
+  if (x.dtype != DType::kFloat64)
+    return Status::NotImplemented("sqrt of " + std::string(DTypeStr(x.dtype)));
   NdArray c = AsCContiguous(x);
   uint8_t* bytes = nullptr;
   NdArray out = NdArray::Allocate(DType::kFloat64, c.shape, &bytes);
@@ -279,7 +326,8 @@ Result<NdArray> Transpose(const NdArray& x, const std::vector<int>& axes) {
   std::vector<bool> seen(x.ndim(), false);
   for (int i = 0; i < x.ndim(); ++i) {
     int a = axes[i] < 0 ? axes[i] + x.ndim() : axes[i];
-    if (a < 0 || a >= x.ndim() || seen[a]) return Status::Invalid("repeated or bad axis in transpose");
+    if (a < 0 || a >= x.ndim() || seen[a])
+      return Status::Invalid("repeated or bad axis in transpose");
     seen[a] = true;
     t.shape[i] = x.shape[a];
     t.strides[i] = x.strides[a];
@@ -288,7 +336,8 @@ Result<NdArray> Transpose(const NdArray& x, const std::vector<int>& axes) {
 }
 
 Result<NdArray> GetItem(const NdArray& x, const std::vector<IndexEntry>& index) {
-  if (static_cast<int>(index.size()) > x.ndim()) return Status::Invalid("too many indices for array");
+  if (static_cast<int>(index.size()) > x.ndim())
+    return Status::Invalid("too many indices for array");
   NdArray v;
   v.dtype = x.dtype;
   int64_t offset = 0;
@@ -323,7 +372,8 @@ Result<NdArray> GetItem(const NdArray& x, const std::vector<IndexEntry>& index) 
     v.shape.push_back(len);
     v.strides.push_back(x.strides[i] * step);
   }
-  v.data = Buffer(x.data.owner(), x.data.data() + offset, x.data.size() - static_cast<size_t>(offset));
+  v.data =
+      Buffer(x.data.owner(), x.data.data() + offset, x.data.size() - static_cast<size_t>(offset));
   v.writeable = x.writeable;
   // dask copies a view holding at most half the elements (the copy is C-ordered); a
   // view that is already C-contiguous has that layout anyway.
@@ -343,10 +393,15 @@ Result<NdArray> AsType(const NdArray& x, DType dtype) {
     const uint8_t* p = x.data.data() + off;
     uint8_t* o = bytes + n * item;
     switch (dtype) {
-      case DType::kFloat64: { double v = LoadAs<double>(p, x.dtype); std::memcpy(o, &v, 8); break; }
+      case DType::kFloat64: {
+        double v = LoadAs<double>(p, x.dtype);
+        std::memcpy(o, &v, 8);
+        break;
+      }
       case DType::kFloat32: {
         // float64 -> float32 must round once, directly (not through another type).
-        float v = x.dtype == DType::kFloat64 ? static_cast<float>(LoadAs<double>(p, x.dtype)) : LoadAs<float>(p, x.dtype);
+        float v = x.dtype == DType::kFloat64 ? static_cast<float>(LoadAs<double>(p, x.dtype))
+                                             : LoadAs<float>(p, x.dtype);
         std::memcpy(o, &v, 4);
         break;
       }
@@ -362,8 +417,9 @@ Result<NdArray> AsType(const NdArray& x, DType dtype) {
         break;
       }
       case DType::kBool: {
-        bool v = x.dtype == DType::kFloat64 || x.dtype == DType::kFloat32 ? LoadAs<double>(p, x.dtype) != 0
-                                                                           : LoadAs<int64_t>(p, x.dtype) != 0;
+        bool v = x.dtype == DType::kFloat64 || x.dtype == DType::kFloat32
+                     ? LoadAs<double>(p, x.dtype) != 0
+                     : LoadAs<int64_t>(p, x.dtype) != 0;
         *o = v;
         break;
       }

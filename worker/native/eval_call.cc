@@ -15,9 +15,18 @@ Result<Operand> ToOperand(const Obj& o) {
   Operand op;
   switch (o.kind) {
     case Obj::Kind::kArray: op.array = &o.array; return op;
-    case Obj::Kind::kFloat: op.scalar = Operand::Scalar::kFloat; op.f = o.f; return op;
-    case Obj::Kind::kInt: op.scalar = Operand::Scalar::kInt; op.i = o.i; return op;
-    case Obj::Kind::kBool: op.scalar = Operand::Scalar::kBool; op.i = o.b; return op;
+    case Obj::Kind::kFloat:
+      op.scalar = Operand::Scalar::kFloat;
+      op.f = o.f;
+      return op;
+    case Obj::Kind::kInt:
+      op.scalar = Operand::Scalar::kInt;
+      op.i = o.i;
+      return op;
+    case Obj::Kind::kBool:
+      op.scalar = Operand::Scalar::kBool;
+      op.i = o.b;
+      return op;
     default: return Unsupported("operand");
   }
 }
@@ -39,7 +48,8 @@ Result<Obj> Call(const Fn& fn, std::vector<Obj> argv, Kwargs kwargs) {
     }
     case Fn::Kind::kIdentityCast:
     case Fn::Kind::kToContainer: {
-      const Obj* typ = FindKwarg(kwargs, fn.kind == Fn::Kind::kIdentityCast ? "typ" : "constructor");
+      const Obj* typ =
+          FindKwarg(kwargs, fn.kind == Fn::Kind::kIdentityCast ? "typ" : "constructor");
       if (typ != nullptr && !(typ->kind == Obj::Kind::kClass &&
                               (typ->s == "builtins.list" || typ->s == "builtins.tuple"))) {
         return Unsupported("container type " + typ->s);
@@ -50,7 +60,8 @@ Result<Obj> Call(const Fn& fn, std::vector<Obj> argv, Kwargs kwargs) {
     case Fn::Kind::kApplyRandomFunc: return ApplyRandomFunc(argv);
     case Fn::Kind::kConcatenate2: {
       const Obj* axes = FindKwarg(kwargs, "axes");
-      if (argv.size() != 1 || axes == nullptr || axes->kind != Obj::Kind::kSeq) return Unsupported("_concatenate2 args");
+      if (argv.size() != 1 || axes == nullptr || axes->kind != Obj::Kind::kSeq)
+        return Unsupported("_concatenate2 args");
       std::vector<int> ax;
       for (const Obj& a : *axes->items) {
         if (a.kind != Obj::Kind::kInt) return Unsupported("_concatenate2 axes");
@@ -66,7 +77,9 @@ Result<Obj> Call(const Fn& fn, std::vector<Obj> argv, Kwargs kwargs) {
       if (r.kind != Obj::Kind::kSeq) return Unsupported("finalize of a non-array");
       // concatenate3: every nesting level is one axis.
       int depth = 0;
-      for (const Obj* p = &argv[0]; p->kind == Obj::Kind::kSeq && !p->items->empty(); p = &(*p->items)[0]) ++depth;
+      for (const Obj* p = &argv[0]; p->kind == Obj::Kind::kSeq && !p->items->empty();
+           p = &(*p->items)[0])
+        ++depth;
       std::vector<int> axes(depth);
       for (int i = 0; i < depth; ++i) axes[i] = i;
       return ConcatenateNested(argv[0], axes, 0);
@@ -80,7 +93,8 @@ Result<Obj> Call(const Fn& fn, std::vector<Obj> argv, Kwargs kwargs) {
       return Obj::Array(std::move(r));
     }
     case Fn::Kind::kTranspose: {
-      if (argv.empty() || argv[0].kind != Obj::Kind::kArray) return Unsupported("transpose of a non-array");
+      if (argv.empty() || argv[0].kind != Obj::Kind::kArray)
+        return Unsupported("transpose of a non-array");
       std::vector<int> axes;
       const Obj* ax = argv.size() > 1 ? &argv[1] : FindKwarg(kwargs, "axes");
       if (ax == nullptr || ax->kind == Obj::Kind::kNone) {
@@ -97,7 +111,8 @@ Result<Obj> Call(const Fn& fn, std::vector<Obj> argv, Kwargs kwargs) {
       return Obj::Array(std::move(r));
     }
     case Fn::Kind::kGetItem: {
-      if (argv.size() != 2 || argv[0].kind != Obj::Kind::kArray) return Unsupported("getitem arguments");
+      if (argv.size() != 2 || argv[0].kind != Obj::Kind::kArray)
+        return Unsupported("getitem arguments");
       std::vector<IndexEntry> index;
       auto add = [&index](const Obj& e) -> Status {
         IndexEntry ie;
@@ -144,9 +159,9 @@ Result<Obj> Call(const Fn& fn, std::vector<Obj> argv, Kwargs kwargs) {
     case Fn::Kind::kEnforceDtype: {
       const Obj* dt = FindKwarg(kwargs, "enforce_dtype");
       const Obj* f = FindKwarg(kwargs, "enforce_dtype_function");
-      if (argv.size() != 1 || argv[0].kind != Obj::Kind::kArray || kwargs.size() != 2 || dt == nullptr ||
-          dt->kind != Obj::Kind::kDType || f == nullptr || f->kind != Obj::Kind::kClass ||
-          f->s != "dask.array.reductions._sqrt") {
+      if (argv.size() != 1 || argv[0].kind != Obj::Kind::kArray || kwargs.size() != 2 ||
+          dt == nullptr || dt->kind != Obj::Kind::kDType || f == nullptr ||
+          f->kind != Obj::Kind::kClass || f->s != "dask.array.reductions._sqrt") {
         return Unsupported("_enforce_dtype of this function");
       }
       DN_ASSIGN_OR_RETURN(NdArray r, Sqrt(argv[0].array));
@@ -155,8 +170,8 @@ Result<Obj> Call(const Fn& fn, std::vector<Obj> argv, Kwargs kwargs) {
     }
     case Fn::Kind::kAsType: {
       const Obj* dt = argv.size() > 1 ? &argv[1] : FindKwarg(kwargs, "astype_dtype");
-      if (argv.empty() || argv[0].kind != Obj::Kind::kArray || dt == nullptr || dt->kind != Obj::Kind::kDType ||
-          kwargs.size() > 1) {
+      if (argv.empty() || argv[0].kind != Obj::Kind::kArray || dt == nullptr ||
+          dt->kind != Obj::Kind::kDType || kwargs.size() > 1) {
         return Unsupported("astype arguments");
       }
       DN_ASSIGN_OR_RETURN(NdArray r, AsType(argv[0].array, dt->dtype));

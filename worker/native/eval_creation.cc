@@ -26,9 +26,12 @@ Result<std::vector<int64_t>> RandomSize(const Obj& seq) {
 Result<std::vector<double>> RandomParams(const Obj& seq) {
   std::vector<double> params;
   for (const Obj& p : *seq.items) {
-    if (p.kind == Obj::Kind::kInt) params.push_back(static_cast<double>(p.i));
-    else if (p.kind == Obj::Kind::kFloat) params.push_back(p.f);
-    else return Unsupported("random parameter");
+    if (p.kind == Obj::Kind::kInt)
+      params.push_back(static_cast<double>(p.i));
+    else if (p.kind == Obj::Kind::kFloat)
+      params.push_back(p.f);
+    else
+      return Unsupported("random parameter");
   }
   return params;
 }
@@ -37,7 +40,8 @@ Result<std::vector<double>> RandomParams(const Obj& seq) {
 // high=None, size, dtype=int64, endpoint=False), from dask's args and kwargs: Python
 // int bounds only (others run in Python), [0, low) when high is None. Bounds are
 // checked against the dtype by the kernels.
-Result<IntegerBounds> IntegerArgs(const std::vector<Obj>& args, const std::vector<Obj>& kw, bool generator) {
+Result<IntegerBounds> IntegerArgs(const std::vector<Obj>& args, const std::vector<Obj>& kw,
+                                  bool generator) {
   if (args.size() > 2) return Unsupported("integer draw arguments");
   const Obj* low = args.empty() ? nullptr : &args[0];
   const Obj* high = args.size() == 2 ? &args[1] : nullptr;
@@ -59,7 +63,8 @@ Result<IntegerBounds> IntegerArgs(const std::vector<Obj>& args, const std::vecto
         Result<DType> parsed = ParseDType(v.s);  // 'l' (dask's default), 'i8', 'int32', ...
         if (parsed.ok()) dt = *parsed;
       }
-      if (v.kind == Obj::Kind::kClass && (v.s == "numpy.int64" || v.s == "builtins.int")) dt = DType::kInt64;
+      if (v.kind == Obj::Kind::kClass && (v.s == "numpy.int64" || v.s == "builtins.int"))
+        dt = DType::kInt64;
       if (v.kind == Obj::Kind::kClass && v.s == "numpy.int32") dt = DType::kInt32;
       if (dt != DType::kInt64 && dt != DType::kInt32) return Unsupported("integer draw dtype");
       b.dtype = *dt;
@@ -88,7 +93,8 @@ Result<IntegerBounds> IntegerArgs(const std::vector<Obj>& args, const std::vecto
 // _broadcast_trick_inner(numpy.<name>_like, shape, meta=(), dtype=..., [fill_value]):
 // np.broadcast_to(<name>_like(meta, shape=(), ...), shape) — one element seen through
 // zero strides, read-only, exactly what dask's ones/zeros/full chunks are.
-Result<Obj> BroadcastFill(const std::string& name, const std::vector<Obj>& argv, const Kwargs& kwargs) {
+Result<Obj> BroadcastFill(const std::string& name, const std::vector<Obj>& argv,
+                          const Kwargs& kwargs) {
   if (argv.size() != 1 || argv[0].kind != Obj::Kind::kSeq) return Unsupported(name + " arguments");
   std::vector<int64_t> shape;
   for (const Obj& d : *argv[0].items) {
@@ -103,7 +109,8 @@ Result<Obj> BroadcastFill(const std::string& name, const std::vector<Obj>& argv,
     if (k == "dtype" && v.kind == Obj::Kind::kDType) {
       dtype = v.dtype;
     } else if (k == "dtype" && v.kind == Obj::Kind::kNone) {
-    } else if (k == "fill_value" && name == "full" && (v.kind == Obj::Kind::kInt || v.kind == Obj::Kind::kBool)) {
+    } else if (k == "fill_value" && name == "full" &&
+               (v.kind == Obj::Kind::kInt || v.kind == Obj::Kind::kBool)) {
       ivalue = v.kind == Obj::Kind::kInt ? v.i : v.b;
       fvalue = static_cast<double>(ivalue);
     } else if (k == "fill_value" && name == "full" && v.kind == Obj::Kind::kFloat) {
@@ -113,12 +120,21 @@ Result<Obj> BroadcastFill(const std::string& name, const std::vector<Obj>& argv,
       return Unsupported(name + " keyword " + k);
     }
   }
-  if (name == "full" && FindKwarg(kwargs, "fill_value") == nullptr) return Unsupported("full without fill_value");
+  if (name == "full" && FindKwarg(kwargs, "fill_value") == nullptr)
+    return Unsupported("full without fill_value");
   uint8_t* p = nullptr;
   NdArray one = NdArray::Allocate(dtype, {}, &p);
   switch (dtype) {
-    case DType::kFloat64: { double v = fvalue; std::memcpy(p, &v, 8); break; }
-    case DType::kFloat32: { float v = static_cast<float>(fvalue); std::memcpy(p, &v, 4); break; }
+    case DType::kFloat64: {
+      double v = fvalue;
+      std::memcpy(p, &v, 8);
+      break;
+    }
+    case DType::kFloat32: {
+      float v = static_cast<float>(fvalue);
+      std::memcpy(p, &v, 4);
+      break;
+    }
     case DType::kInt64:
       if (!fill_is_int) return Unsupported("float fill of an int array");
       std::memcpy(p, &ivalue, 8);
@@ -148,7 +164,9 @@ Result<Obj> Arange(const std::vector<Obj>& argv, const Kwargs& kwargs) {
   }
   const bool ints = argv[0].kind == Obj::Kind::kInt && argv[1].kind == Obj::Kind::kInt &&
                     argv[2].kind == Obj::Kind::kInt;
-  auto num = [](const Obj& o) { return o.kind == Obj::Kind::kInt ? static_cast<double>(o.i) : o.f; };
+  auto num = [](const Obj& o) {
+    return o.kind == Obj::Kind::kInt ? static_cast<double>(o.i) : o.f;
+  };
   const double start = num(argv[0]), stop = num(argv[1]), step = num(argv[2]);
   if (step == 0) return Status::Invalid("arange step is zero");
   int64_t len = static_cast<int64_t>(std::ceil((stop - start) / step));
@@ -185,31 +203,37 @@ Result<Obj> Arange(const std::vector<Obj>& argv, const Kwargs& kwargs) {
 // _apply_random(RandomState, funcname, state_data, size, args, kwargs):
 // RandomState(state_data).<funcname>(*args, size=size, **kwargs).
 Result<Obj> ApplyRandom(const std::vector<Obj>& argv) {
-  if (argv.size() != 6 || argv[0].kind != Obj::Kind::kClass || argv[0].s != "numpy.random.mtrand.RandomState" ||
-      argv[1].kind != Obj::Kind::kStr || argv[2].kind != Obj::Kind::kArray || argv[3].kind != Obj::Kind::kSeq ||
+  if (argv.size() != 6 || argv[0].kind != Obj::Kind::kClass ||
+      argv[0].s != "numpy.random.mtrand.RandomState" || argv[1].kind != Obj::Kind::kStr ||
+      argv[2].kind != Obj::Kind::kArray || argv[3].kind != Obj::Kind::kSeq ||
       argv[4].kind != Obj::Kind::kSeq || argv[5].kind != Obj::Kind::kDict) {
     return Unsupported("_apply_random arguments");
   }
   const NdArray& state = argv[2].array;
-  if (state.dtype != DType::kUInt32 || state.ndim() != 1 || !state.IsCContiguous()) return Unsupported("random state");
+  if (state.dtype != DType::kUInt32 || state.ndim() != 1 || !state.IsCContiguous())
+    return Unsupported("random state");
   DN_ASSIGN_OR_RETURN(std::vector<int64_t> size, RandomSize(argv[3]));
   if (argv[1].s == "randint") {  // dask passes dtype as a keyword ('l' by default)
-    DN_ASSIGN_OR_RETURN(IntegerBounds b, IntegerArgs(*argv[4].items, *argv[5].items, /*generator=*/false));
+    DN_ASSIGN_OR_RETURN(IntegerBounds b,
+                        IntegerArgs(*argv[4].items, *argv[5].items, /*generator=*/false));
     DN_ASSIGN_OR_RETURN(NdArray out, RandintChunk(state.ptr<uint32_t>(), state.shape[0], size, b));
     return Obj::Array(std::move(out));
   }
   if (!argv[5].items->empty()) return Unsupported("_apply_random keywords");
   DN_ASSIGN_OR_RETURN(std::vector<double> params, RandomParams(argv[4]));
-  DN_ASSIGN_OR_RETURN(NdArray out, RandomChunk(argv[1].s, state.ptr<uint32_t>(), state.shape[0], size, params));
+  DN_ASSIGN_OR_RETURN(NdArray out,
+                      RandomChunk(argv[1].s, state.ptr<uint32_t>(), state.shape[0], size, params));
   return Obj::Array(std::move(out));
 }
 
 // _apply_random_func(PCG64, funcname, SeedSequence, size, args, kwargs):
 // Generator(PCG64(seedseq)).<funcname>(*args, size=size, **kwargs).
 Result<Obj> ApplyRandomFunc(const std::vector<Obj>& argv) {
-  if (argv.size() != 6 || argv[0].kind != Obj::Kind::kClass || argv[0].s != "numpy.random._pcg64.PCG64" ||
-      argv[1].kind != Obj::Kind::kStr || argv[2].kind != Obj::Kind::kArray || argv[2].s != "SeedSequence" ||
-      argv[3].kind != Obj::Kind::kSeq || argv[4].kind != Obj::Kind::kSeq || argv[5].kind != Obj::Kind::kDict) {
+  if (argv.size() != 6 || argv[0].kind != Obj::Kind::kClass ||
+      argv[0].s != "numpy.random._pcg64.PCG64" || argv[1].kind != Obj::Kind::kStr ||
+      argv[2].kind != Obj::Kind::kArray || argv[2].s != "SeedSequence" ||
+      argv[3].kind != Obj::Kind::kSeq || argv[4].kind != Obj::Kind::kSeq ||
+      argv[5].kind != Obj::Kind::kDict) {
     return Unsupported("_apply_random_func arguments");
   }
   const std::string& method = argv[1].s;
@@ -228,7 +252,8 @@ Result<Obj> ApplyRandomFunc(const std::vector<Obj>& argv) {
     if (kw[i].kind != Obj::Kind::kStr || !takes_dtype) return Unsupported("random kwargs");
     const Obj& v = kw[i + 1];
     if (kw[i].s == "dtype" && ((v.kind == Obj::Kind::kClass && v.s == "numpy.float64") ||
-                               (v.kind == Obj::Kind::kDType && v.dtype == DType::kFloat64))) continue;
+                               (v.kind == Obj::Kind::kDType && v.dtype == DType::kFloat64)))
+      continue;
     if (kw[i].s == "out" && v.kind == Obj::Kind::kNone) continue;
     return Unsupported("Generator keyword " + kw[i].s);
   }

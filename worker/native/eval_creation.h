@@ -12,7 +12,8 @@
 namespace dn::native::eval {
 
 /// _broadcast_trick_inner(numpy.<name>_like, shape, ...) for name ones, zeros or full.
-Result<Obj> BroadcastFill(const std::string& name, const std::vector<Obj>& argv, const Kwargs& kwargs);
+Result<Obj> BroadcastFill(const std::string& name, const std::vector<Obj>& argv,
+                          const Kwargs& kwargs);
 /// dask.array.chunk.arange(start, stop, step, length, dtype).
 Result<Obj> Arange(const std::vector<Obj>& argv, const Kwargs& kwargs);
 /// dask.array.random._apply_random (RandomState).

@@ -43,7 +43,8 @@ Result<bool> TakeStepArg(const std::string& k, const Obj& v, StepArgs* r) {
   return false;
 }
 
-Result<NdArray> ConcatField(const Obj& nested, std::string_view name, const std::vector<int>& axes) {
+Result<NdArray> ConcatField(const Obj& nested, std::string_view name,
+                            const std::vector<int>& axes) {
   std::function<Result<Obj>(const Obj&)> pick = [&](const Obj& o) -> Result<Obj> {
     if (o.kind == Obj::Kind::kSeq) {
       std::vector<Obj> out;
@@ -84,7 +85,8 @@ Result<Obj> Mean(const std::string& step, const std::vector<Obj>& argv, const Kw
     } else if (k == "sum" && v.kind == Obj::Kind::kClass &&
                (v.s == "numpy.nansum" || v.s == "dask.array.chunk.nansum")) {
       nan = true;  // nanmean: sum=nansum, numel=nannumel
-    } else if (k == "numel" && v.kind == Obj::Kind::kClass && v.s == "dask.array.reductions.nannumel") {
+    } else if (k == "numel" && v.kind == Obj::Kind::kClass &&
+               v.s == "dask.array.reductions.nannumel") {
       nan_count = true;
     } else {
       return Unsupported(step + " keyword " + k);
@@ -98,7 +100,8 @@ Result<Obj> Mean(const std::string& step, const std::vector<Obj>& argv, const Kw
   auto field = [](const Obj& d, std::string_view name) -> const Obj* {
     if (d.kind != Obj::Kind::kDict) return nullptr;
     for (size_t i = 0; i + 1 < d.items->size(); i += 2) {
-      if ((*d.items)[i].kind == Obj::Kind::kStr && (*d.items)[i].s == name) return &(*d.items)[i + 1];
+      if ((*d.items)[i].kind == Obj::Kind::kStr && (*d.items)[i].s == name)
+        return &(*d.items)[i + 1];
     }
     return nullptr;
   };
@@ -126,8 +129,10 @@ Result<Obj> Mean(const std::string& step, const std::vector<Obj>& argv, const Kw
     for (int i = 0; i < x.ndim(); ++i) {
       bool reduced = std::find(axes.begin(), axes.end(), i) != axes.end();
       if (reduced) count *= static_cast<double>(x.shape[i]);
-      if (!reduced) shape.push_back(x.shape[i]);
-      else if (keepdims) shape.push_back(1);
+      if (!reduced)
+        shape.push_back(x.shape[i]);
+      else if (keepdims)
+        shape.push_back(1);
     }
     uint8_t* p = nullptr;
     NdArray n = NdArray::Allocate(DType::kFloat64, {}, &p);
@@ -138,12 +143,14 @@ Result<Obj> Mean(const std::string& step, const std::vector<Obj>& argv, const Kw
     if (nan) {
       // nannumel: np.sum(~np.isnan(x), dtype=f8, ...). Counts are exact integers, so
       // summing them as int64 and converting gives numpy's doubles in any order.
-      if (x.dtype != DType::kFloat64) return Unsupported("nanmean of " + std::string(DTypeStr(x.dtype)));
+      if (x.dtype != DType::kFloat64)
+        return Unsupported("nanmean of " + std::string(DTypeStr(x.dtype)));
       Operand a, b;
       a.array = &x;
       b.array = &x;
       DN_ASSIGN_OR_RETURN(NdArray not_nan, Binary("eq", a, b));  // x == x  <=>  !isnan(x)
-      DN_ASSIGN_OR_RETURN(NdArray counts, Reduce(not_nan, ReduceSpec{"sum", axes, keepdims, DType::kInt64}));
+      DN_ASSIGN_OR_RETURN(NdArray counts,
+                          Reduce(not_nan, ReduceSpec{"sum", axes, keepdims, DType::kInt64}));
       DN_ASSIGN_OR_RETURN(n, AsType(counts, DType::kFloat64));
       n.scalar = counts.scalar;
     }
@@ -152,7 +159,8 @@ Result<Obj> Mean(const std::string& step, const std::vector<Obj>& argv, const Kw
     return make_dict(std::move(n), std::move(total));
   }
   // combine / agg: nested lists of {"n", "total"} dicts, one level per axis.
-  std::function<Result<Obj>(const Obj&, std::string_view)> pick = [&](const Obj& o, std::string_view name) -> Result<Obj> {
+  std::function<Result<Obj>(const Obj&, std::string_view)> pick =
+      [&](const Obj& o, std::string_view name) -> Result<Obj> {
     if (o.kind == Obj::Kind::kSeq) {
       std::vector<Obj> out;
       for (const Obj& c : *o.items) {
@@ -162,7 +170,8 @@ Result<Obj> Mean(const std::string& step, const std::vector<Obj>& argv, const Kw
       return Obj::Seq(std::move(out));
     }
     const Obj* f = field(o, name);
-    if (f == nullptr || f->kind != Obj::Kind::kArray) return Unsupported("mean partial without " + std::string(name));
+    if (f == nullptr || f->kind != Obj::Kind::kArray)
+      return Unsupported("mean partial without " + std::string(name));
     return *f;
   };
   if (argv[0].kind != Obj::Kind::kSeq) return Unsupported(step + " of a single dict");
@@ -209,7 +218,8 @@ Result<Obj> Moment(const std::string& step, const std::vector<Obj>& argv, const 
       return Unsupported(step + " keyword " + k);
     }
   }
-  if (!r.have_axis || r.dtype.value_or(DType::kFloat64) != DType::kFloat64) return Unsupported(step + " options");
+  if (!r.have_axis || r.dtype.value_or(DType::kFloat64) != DType::kFloat64)
+    return Unsupported(step + " options");
   const std::vector<int>& axes = r.axes;
   const bool keepdims = r.keepdims;
   auto binary = [](std::string_view op, const NdArray& x, const NdArray& y) {
@@ -248,17 +258,21 @@ Result<Obj> Moment(const std::string& step, const std::vector<Obj>& argv, const 
     for (int i = 0; i < x.ndim(); ++i) {
       bool reduced = std::find(axes.begin(), axes.end(), i) != axes.end();
       if (reduced) count *= x.shape[i];
-      if (!reduced) shape.push_back(x.shape[i]);
-      else if (keepdims) shape.push_back(1);
+      if (!reduced)
+        shape.push_back(x.shape[i]);
+      else if (keepdims)
+        shape.push_back(1);
     }
     uint8_t* p = nullptr;
     NdArray n = NdArray::Allocate(DType::kInt64, shape, &p);
     std::fill_n(reinterpret_cast<int64_t*>(p), n.size(), count);
-    DN_ASSIGN_OR_RETURN(NdArray total, Reduce(x, ReduceSpec{"sum", axes, keepdims, DType::kFloat64}));
+    DN_ASSIGN_OR_RETURN(NdArray total,
+                        Reduce(x, ReduceSpec{"sum", axes, keepdims, DType::kFloat64}));
     DN_ASSIGN_OR_RETURN(NdArray u, binary("truediv", total, n));
     // sum((A - u)**2, dtype=f8, axis, keepdims), with numpy's temporary layout.
     DN_ASSIGN_OR_RETURN(NdArray m, SumSquaredDeviationsOf(x, axes, keepdims, AsCContiguous(u)));
-    return dict({{"total", std::move(total)}, {"n", std::move(n)}, {"M", stack_last(std::move(m))}});
+    return dict(
+        {{"total", std::move(total)}, {"n", std::move(n)}, {"M", stack_last(std::move(m))}});
   }
   if (argv[0].kind != Obj::Kind::kSeq) return Unsupported(step + " of a single dict");
   DN_ASSIGN_OR_RETURN(NdArray ns, ConcatField(argv[0], "n", axes));
@@ -293,7 +307,8 @@ Result<Obj> Moment(const std::string& step, const std::vector<Obj>& argv, const 
   DN_ASSIGN_OR_RETURN(NdArray s2, Reduce(weighted, ReduceSpec{"sum", axes, kd, dt}));
   DN_ASSIGN_OR_RETURN(NdArray m, binary("add", s1, s2));
   if (!agg) {
-    return dict({{"total", std::move(total)}, {"n", std::move(n)}, {"M", stack_last(std::move(m))}});
+    return dict(
+        {{"total", std::move(total)}, {"n", std::move(n)}, {"M", stack_last(std::move(m))}});
   }
   // denominator = n.sum(axis, dtype=f8, keepdims) - ddof; negative -> nan.
   DN_ASSIGN_OR_RETURN(NdArray denom, Reduce(n, ReduceSpec{"sum", axes, keepdims, DType::kFloat64}));
@@ -315,7 +330,8 @@ Result<Obj> Moment(const std::string& step, const std::vector<Obj>& argv, const 
 }
 
 Result<Obj> Reduction(const std::string& name, const std::vector<Obj>& argv, const Kwargs& kwargs) {
-  if (argv.size() != 1 || argv[0].kind != Obj::Kind::kArray) return Unsupported(name + " of a non-array");
+  if (argv.size() != 1 || argv[0].kind != Obj::Kind::kArray)
+    return Unsupported(name + " of a non-array");
   const NdArray& x = argv[0].array;
   ReduceSpec spec;
   spec.op = name == "amax" ? "max" : name == "amin" ? "min" : name;
@@ -353,7 +369,8 @@ Result<Obj> Reduction(const std::string& name, const std::vector<Obj>& argv, con
 // dask.array.reductions.arg_chunk(func, argfunc, x, axis, offset_info) and
 // arg_combine / arg_agg / nanarg_agg(argfunc, data, axis=, keepdims=): partials are
 // structured arrays [("vals", ...), ("arg", "<i8")] (worker/native/arg_reduce.h).
-Result<Obj> ArgReduction(const std::string& step, const std::vector<Obj>& argv, const Kwargs& kwargs) {
+Result<Obj> ArgReduction(const std::string& step, const std::vector<Obj>& argv,
+                         const Kwargs& kwargs) {
   auto name = [](const Obj& o) { return o.kind == Obj::Kind::kClass ? o.s : std::string(); };
   auto ints = [](const Obj& o, std::vector<int64_t>* out) {
     if (o.kind != Obj::Kind::kSeq) return false;
@@ -376,7 +393,8 @@ Result<Obj> ArgReduction(const std::string& step, const std::vector<Obj>& argv, 
     return r;
   };
   const bool chunk = step == "arg_chunk";
-  std::optional<ArgKind> kind = argv.size() > 1 ? ArgKindOf(name(argv[chunk ? 1 : 0])) : std::nullopt;
+  std::optional<ArgKind> kind =
+      argv.size() > 1 ? ArgKindOf(name(argv[chunk ? 1 : 0])) : std::nullopt;
   if (!kind) return Unsupported(step + " of this argfunc");
   if (chunk) {
     std::vector<int64_t> axes;
@@ -389,7 +407,8 @@ Result<Obj> ArgReduction(const std::string& step, const std::vector<Obj>& argv, 
     if (info->kind == Obj::Kind::kInt) {
       off.along = info->i;
     } else if (info->kind != Obj::Kind::kSeq || info->items->size() != 2 ||
-               !ints((*info->items)[0], &off.origin) || !ints((*info->items)[1], &off.total_shape)) {
+               !ints((*info->items)[0], &off.origin) ||
+               !ints((*info->items)[1], &off.total_shape)) {
       return Unsupported("arg_chunk offset_info");
     }
     const std::vector<int> axis(axes.begin(), axes.end());
@@ -402,15 +421,17 @@ Result<Obj> ArgReduction(const std::string& step, const std::vector<Obj>& argv, 
     if (!taken || k == "dtype") return Unsupported(step + " keyword " + k);
   }
   const Obj& data = argv[1];
-  if (argv.size() != 2 || !r.have_axis || data.kind != Obj::Kind::kRecords || data.items->size() != 4 ||
-      (*data.items)[0].s != "vals" || (*data.items)[2].s != "arg") {
+  if (argv.size() != 2 || !r.have_axis || data.kind != Obj::Kind::kRecords ||
+      data.items->size() != 4 || (*data.items)[0].s != "vals" || (*data.items)[2].s != "arg") {
     return Unsupported(step + " arguments");
   }
   ArgPartial partials{(*data.items)[1].array, (*data.items)[3].array};
   // arg_combine always keeps dims; the aggregates take keepdims (default False).
-  DN_ASSIGN_OR_RETURN(ArgPartial out, ArgCombine(*kind, partials, r.axes, step == "arg_combine" || r.keepdims));
+  DN_ASSIGN_OR_RETURN(ArgPartial out,
+                      ArgCombine(*kind, partials, r.axes, step == "arg_combine" || r.keepdims));
   if (step == "arg_combine") return records(std::move(out));
-  if (step == "nanarg_agg" && AnyNaN(out.vals)) return Unsupported("an all-NaN slice: Python raises ValueError");
+  if (step == "nanarg_agg" && AnyNaN(out.vals))
+    return Unsupported("an all-NaN slice: Python raises ValueError");
   return Obj::Array(std::move(out.arg));
 }
 
@@ -423,7 +444,8 @@ Result<Obj> ConcatenateNested(const Obj& nested, const std::vector<int>& axes, s
     }
     return nested;
   }
-  if (nested.kind != Obj::Kind::kSeq || nested.items->empty()) return Unsupported("concatenate nesting");
+  if (nested.kind != Obj::Kind::kSeq || nested.items->empty())
+    return Unsupported("concatenate nesting");
   std::vector<Obj> parts;
   for (const Obj& item : *nested.items) {
     DN_ASSIGN_OR_RETURN(Obj p, ConcatenateNested(item, axes, level + 1));
@@ -433,9 +455,9 @@ Result<Obj> ConcatenateNested(const Obj& nested, const std::vector<int>& axes, s
   const Obj& first = parts[0];
   const size_t nfields = first.kind == Obj::Kind::kRecords ? first.items->size() / 2 : 1;
   auto like_first = [&](const Obj& p, size_t f) {
-    return p.kind == first.kind && (p.kind == Obj::Kind::kArray ||
-                                    (p.items->size() == first.items->size() &&
-                                     (*p.items)[2 * f].s == (*first.items)[2 * f].s));
+    return p.kind == first.kind &&
+           (p.kind == Obj::Kind::kArray || (p.items->size() == first.items->size() &&
+                                            (*p.items)[2 * f].s == (*first.items)[2 * f].s));
   };
   Obj out = Obj::Seq({});
   out.kind = Obj::Kind::kRecords;

@@ -21,7 +21,8 @@ Result<Obj> Mean(const std::string& step, const std::vector<Obj>& argv, const Kw
 /// moment_chunk / moment_combine / moment_agg for order 2.
 Result<Obj> Moment(const std::string& step, const std::vector<Obj>& argv, const Kwargs& kwargs);
 /// arg_chunk / arg_combine / arg_agg / nanarg_agg.
-Result<Obj> ArgReduction(const std::string& step, const std::vector<Obj>& argv, const Kwargs& kwargs);
+Result<Obj> ArgReduction(const std::string& step, const std::vector<Obj>& argv,
+                         const Kwargs& kwargs);
 /// _concatenate2 of `nested` lists along `axes`, from nesting level `level` down.
 Result<Obj> ConcatenateNested(const Obj& nested, const std::vector<int>& axes, size_t level);
 

@@ -22,13 +22,26 @@ struct Fn;
 /// token or a callable. Small and copyable; arrays share their bytes. A numpy
 /// structured array (kRecords) is held like a dict, one array per field.
 struct Obj {
-  enum class Kind : uint8_t { kNone, kBool, kInt, kFloat, kStr, kSeq, kDict, kArray, kDType, kFn, kClass, kSlice,
-                              kRecords };
+  enum class Kind : uint8_t {
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kStr,
+    kSeq,
+    kDict,
+    kArray,
+    kDType,
+    kFn,
+    kClass,
+    kSlice,
+    kRecords
+  };
   Kind kind = Kind::kNone;
   bool b = false;
   int64_t i = 0;
   double f = 0;
-  std::string s;  ///< kStr text; kClass "module.name"
+  std::string s;                            ///< kStr text; kClass "module.name"
   std::shared_ptr<std::vector<Obj>> items;  ///< kSeq items; kDict k0, v0, k1, v1, ...
   NdArray array;
   DType dtype = DType::kFloat64;

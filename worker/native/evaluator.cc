@@ -151,7 +151,8 @@ class Evaluator {
     if (IsTaskSpec(h, "List") || IsTaskSpec(h, "Tuple")) {
       // (_data_producer, _dependencies, _is_coro, _repr, _token, args, constructor,
       //  func, key, klass, kwargs)
-      if (slots.size() != 11 || N(slots[5]).kind != PickleKind::kTuple) return Unsupported("container state");
+      if (slots.size() != 11 || N(slots[5]).kind != PickleKind::kTuple)
+        return Unsupported("container state");
       std::vector<Obj> items;
       for (NodeId a : N(slots[5]).items) {
         DN_ASSIGN_OR_RETURN(Obj v, EvalArg(a, scope));
@@ -160,10 +161,12 @@ class Evaluator {
       return Obj::Seq(std::move(items));
     }
     // Task: (_data_producer, _dependencies, _is_coro, _repr, _token, args, func, key, kwargs)
-    if (slots.size() != 9) return Unsupported("Task state of " + std::to_string(slots.size()) + " slots");
+    if (slots.size() != 9)
+      return Unsupported("Task state of " + std::to_string(slots.size()) + " slots");
     const PickleNode& args = N(slots[5]);
     if (args.kind != PickleKind::kTuple) return Status::Invalid("Task args is not a tuple");
-    if (N(slots[2]).kind == PickleKind::kBool && N(slots[2]).flag) return Unsupported("coroutine task");
+    if (N(slots[2]).kind == PickleKind::kBool && N(slots[2]).flag)
+      return Unsupported("coroutine task");
     DN_ASSIGN_OR_RETURN(std::shared_ptr<const Fn> fn, EvalFn(slots[6]));
     if (fn->kind == Fn::Kind::kExecuteSubgraph) return ExecuteSubgraph(args.items, scope);
     std::vector<Obj> argv;
@@ -175,7 +178,8 @@ class Evaluator {
     const PickleNode& kw = N(slots[8]);
     if (kw.kind == PickleKind::kDict) {
       for (size_t i = 0; i + 1 < kw.items.size(); i += 2) {
-        if (N(kw.items[i]).kind != PickleKind::kStr) return Status::Invalid("kwarg name is not a str");
+        if (N(kw.items[i]).kind != PickleKind::kStr)
+          return Status::Invalid("kwarg name is not a str");
         DN_ASSIGN_OR_RETURN(Obj v, EvalArg(kw.items[i + 1], scope));
         kwargs.emplace_back(std::string(t_.str(kw.items[i])), std::move(v));
       }
@@ -188,7 +192,8 @@ class Evaluator {
   // _execute_subgraph(inner_dsk, outkey, inkeys, *deps): bind inkeys[i] to deps[i] by
   // position (inkeys are ordered by hash(key), which differs between processes).
   Result<Obj> ExecuteSubgraph(const std::vector<NodeId>& args, const Scope* scope) {
-    if (args.size() < 3) return Status::Invalid("_execute_subgraph takes (dsk, outkey, inkeys, *deps)");
+    if (args.size() < 3)
+      return Status::Invalid("_execute_subgraph takes (dsk, outkey, inkeys, *deps)");
     const PickleNode& dsk = N(args[0]);
     const PickleNode& inkeys = N(args[2]);
     if (dsk.kind != PickleKind::kDict || inkeys.kind != PickleKind::kTuple ||
@@ -228,14 +233,17 @@ class Evaluator {
         if (name == "_concatenate2") return make(Fn::Kind::kConcatenate2);
         if (name == "finalize") return make(Fn::Kind::kFinalize);
         if (name == "_enforce_dtype") return make(Fn::Kind::kEnforceDtype);
-      } else if (mod == "_operator" && (name == "add" || name == "sub" || name == "mul" || name == "truediv" ||
-                                         name == "gt" || name == "ge" || name == "lt" || name == "le" ||
-                                         name == "eq" || name == "ne")) {
+      } else if (mod == "_operator" &&
+                 (name == "add" || name == "sub" || name == "mul" || name == "truediv" ||
+                  name == "gt" || name == "ge" || name == "lt" || name == "le" || name == "eq" ||
+                  name == "ne")) {
         return make(Fn::Kind::kBinary, std::string(name));
-      } else if ((mod == "numpy" || mod == "numpy._core.multiarray" || mod == "numpy.core.multiarray") &&
+      } else if ((mod == "numpy" || mod == "numpy._core.multiarray" ||
+                  mod == "numpy.core.multiarray") &&
                  name == "where") {
         return make(Fn::Kind::kWhere);
-      } else if ((mod == "numpy" || mod == "numpy._core.fromnumeric" || mod == "numpy.core.fromnumeric") &&
+      } else if ((mod == "numpy" || mod == "numpy._core.fromnumeric" ||
+                  mod == "numpy.core.fromnumeric") &&
                  name == "transpose") {
         return make(Fn::Kind::kTranspose);
       } else if (mod == "dask.array.chunk" && name == "getitem") {
@@ -248,10 +256,12 @@ class Evaluator {
         return make(Fn::Kind::kApplyRandom);
       } else if (mod == "dask.array.random" && name == "_apply_random_func") {
         return make(Fn::Kind::kApplyRandomFunc);
-      } else if ((mod == "numpy" || mod == "dask.array.chunk" || mod == "numpy.lib._nanfunctions_impl") &&
+      } else if ((mod == "numpy" || mod == "dask.array.chunk" ||
+                  mod == "numpy.lib._nanfunctions_impl") &&
                  name == "nansum") {
         return make(Fn::Kind::kReduction, "nansum");
-      } else if (mod == "numpy" || mod == "numpy.core.fromnumeric" || mod == "numpy._core.fromnumeric") {
+      } else if (mod == "numpy" || mod == "numpy.core.fromnumeric" ||
+                 mod == "numpy._core.fromnumeric") {
         if (IsReduction(name)) return make(Fn::Kind::kReduction, std::string(name));
       } else if (mod == "dask.array.reductions" &&
                  (name == "moment_chunk" || name == "moment_combine" || name == "moment_agg")) {
@@ -272,7 +282,8 @@ class Evaluator {
     }
     if (n.kind == PickleKind::kReduce && GlobalIs(Head(id), "functools", "partial")) {
       // REDUCE(partial, (func,)) + BUILD((func, args, kwargs, dict)).
-      if (n.state == kNoNode || N(n.state).kind != PickleKind::kTuple || N(n.state).items.size() != 4) {
+      if (n.state == kNoNode || N(n.state).kind != PickleKind::kTuple ||
+          N(n.state).items.size() != 4) {
         return Unsupported("partial state");
       }
       const std::vector<NodeId>& st = N(n.state).items;
@@ -303,21 +314,23 @@ class Evaluator {
       // _restore_curry(curry, "module:qualname", args, kwargs, userdict, is_decorated):
       // only da.ones/zeros/full's `curry(_broadcast_trick_inner, numpy.<x>_like)`.
       const std::vector<NodeId>* a = ReduceArgs(id);
-      if (a == nullptr || a->size() < 4 || t_.str((*a)[1]) != "dask.array.wrap:_broadcast_trick_inner" ||
+      if (a == nullptr || a->size() < 4 ||
+          t_.str((*a)[1]) != "dask.array.wrap:_broadcast_trick_inner" ||
           N((*a)[2]).kind != PickleKind::kTuple || N((*a)[2]).items.size() != 1 ||
           !(N((*a)[3]).kind == PickleKind::kDict && N((*a)[3]).items.empty())) {
         return Unsupported("curried callable");
       }
       NodeId like = N((*a)[2]).items[0];
       for (std::string_view what : {"ones", "zeros", "full"}) {
-        if (GlobalIs(like, "numpy", std::string(what) + "_like")) return make(Fn::Kind::kBroadcastFill, std::string(what));
+        if (GlobalIs(like, "numpy", std::string(what) + "_like"))
+          return make(Fn::Kind::kBroadcastFill, std::string(what));
       }
       return Unsupported("broadcast trick of another function");
     }
     if (n.kind == PickleKind::kNewObj && GlobalIs(Head(id), "toolz.functoolz", "Compose")) {
       // NEWOBJ(Compose, ()) + BUILD((first, funcs)).
-      if (n.state == kNoNode || N(n.state).kind != PickleKind::kTuple || N(n.state).items.size() != 2 ||
-          N(N(n.state).items[1]).kind != PickleKind::kTuple) {
+      if (n.state == kNoNode || N(n.state).kind != PickleKind::kTuple ||
+          N(n.state).items.size() != 2 || N(N(n.state).items[1]).kind != PickleKind::kTuple) {
         return Unsupported("Compose state");
       }
       auto f = std::make_shared<Fn>();
@@ -346,10 +359,22 @@ class Evaluator {
     Obj o;
     switch (n.kind) {
       case PickleKind::kNone: return o;
-      case PickleKind::kBool: o.kind = Obj::Kind::kBool; o.b = n.flag; return o;
-      case PickleKind::kInt: o.kind = Obj::Kind::kInt; o.i = n.int_value; return o;
-      case PickleKind::kFloat: o.kind = Obj::Kind::kFloat; o.f = n.float_value; return o;
-      case PickleKind::kStr: o.kind = Obj::Kind::kStr; o.s = std::string(t_.str(id)); return o;
+      case PickleKind::kBool:
+        o.kind = Obj::Kind::kBool;
+        o.b = n.flag;
+        return o;
+      case PickleKind::kInt:
+        o.kind = Obj::Kind::kInt;
+        o.i = n.int_value;
+        return o;
+      case PickleKind::kFloat:
+        o.kind = Obj::Kind::kFloat;
+        o.f = n.float_value;
+        return o;
+      case PickleKind::kStr:
+        o.kind = Obj::Kind::kStr;
+        o.s = std::string(t_.str(id));
+        return o;
       case PickleKind::kTuple:
       case PickleKind::kList: {
         std::vector<Obj> items;
@@ -388,13 +413,15 @@ class Evaluator {
           // REDUCE(__pyx_unpickle_SeedSequence, (SeedSequence, checksum, None)) + BUILD(
           // (entropy, n_children_spawned, pool, pool_size, spawn_key)): PCG64 only needs
           // the 4-word pool (shared/docs/native-ops.md §5.1).
-          if (n.state == kNoNode || N(n.state).kind != PickleKind::kTuple || N(n.state).items.size() != 5) {
+          if (n.state == kNoNode || N(n.state).kind != PickleKind::kTuple ||
+              N(n.state).items.size() != 5) {
             return Unsupported("SeedSequence state");
           }
           DN_ASSIGN_OR_RETURN(Obj pool, EvalData(N(n.state).items[2]));
           DN_ASSIGN_OR_RETURN(Obj pool_size, EvalData(N(n.state).items[3]));
-          if (pool.kind != Obj::Kind::kArray || pool.array.dtype != DType::kUInt32 || pool.array.size() != 4 ||
-              !pool.array.IsCContiguous() || pool_size.kind != Obj::Kind::kInt || pool_size.i != 4) {
+          if (pool.kind != Obj::Kind::kArray || pool.array.dtype != DType::kUInt32 ||
+              pool.array.size() != 4 || !pool.array.IsCContiguous() ||
+              pool_size.kind != Obj::Kind::kInt || pool_size.i != 4) {
             return Unsupported("SeedSequence pool");
           }
           pool.s = "SeedSequence";
@@ -406,12 +433,14 @@ class Evaluator {
           sl.kind = Obj::Kind::kSlice;
           for (NodeId c : *args) {
             DN_ASSIGN_OR_RETURN(Obj v, EvalData(c));
-            if (v.kind != Obj::Kind::kNone && v.kind != Obj::Kind::kInt) return Unsupported("slice bound");
+            if (v.kind != Obj::Kind::kNone && v.kind != Obj::Kind::kInt)
+              return Unsupported("slice bound");
             sl.items->push_back(std::move(v));
           }
           return sl;
         }
-        if (GlobalIs(h, "numpy._core.numeric", "_frombuffer") || GlobalIs(h, "numpy.core.numeric", "_frombuffer")) {
+        if (GlobalIs(h, "numpy._core.numeric", "_frombuffer") ||
+            GlobalIs(h, "numpy.core.numeric", "_frombuffer")) {
           return FromBuffer(*args);
         }
         if (std::optional<std::string> wrapped = KeepdimsWrappedName(t_, id)) {
@@ -428,9 +457,11 @@ class Evaluator {
 
   // numpy's _frombuffer(buffer, dtype, shape, order) for out-of-band arrays.
   Result<Obj> FromBuffer(const std::vector<NodeId>& args) {
-    if (args.size() != 4 || N(args[0]).kind != PickleKind::kBuffer) return Unsupported("_frombuffer");
+    if (args.size() != 4 || N(args[0]).kind != PickleKind::kBuffer)
+      return Unsupported("_frombuffer");
     int64_t index = N(args[0]).int_value;
-    if (index < 0 || static_cast<size_t>(index) >= t_.buffers().size()) return Status::Invalid("buffer index");
+    if (index < 0 || static_cast<size_t>(index) >= t_.buffers().size())
+      return Status::Invalid("buffer index");
     DN_ASSIGN_OR_RETURN(Obj dt, EvalData(args[1]));
     DN_ASSIGN_OR_RETURN(Obj shape, EvalData(args[2]));
     if (dt.kind != Obj::Kind::kDType || shape.kind != Obj::Kind::kSeq || t_.str(args[3]) != "C") {
@@ -445,7 +476,8 @@ class Evaluator {
     a.strides = NdArray::CStrides(a.shape, ItemSize(a.dtype));
     a.data = t_.buffers()[index];
     a.writeable = !N(args[0]).flag;
-    if (static_cast<int64_t>(a.data.size()) != a.nbytes()) return Status::Invalid("buffer size does not match shape");
+    if (static_cast<int64_t>(a.data.size()) != a.nbytes())
+      return Status::Invalid("buffer size does not match shape");
     return Obj::Array(std::move(a));
   }
 
@@ -465,11 +497,13 @@ Result<NativeValue> EvaluateRunSpec(const PickleTree& run_spec, const Dependency
     out.array = std::move(result.array);
     return out;
   }
-  if ((result.kind == Obj::Kind::kDict || result.kind == Obj::Kind::kRecords) && !result.items->empty()) {
+  if ((result.kind == Obj::Kind::kDict || result.kind == Obj::Kind::kRecords) &&
+      !result.items->empty()) {
     for (size_t i = 0; i + 1 < result.items->size(); i += 2) {
       const Obj& k = (*result.items)[i];
       const Obj& v = (*result.items)[i + 1];
-      if (k.kind != Obj::Kind::kStr || v.kind != Obj::Kind::kArray) return Status::NotImplemented("dict result");
+      if (k.kind != Obj::Kind::kStr || v.kind != Obj::Kind::kArray)
+        return Status::NotImplemented("dict result");
       out.fields.emplace_back(k.s, v.array);
     }
     if (result.kind == Obj::Kind::kRecords) return MakeRecords(std::move(out.fields));

@@ -48,7 +48,8 @@ struct NativeExecutor::Impl {
 
 NativeExecutor::NativeExecutor(int threads) : threads_(std::max(1, threads)) {
   impl_ = std::make_unique<Impl>(threads_);
-  for (int i = 0; i < threads_; ++i) impl_->threads.emplace_back([impl = impl_.get()] { impl->Loop(); });
+  for (int i = 0; i < threads_; ++i)
+    impl_->threads.emplace_back([impl = impl_.get()] { impl->Loop(); });
 }
 
 NativeExecutor::~NativeExecutor() {

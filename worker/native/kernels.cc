@@ -24,15 +24,22 @@ Result<NdArray> RandomChunk(std::string_view method, const uint32_t* key, int64_
   if (key_words < 1) return Status::Invalid("empty random state");
   auto nparams = [&](size_t n) { return params.size() == n; };
   enum { kSample, kUniform, kNormal, kStdNormal } which;
-  if ((method == "random_sample" || method == "random") && nparams(0)) which = kSample;
-  else if (method == "uniform" && nparams(2)) which = kUniform;
-  else if (method == "normal" && nparams(2)) which = kNormal;
-  else if (method == "standard_normal" && nparams(0)) which = kStdNormal;
-  else return Status::NotImplemented("RandomState." + std::string(method));
+  if ((method == "random_sample" || method == "random") && nparams(0))
+    which = kSample;
+  else if (method == "uniform" && nparams(2))
+    which = kUniform;
+  else if (method == "normal" && nparams(2))
+    which = kNormal;
+  else if (method == "standard_normal" && nparams(0))
+    which = kStdNormal;
+  else
+    return Status::NotImplemented("RandomState." + std::string(method));
   // mtrand.pyx: uniform raises OverflowError on a non-finite high - low, normal raises
   // ValueError on a negative scale.
-  if (which == kUniform && !std::isfinite(params[1] - params[0])) return Status::NotImplemented("uniform range");
-  if (which == kNormal && NumpyRejectsAsNegative(params[1])) return Status::NotImplemented("normal scale");
+  if (which == kUniform && !std::isfinite(params[1] - params[0]))
+    return Status::NotImplemented("uniform range");
+  if (which == kNormal && NumpyRejectsAsNegative(params[1]))
+    return Status::NotImplemented("normal scale");
   uint8_t* bytes = nullptr;
   NdArray out = NdArray::Allocate(DType::kFloat64, size, &bytes);
   double* p = reinterpret_cast<double*>(bytes);
@@ -49,20 +56,28 @@ Result<NdArray> RandomChunk(std::string_view method, const uint32_t* key, int64_
 }
 
 Result<NdArray> GeneratorChunk(std::string_view method, const uint32_t* pool,
-                               const std::vector<int64_t>& size, const std::vector<double>& params) {
+                               const std::vector<int64_t>& size,
+                               const std::vector<double>& params) {
   auto nparams = [&](size_t n) { return params.size() == n; };
   enum { kRandom, kStdNormal, kNormal, kUniform } which;
-  if (method == "random" && nparams(0)) which = kRandom;
-  else if (method == "standard_normal" && nparams(0)) which = kStdNormal;
-  else if (method == "normal" && nparams(2)) which = kNormal;
-  else if (method == "uniform" && nparams(2)) which = kUniform;
-  else return Status::NotImplemented("Generator." + std::string(method));
+  if (method == "random" && nparams(0))
+    which = kRandom;
+  else if (method == "standard_normal" && nparams(0))
+    which = kStdNormal;
+  else if (method == "normal" && nparams(2))
+    which = kNormal;
+  else if (method == "uniform" && nparams(2))
+    which = kUniform;
+  else
+    return Status::NotImplemented("Generator." + std::string(method));
   // _generator.pyx: uniform raises on a non-finite or negative high - low, normal on a
   // negative scale.
-  if (which == kUniform && (!std::isfinite(params[1] - params[0]) || NumpyRejectsAsNegative(params[1] - params[0]))) {
+  if (which == kUniform &&
+      (!std::isfinite(params[1] - params[0]) || NumpyRejectsAsNegative(params[1] - params[0]))) {
     return Status::NotImplemented("uniform range");
   }
-  if (which == kNormal && NumpyRejectsAsNegative(params[1])) return Status::NotImplemented("normal scale");
+  if (which == kNormal && NumpyRejectsAsNegative(params[1]))
+    return Status::NotImplemented("normal scale");
   uint8_t* bytes = nullptr;
   NdArray out = NdArray::Allocate(DType::kFloat64, size, &bytes);
   double* p = reinterpret_cast<double*>(bytes);
@@ -83,8 +98,8 @@ namespace {
 // returns before the bounds are checked; then low must not exceed high and both must
 // fit the dtype. `fill64` or `fill32` draws into the array's data.
 template <class Fill64, class Fill32>
-Result<NdArray> IntegersChunk(const std::vector<int64_t>& size, const IntegerBounds& b, Fill64 fill64,
-                              Fill32 fill32) {
+Result<NdArray> IntegersChunk(const std::vector<int64_t>& size, const IntegerBounds& b,
+                              Fill64 fill64, Fill32 fill32) {
   if (b.dtype != DType::kInt64 && b.dtype != DType::kInt32) {
     return Status::NotImplemented("integers of " + std::string(DTypeStr(b.dtype)));
   }
@@ -106,15 +121,19 @@ Result<NdArray> IntegersChunk(const std::vector<int64_t>& size, const IntegerBou
 
 }  // namespace
 
-Result<NdArray> RandintChunk(const uint32_t* key, int64_t key_words, const std::vector<int64_t>& size,
-                             const IntegerBounds& b) {
+Result<NdArray> RandintChunk(const uint32_t* key, int64_t key_words,
+                             const std::vector<int64_t>& size, const IntegerBounds& b) {
   if (key_words < 1) return Status::Invalid("empty random state");
   Mt19937 rng;
   rng.InitByArray(key, static_cast<size_t>(key_words));
   return IntegersChunk(
-      size, b, [&](int64_t* out, int64_t n) { FillInt64(rng, b.low, b.high, BoundedMethod::kMasked, out, n); },
+      size, b,
+      [&](int64_t* out, int64_t n) {
+        FillInt64(rng, b.low, b.high, BoundedMethod::kMasked, out, n);
+      },
       [&](int32_t* out, int64_t n) {
-        FillInt32(rng, static_cast<int32_t>(b.low), static_cast<int32_t>(b.high), BoundedMethod::kMasked, out, n);
+        FillInt32(rng, static_cast<int32_t>(b.low), static_cast<int32_t>(b.high),
+                  BoundedMethod::kMasked, out, n);
       });
 }
 
@@ -122,9 +141,13 @@ Result<NdArray> GeneratorIntegersChunk(const uint32_t* pool, const std::vector<i
                                        const IntegerBounds& b) {
   Pcg64 rng = Pcg64::FromSeedSequencePool(pool);
   return IntegersChunk(
-      size, b, [&](int64_t* out, int64_t n) { FillInt64(rng, b.low, b.high, BoundedMethod::kLemire, out, n); },
+      size, b,
+      [&](int64_t* out, int64_t n) {
+        FillInt64(rng, b.low, b.high, BoundedMethod::kLemire, out, n);
+      },
       [&](int32_t* out, int64_t n) {
-        FillInt32(rng, static_cast<int32_t>(b.low), static_cast<int32_t>(b.high), BoundedMethod::kLemire, out, n);
+        FillInt32(rng, static_cast<int32_t>(b.low), static_cast<int32_t>(b.high),
+                  BoundedMethod::kLemire, out, n);
       });
 }
 
@@ -137,9 +160,11 @@ Result<NdArray> Concatenate(const std::vector<NdArray>& parts, int axis) {
   std::vector<int64_t> shape = first.shape;
   shape[axis] = 0;
   for (const NdArray& p : parts) {
-    if (p.dtype != first.dtype || p.ndim() != nd) return Status::NotImplemented("concatenate of mixed arrays");
+    if (p.dtype != first.dtype || p.ndim() != nd)
+      return Status::NotImplemented("concatenate of mixed arrays");
     for (int i = 0; i < nd; ++i) {
-      if (i != axis && p.shape[i] != first.shape[i]) return Status::Invalid("concatenate shapes differ");
+      if (i != axis && p.shape[i] != first.shape[i])
+        return Status::Invalid("concatenate shapes differ");
     }
     shape[axis] += p.shape[axis];
   }
@@ -176,7 +201,9 @@ StridedView<T> View(const NdArray& x) {
 // numpy's default result dtype of sum/prod: bool and small ints promote to int64.
 DType DefaultAccumulator(DType in) {
   switch (in) {
-    case DType::kBool: case DType::kInt32: case DType::kInt64: return DType::kInt64;
+    case DType::kBool:
+    case DType::kInt32:
+    case DType::kInt64: return DType::kInt64;
     case DType::kUInt32: return DType::kUInt32;  // (uint64 in numpy; not handled)
     default: return in;
   }
@@ -184,8 +211,8 @@ DType DefaultAccumulator(DType in) {
 
 }  // namespace
 
-Result<NdArray> SumSquaredDeviationsOf(const NdArray& x, const std::vector<int>& axes, bool keepdims,
-                                       const NdArray& u) {
+Result<NdArray> SumSquaredDeviationsOf(const NdArray& x, const std::vector<int>& axes,
+                                       bool keepdims, const NdArray& u) {
   if (x.dtype != DType::kFloat64 || u.dtype != DType::kFloat64 || x.ndim() > kMaxReduceDims) {
     return Status::NotImplemented("moment of " + std::string(DTypeStr(x.dtype)));
   }
@@ -199,11 +226,13 @@ Result<NdArray> SumSquaredDeviationsOf(const NdArray& x, const std::vector<int>&
       out_shape.push_back(x.shape[i]);
     }
   }
-  if (u.size() != ReducedSize(x.shape, mask) || !u.IsCContiguous()) return Status::Invalid("mean shape");
+  if (u.size() != ReducedSize(x.shape, mask) || !u.IsCContiguous())
+    return Status::Invalid("mean shape");
   uint8_t* bytes = nullptr;
   NdArray out = NdArray::Allocate(DType::kFloat64, out_shape, &bytes);
   out.scalar = !keepdims && out_shape.empty();
-  DN_RETURN_NOT_OK(SumSquaredDeviations(View<double>(x), mask, u.ptr<double>(), reinterpret_cast<double*>(bytes)));
+  DN_RETURN_NOT_OK(SumSquaredDeviations(View<double>(x), mask, u.ptr<double>(),
+                                        reinterpret_cast<double*>(bytes)));
   return out;
 }
 
@@ -236,34 +265,47 @@ Result<NdArray> Reduce(const NdArray& x, const ReduceSpec& spec) {
   uint8_t* bytes = nullptr;
   NdArray out = NdArray::Allocate(out_dtype, out_shape, &bytes);
   out.scalar = to_scalar;
-  Status st = Status::NotImplemented("reduction " + op + " of " + std::string(DTypeStr(x.dtype)) + " to " +
-                                     std::string(DTypeStr(out_dtype)));
+  Status st = Status::NotImplemented("reduction " + op + " of " + std::string(DTypeStr(x.dtype)) +
+                                     " to " + std::string(DTypeStr(out_dtype)));
   auto* f8 = reinterpret_cast<double*>(bytes);
   auto* f4 = reinterpret_cast<float*>(bytes);
   auto* i8 = reinterpret_cast<int64_t*>(bytes);
   auto* b1 = reinterpret_cast<bool*>(bytes);
   const DType in = x.dtype;
   if (op == "sum") {
-    if (in == DType::kFloat64 && out_dtype == DType::kFloat64) st = Sum(View<double>(x), mask, f8);
-    else if (in == DType::kFloat32 && out_dtype == DType::kFloat64) st = Sum(View<float>(x), mask, f8);
-    else if (in == DType::kFloat32 && out_dtype == DType::kFloat32) st = Sum(View<float>(x), mask, f4);
-    else if (in == DType::kInt64 && out_dtype == DType::kFloat64) st = Sum(View<int64_t>(x), mask, f8);
-    else if (in == DType::kInt64 && out_dtype == DType::kInt64) st = Sum(View<int64_t>(x), mask, i8);
-    else if (in == DType::kBool && out_dtype == DType::kInt64) st = Sum(View<bool>(x), mask, i8);
+    if (in == DType::kFloat64 && out_dtype == DType::kFloat64)
+      st = Sum(View<double>(x), mask, f8);
+    else if (in == DType::kFloat32 && out_dtype == DType::kFloat64)
+      st = Sum(View<float>(x), mask, f8);
+    else if (in == DType::kFloat32 && out_dtype == DType::kFloat32)
+      st = Sum(View<float>(x), mask, f4);
+    else if (in == DType::kInt64 && out_dtype == DType::kFloat64)
+      st = Sum(View<int64_t>(x), mask, f8);
+    else if (in == DType::kInt64 && out_dtype == DType::kInt64)
+      st = Sum(View<int64_t>(x), mask, i8);
+    else if (in == DType::kBool && out_dtype == DType::kInt64)
+      st = Sum(View<bool>(x), mask, i8);
   } else if (op == "nansum") {
-    if (in == DType::kFloat64 && out_dtype == DType::kFloat64) st = NanSum(View<double>(x), mask, f8);
+    if (in == DType::kFloat64 && out_dtype == DType::kFloat64)
+      st = NanSum(View<double>(x), mask, f8);
   } else if (op == "prod") {
     if (in == DType::kFloat64 && out_dtype == DType::kFloat64) st = Prod(View<double>(x), mask, f8);
   } else if (op == "max" || op == "min") {
     const bool mx = op == "max";
-    if (in == DType::kFloat64) st = mx ? Max(View<double>(x), mask, f8) : Min(View<double>(x), mask, f8);
-    else if (in == DType::kFloat32) st = mx ? Max(View<float>(x), mask, f4) : Min(View<float>(x), mask, f4);
-    else if (in == DType::kInt64) st = mx ? Max(View<int64_t>(x), mask, i8) : Min(View<int64_t>(x), mask, i8);
+    if (in == DType::kFloat64)
+      st = mx ? Max(View<double>(x), mask, f8) : Min(View<double>(x), mask, f8);
+    else if (in == DType::kFloat32)
+      st = mx ? Max(View<float>(x), mask, f4) : Min(View<float>(x), mask, f4);
+    else if (in == DType::kInt64)
+      st = mx ? Max(View<int64_t>(x), mask, i8) : Min(View<int64_t>(x), mask, i8);
   } else {  // any / all
     const bool any = op == "any";
-    if (in == DType::kFloat64) st = any ? Any(View<double>(x), mask, b1) : All(View<double>(x), mask, b1);
-    else if (in == DType::kBool) st = any ? Any(View<bool>(x), mask, b1) : All(View<bool>(x), mask, b1);
-    else if (in == DType::kInt64) st = any ? Any(View<int64_t>(x), mask, b1) : All(View<int64_t>(x), mask, b1);
+    if (in == DType::kFloat64)
+      st = any ? Any(View<double>(x), mask, b1) : All(View<double>(x), mask, b1);
+    else if (in == DType::kBool)
+      st = any ? Any(View<bool>(x), mask, b1) : All(View<bool>(x), mask, b1);
+    else if (in == DType::kInt64)
+      st = any ? Any(View<int64_t>(x), mask, b1) : All(View<int64_t>(x), mask, b1);
   }
   DN_RETURN_NOT_OK(st);
   return out;

@@ -27,7 +27,7 @@ Result<NdArray> GeneratorChunk(std::string_view method, const uint32_t* pool,
 /// The values of an integer draw: the closed interval [low, high] and the dtype.
 struct IntegerBounds {
   int64_t low = 0;
-  int64_t high = 0;  ///< inclusive (randint's and integers' exclusive high, minus 1)
+  int64_t high = 0;             ///< inclusive (randint's and integers' exclusive high, minus 1)
   DType dtype = DType::kInt64;  ///< kInt64 or kInt32
 };
 
@@ -35,8 +35,8 @@ struct IntegerBounds {
 /// bit for bit (masked rejection on the MT19937 stream). Bounds numpy rejects (empty,
 /// or outside the dtype) and other dtypes are NotImplemented; an empty `size` draws
 /// nothing and returns an empty array whatever the bounds, as numpy does.
-Result<NdArray> RandintChunk(const uint32_t* key, int64_t key_words, const std::vector<int64_t>& size,
-                             const IntegerBounds& bounds);
+Result<NdArray> RandintChunk(const uint32_t* key, int64_t key_words,
+                             const std::vector<int64_t>& size, const IntegerBounds& bounds);
 
 /// A chunk of `np.random.Generator(np.random.PCG64(seedseq)).integers(low, high,
 /// size=size, dtype=dtype, endpoint=True)`, bit for bit (Lemire's method), with the same
@@ -46,8 +46,8 @@ Result<NdArray> GeneratorIntegersChunk(const uint32_t* pool, const std::vector<i
 
 /// A numpy reduction: `np.<op>(x, axis=axes, dtype=dtype, keepdims=keepdims)`.
 struct ReduceSpec {
-  std::string op;          ///< sum, nansum, prod, max, min, any, all
-  std::vector<int> axes;   ///< normalised, each in [0, ndim)
+  std::string op;         ///< sum, nansum, prod, max, min, any, all
+  std::vector<int> axes;  ///< normalised, each in [0, ndim)
   bool keepdims = false;
   std::optional<DType> dtype;
 };
@@ -59,8 +59,8 @@ Result<NdArray> Reduce(const NdArray& x, const ReduceSpec& spec);
 
 /// `np.sum((x - u)**2, axis=axes, dtype=f8, keepdims=keepdims)` for float64 x, where
 /// `u` holds one value per output element in C order (dask's moment_chunk).
-Result<NdArray> SumSquaredDeviationsOf(const NdArray& x, const std::vector<int>& axes, bool keepdims,
-                                       const NdArray& u);
+Result<NdArray> SumSquaredDeviationsOf(const NdArray& x, const std::vector<int>& axes,
+                                       bool keepdims, const NdArray& u);
 
 /// `np.concatenate(parts, axis)` for arrays of one dtype and equal other dimensions.
 Result<NdArray> Concatenate(const std::vector<NdArray>& parts, int axis);

@@ -7,8 +7,11 @@ namespace dn::native {
 int64_t ItemSize(DType t) {
   switch (t) {
     case DType::kBool: return 1;
-    case DType::kInt32: case DType::kUInt32: case DType::kFloat32: return 4;
-    case DType::kInt64: case DType::kFloat64: return 8;
+    case DType::kInt32:
+    case DType::kUInt32:
+    case DType::kFloat32: return 4;
+    case DType::kInt64:
+    case DType::kFloat64: return 8;
   }
   return 8;
 }

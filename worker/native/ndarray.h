@@ -48,7 +48,9 @@ struct NdArray {
   int64_t Sizeof() const;
   bool IsCContiguous() const;
   template <typename T>
-  const T* ptr() const { return reinterpret_cast<const T*>(data.data()); }
+  const T* ptr() const {
+    return reinterpret_cast<const T*>(data.data());
+  }
 
   /// A new C-contiguous array of `shape`, uninitialised; `*out` is its writable bytes.
   static NdArray Allocate(DType dtype, std::vector<int64_t> shape, uint8_t** out);

@@ -9,7 +9,7 @@
 namespace dn::native {
 namespace {
 
-constexpr int64_t kBlock = 128;             // numpy's PW_BLOCKSIZE
+constexpr int64_t kBlock = 128;              // numpy's PW_BLOCKSIZE
 constexpr int64_t kParallelAbove = 1 << 19;  // 4 MB: below this a task split costs more
 
 // numpy's r[0..7] as the lanes of one vector; GCC and Clang lower it to one zmm under
@@ -29,7 +29,9 @@ DN_INLINE Lanes Load(const double* p) {
 }
 
 // numpy's fold of the eight partial sums.
-DN_INLINE double Fold(Lanes r) { return ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7])); }
+DN_INLINE double Fold(Lanes r) {
+  return ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+}
 
 DN_INLINE double Tail(double res, const double* a, int64_t from, int64_t n) {
   for (int64_t i = from; i < n; ++i) res += a[i];
@@ -129,17 +131,17 @@ DN_INLINE double Streams(const double* a, int64_t n, Self self, One one, Two two
 }
 
 // One set of kernels per vector unit.
-#define DN_SUM_KERNELS(Name, kTarget)                                                       \
-  __attribute__((target(kTarget))) double Name##One(const double* a, int64_t n) {          \
-    return Recurse(a, n, Name##One);                                                      \
-  }                                                                                       \
-  template <int S>                                                                        \
-  __attribute__((target(kTarget))) void Name##Lock(const double* const* a, int64_t n,      \
-                                                   double* out) {                         \
-    Lockstep<S>(a, n, out, Name##Lock<S>);                                                \
-  }                                                                                       \
-  __attribute__((target(kTarget))) double Name(const double* a, int64_t n) {               \
-    return Streams(a, n, Name, Name##One, Name##Lock<2>, Name##Lock<4>);                   \
+#define DN_SUM_KERNELS(Name, kTarget)                                                 \
+  __attribute__((target(kTarget))) double Name##One(const double* a, int64_t n) {     \
+    return Recurse(a, n, Name##One);                                                  \
+  }                                                                                   \
+  template <int S>                                                                    \
+  __attribute__((target(kTarget))) void Name##Lock(const double* const* a, int64_t n, \
+                                                   double* out) {                     \
+    Lockstep<S>(a, n, out, Name##Lock<S>);                                            \
+  }                                                                                   \
+  __attribute__((target(kTarget))) double Name(const double* a, int64_t n) {          \
+    return Streams(a, n, Name, Name##One, Name##Lock<2>, Name##Lock<4>);              \
   }
 
 DN_SUM_KERNELS(SumAvx512, "avx512f")
@@ -152,12 +154,9 @@ using SumFn = double (*)(const double*, int64_t);
 
 SumFn For(SumKernel k) {
   switch (k) {
-    case SumKernel::kAvx512:
-      return SumAvx512;
-    case SumKernel::kAvx2:
-      return SumAvx2;
-    case SumKernel::kBaseline:
-      break;
+    case SumKernel::kAvx512: return SumAvx512;
+    case SumKernel::kAvx2: return SumAvx2;
+    case SumKernel::kBaseline: break;
   }
   return SumBaseline;
 }
@@ -170,7 +169,8 @@ double Split(const double* a, int64_t n, SumFn sum) {
   n2 -= n2 % 8;
   double left = 0;
   double right = 0;
-  tbb::parallel_invoke([&] { left = Split(a, n2, sum); }, [&] { right = Split(a + n2, n - n2, sum); });
+  tbb::parallel_invoke([&] { left = Split(a, n2, sum); },
+                       [&] { right = Split(a + n2, n - n2, sum); });
   return left + right;
 }
 
@@ -178,17 +178,16 @@ double Split(const double* a, int64_t n, SumFn sum) {
 
 bool SumKernelSupported(SumKernel k) {
   switch (k) {
-    case SumKernel::kAvx512:
-      return __builtin_cpu_supports("avx512f");
-    case SumKernel::kAvx2:
-      return __builtin_cpu_supports("avx2");
-    case SumKernel::kBaseline:
-      break;
+    case SumKernel::kAvx512: return __builtin_cpu_supports("avx512f");
+    case SumKernel::kAvx2: return __builtin_cpu_supports("avx2");
+    case SumKernel::kBaseline: break;
   }
   return true;
 }
 
-double PairwiseSumContiguous(const double* a, int64_t n, SumKernel k) { return Split(a, n, For(k)); }
+double PairwiseSumContiguous(const double* a, int64_t n, SumKernel k) {
+  return Split(a, n, For(k));
+}
 
 double PairwiseSumContiguous(const double* a, int64_t n) {
   static const SumFn best = SumKernelSupported(SumKernel::kAvx512) ? SumAvx512

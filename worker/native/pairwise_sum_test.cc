@@ -53,13 +53,15 @@ TEST(PairwiseSumTest, SameBitsAsNumpysRecursionForEverySizeShape) {
   const std::vector<double> a = MixedMagnitudes(5);
   std::vector<int64_t> sizes;
   for (int64_t n = 0; n <= 600; ++n) sizes.push_back(n);
-  for (int64_t n : {1000, 4095, 65536, 524287, 524288, 1'048'583, 4'000'000, 4'000'037}) sizes.push_back(n);
+  for (int64_t n : {1000, 4095, 65536, 524287, 524288, 1'048'583, 4'000'000, 4'000'037})
+    sizes.push_back(n);
   for (SumKernel k : {SumKernel::kBaseline, SumKernel::kAvx2, SumKernel::kAvx512}) {
     if (!SumKernelSupported(k)) continue;
     for (int64_t n : sizes) {
       for (int64_t offset : {0, 1, 3}) {  // unaligned starts too
         if (offset + n > static_cast<int64_t>(a.size())) continue;
-        ASSERT_EQ(Bits(PairwiseSumContiguous(a.data() + offset, n, k)), Bits(Reference(a.data() + offset, n)))
+        ASSERT_EQ(Bits(PairwiseSumContiguous(a.data() + offset, n, k)),
+                  Bits(Reference(a.data() + offset, n)))
             << "n=" << n << " offset=" << offset << " kernel=" << static_cast<int>(k);
       }
     }
@@ -72,7 +74,8 @@ TEST(PairwiseSumTest, SameBitsOnAOneThreadArena) {
   const std::vector<double> a = MixedMagnitudes(7);
   tbb::task_arena one(1);
   one.execute([&] {
-    // Equal quarters (4,000,000; 65,536), equal halves only (2000 * 1000 + 16), neither at the top (4,000,037).
+    // Equal quarters (4,000,000; 65,536), equal halves only (2000 * 1000 + 16), neither at the top
+    // (4,000,037).
     for (int64_t n : {32'768, 65'536, 2'000'016, 4'000'000, 4'000'037}) {
       for (SumKernel k : {SumKernel::kBaseline, SumKernel::kAvx2, SumKernel::kAvx512}) {
         if (!SumKernelSupported(k)) continue;

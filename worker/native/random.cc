@@ -162,7 +162,8 @@ DN_AVX2 void PairsAvx2Body(const uint32_t* w, double* out, int64_t pairs) {
     t = _mm256_srlv_epi32(_mm256_permutevar8x32_epi32(t, deinterleave), shifts);
     const __m256d a = _mm256_cvtepi32_pd(_mm256_castsi256_si128(t));
     const __m256d b = _mm256_cvtepi32_pd(_mm256_extracti128_si256(t, 1));
-    const __m256d v = _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(a, two26), b), scale);  // exact integer, scaled
+    const __m256d v =
+        _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(a, two26), b), scale);  // exact integer, scaled
     if (stream) {
       _mm256_stream_pd(out + k, v);
     } else {
@@ -177,7 +178,8 @@ DN_AVX2 void PairsAvx2Body(const uint32_t* w, double* out, int64_t pairs) {
 __attribute__((target("avx2"))) void PairsAvx2(const uint32_t* w, double* out, int64_t pairs) {
   PairsAvx2Body<false>(w, out, pairs);
 }
-__attribute__((target("avx2"))) void PairsAvx2Stream(const uint32_t* w, double* out, int64_t pairs) {
+__attribute__((target("avx2"))) void PairsAvx2Stream(const uint32_t* w, double* out,
+                                                     int64_t pairs) {
   PairsAvx2Body<true>(w, out, pairs);
 }
 
@@ -212,16 +214,15 @@ __attribute__((target("avx512f,avx512dq"))) void RegenerateAvx512(uint32_t* mt) 
   static_assert(kN == 624 && kM == 397, "block layout below assumes MT19937's N, M");
   int i = 0;
   for (; i < 224; i += 16) {
-    _mm512_storeu_si512(mt + i,
-                        Twist16(Load16(mt + i), Load16(mt + i + 1), Load16(mt + i + kM)));
+    _mm512_storeu_si512(mt + i, Twist16(Load16(mt + i), Load16(mt + i + 1), Load16(mt + i + kM)));
   }
   {  // i = 224: far = old mt[621..623] then new mt[0..12]
     const __m512i far = _mm512_alignr_epi32(Load16(mt), Load16(mt + 608), 13);
     _mm512_storeu_si512(mt + 224, Twist16(Load16(mt + 224), Load16(mt + 225), far));
   }
   for (i = 240; i < 608; i += 16) {
-    _mm512_storeu_si512(mt + i, Twist16(Load16(mt + i), Load16(mt + i + 1),
-                                        Load16(mt + i + (kM - kN))));
+    _mm512_storeu_si512(mt + i,
+                        Twist16(Load16(mt + i), Load16(mt + i + 1), Load16(mt + i + (kM - kN))));
   }
   {  // i = 608: lanes 608..623; next for 623 is the new mt[0]
     const __m512i cur = Load16(mt + 608);
@@ -253,7 +254,8 @@ DN_AVX512 void PairsAvx512Body(const uint32_t* w, double* out, int64_t pairs) {
   PairsScalar(w + 2 * k, out + k, pairs - k);
 }
 
-__attribute__((target("avx512f,avx512dq"))) void PairsAvx512(const uint32_t* w, double* out, int64_t pairs) {
+__attribute__((target("avx512f,avx512dq"))) void PairsAvx512(const uint32_t* w, double* out,
+                                                             int64_t pairs) {
   PairsAvx512Body<false>(w, out, pairs);
 }
 __attribute__((target("avx512f,avx512dq"))) void PairsAvx512Stream(const uint32_t* w, double* out,
@@ -278,13 +280,10 @@ struct MtKernelFns {
 MtKernelFns KernelFns(Mt19937::Kernel kernel) {
   switch (kernel) {
 #if DN_MT_X86_KERNELS
-    case Mt19937::Kernel::kAvx512:
-      return {RegenerateAvx512, PairsAvx512, PairsAvx512Stream};
-    case Mt19937::Kernel::kAvx2:
-      return {RegenerateAvx2, PairsAvx2, PairsAvx2Stream};
+    case Mt19937::Kernel::kAvx512: return {RegenerateAvx512, PairsAvx512, PairsAvx512Stream};
+    case Mt19937::Kernel::kAvx2: return {RegenerateAvx2, PairsAvx2, PairsAvx2Stream};
 #endif
-    default:
-      return {RegenerateScalar, PairsScalar, PairsScalar};
+    default: return {RegenerateScalar, PairsScalar, PairsScalar};
   }
 }
 
@@ -318,8 +317,8 @@ void Mt19937::InitByArray(const uint32_t* key, size_t n) {
   int i = 1;
   size_t j = 0;
   for (size_t k = n > static_cast<size_t>(kN) ? n : kN; k > 0; --k) {
-    mt[i] = (mt[i] ^ ((mt[i - 1] ^ (mt[i - 1] >> 30)) * 1664525u)) + key[j] +
-            static_cast<uint32_t>(j);
+    mt[i] =
+        (mt[i] ^ ((mt[i - 1] ^ (mt[i - 1] >> 30)) * 1664525u)) + key[j] + static_cast<uint32_t>(j);
     ++i;
     ++j;
     if (i >= kN) {
@@ -329,8 +328,7 @@ void Mt19937::InitByArray(const uint32_t* key, size_t n) {
     if (j >= n) j = 0;
   }
   for (int k = kN - 1; k > 0; --k) {
-    mt[i] = (mt[i] ^ ((mt[i - 1] ^ (mt[i - 1] >> 30)) * 1566083941u)) -
-            static_cast<uint32_t>(i);
+    mt[i] = (mt[i] ^ ((mt[i - 1] ^ (mt[i - 1] >> 30)) * 1566083941u)) - static_cast<uint32_t>(i);
     ++i;
     if (i >= kN) {
       mt[0] = mt[kN - 1];
@@ -345,16 +343,13 @@ void Mt19937::InitByArray(const uint32_t* key, size_t n) {
 
 bool Mt19937::KernelSupported(Kernel kernel) {
   switch (kernel) {
-    case Kernel::kScalar:
-      return true;
+    case Kernel::kScalar: return true;
 #if DN_MT_X86_KERNELS
-    case Kernel::kAvx2:
-      return __builtin_cpu_supports("avx2");
+    case Kernel::kAvx2: return __builtin_cpu_supports("avx2");
     case Kernel::kAvx512:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
 #endif
-    default:
-      return false;
+    default: return false;
   }
 }
 
@@ -402,7 +397,8 @@ void Mt19937::FillRandomSampleWith(Kernel kernel, double* out, int64_t n) {
   FillMaybeStreaming(fns.regen, fns.pairs, fns.pairs_stream, out, n);
 }
 
-void Mt19937::FillMaybeStreaming(RegenFn regen, PairsFn pairs, PairsFn pairs_stream, double* out, int64_t n) {
+void Mt19937::FillMaybeStreaming(RegenFn regen, PairsFn pairs, PairsFn pairs_stream, double* out,
+                                 int64_t n) {
   if (n < kStreamAbove) {
     Fill(regen, pairs, out, n);
     return;
@@ -474,8 +470,7 @@ Pcg64 Pcg64::FromSeedSequencePool(const uint32_t pool[4]) {
   }
   uint64_t s[4];
   for (int i = 0; i < 4; ++i) {
-    s[i] = static_cast<uint64_t>(words[2 * i]) |
-           (static_cast<uint64_t>(words[2 * i + 1]) << 32);
+    s[i] = static_cast<uint64_t>(words[2 * i]) | (static_cast<uint64_t>(words[2 * i + 1]) << 32);
   }
   const U128 initstate = (static_cast<U128>(s[0]) << 64) | s[1];
   const U128 initseq = (static_cast<U128>(s[2]) << 64) | s[3];

@@ -120,7 +120,8 @@ class Mt19937 {
   using RegenFn = void (*)(uint32_t* mt);
   void Fill(RegenFn regen, PairsFn pairs, double* out, int64_t n);
   /// Fill, with `pairs_stream` (non-temporal stores) when the output is large.
-  void FillMaybeStreaming(RegenFn regen, PairsFn pairs, PairsFn pairs_stream, double* out, int64_t n);
+  void FillMaybeStreaming(RegenFn regen, PairsFn pairs, PairsFn pairs_stream, double* out,
+                          int64_t n);
 
   // Cache-line aligned: the SIMD kernels load and store it in 32/64-byte blocks.
   alignas(64) uint32_t mt_[kStateWords] = {};
@@ -162,9 +163,7 @@ class Pcg64 {
   }
 
   /// Return a double in [0, 1): `(Next64() >> 11) * 2^-53` (`pcg64_next_double`).
-  double NextDouble() {
-    return static_cast<double>(Next64() >> 11) * (1.0 / 9007199254740992.0);
-  }
+  double NextDouble() { return static_cast<double>(Next64() >> 11) * (1.0 / 9007199254740992.0); }
 
   /// Fill `out[0..n)` as `Generator.random(n)` (float64): n calls of NextDouble.
   void FillRandom(double* out, int64_t n);

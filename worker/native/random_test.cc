@@ -248,8 +248,8 @@ TEST(Mt19937Test, FillInPiecesEqualsOneFill) {
   Mt19937 whole = Seeded(KeyKind::kSmall);
   std::vector<double> expected(kN);
   whole.FillRandomSample(expected.data(), kN);
-  for (int64_t split : {int64_t{0}, int64_t{1}, int64_t{311}, int64_t{312}, int64_t{313},
-                        int64_t{4999}, kN}) {
+  for (int64_t split :
+       {int64_t{0}, int64_t{1}, int64_t{311}, int64_t{312}, int64_t{313}, int64_t{4999}, kN}) {
     Mt19937 pieces = Seeded(KeyKind::kSmall);
     std::vector<double> got(kN);
     pieces.FillRandomSample(got.data(), split);
@@ -359,7 +359,8 @@ TEST_P(Mt19937KernelTest, FillMatchesReferenceOnMillions) {
   constexpr int64_t kN = 2000003;
   std::vector<double> storage(kN + 8);
   // A 64-byte aligned start (large fills stream their stores there) and one 8 bytes off.
-  double* const aligned = storage.data() + (64 - reinterpret_cast<uintptr_t>(storage.data()) % 64) % 64 / 8;
+  double* const aligned =
+      storage.data() + (64 - reinterpret_cast<uintptr_t>(storage.data()) % 64) % 64 / 8;
   for (KeyKind kind : {KeyKind::k624, KeyKind::kSmall, KeyKind::k700}) {
     for (int odd = 0; odd < 2; ++odd) {
       SCOPED_TRACE(::testing::Message() << "key " << static_cast<int>(kind) << " odd " << odd);
@@ -511,8 +512,8 @@ TEST(RandomThroughput, Report) {
   };
   Mt19937 mt = Seeded(KeyKind::k624);
   time("Mt19937::FillRandomSample", [&] { mt.FillRandomSample(out.data(), kN); });
-  for (Mt19937::Kernel k : {Mt19937::Kernel::kScalar, Mt19937::Kernel::kAvx2,
-                            Mt19937::Kernel::kAvx512}) {
+  for (Mt19937::Kernel k :
+       {Mt19937::Kernel::kScalar, Mt19937::Kernel::kAvx2, Mt19937::Kernel::kAvx512}) {
     if (!Mt19937::KernelSupported(k)) continue;
     const std::string what = std::string("  FillRandomSampleWith(") + KernelName(k) + ")";
     time(what.c_str(), [&] { mt.FillRandomSampleWith(k, out.data(), kN); });

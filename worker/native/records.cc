@@ -59,7 +59,8 @@ Result<NativeValue> MakeRecords(std::vector<std::pair<std::string, NdArray>> fie
   NativeValue v;
   v.records = true;
   for (auto& [name, a] : fields) {
-    if (a.shape != fields[0].second.shape) return Status::Invalid("structured fields differ in shape");
+    if (a.shape != fields[0].second.shape)
+      return Status::Invalid("structured fields differ in shape");
     NdArray c = AsCContiguous(a);
     c.scalar = false;
     v.fields.emplace_back(std::move(name), std::move(c));
@@ -85,7 +86,8 @@ Buffer PackRecords(const NativeValue& v) {
 std::string RecordsDescr(const std::vector<RecordField>& fields) {
   std::string out = "[";
   for (size_t i = 0; i < fields.size(); ++i) {
-    out += (i ? ", ('" : "('") + fields[i].name + "', '" + std::string(DTypeStr(fields[i].dtype)) + "')";
+    out += (i ? ", ('" : "('") + fields[i].name + "', '" + std::string(DTypeStr(fields[i].dtype)) +
+           "')";
   }
   return out + "]";
 }
@@ -104,10 +106,12 @@ std::string PickleRecordsDtype(const std::vector<RecordField>& fields, int proto
     return it->second;
   };
   const int64_t itemsize = RecordSize(fields);
-  NodeId outer_args = t.AddTuple({t.AddStr("V" + std::to_string(itemsize)), t.AddBool(false), t.AddBool(true)});
+  NodeId outer_args =
+      t.AddTuple({t.AddStr("V" + std::to_string(itemsize)), t.AddBool(false), t.AddBool(true)});
   NodeId outer_order = one_char("|");
   std::vector<NodeId> names;
-  for (const RecordField& f : fields) names.push_back(f.name.size() == 1 ? one_char(f.name) : t.AddStr(f.name));
+  for (const RecordField& f : fields)
+    names.push_back(f.name.size() == 1 ? one_char(f.name) : t.AddStr(f.name));
   NodeId names_tuple = t.AddTuple(names);
   std::map<DType, NodeId> field_dtypes;
   std::vector<NodeId> dict_items;
@@ -119,25 +123,30 @@ std::string PickleRecordsDtype(const std::vector<RecordField>& fields, int proto
       NodeId code = t.AddStr(DTypeCode(dt));
       NodeId order = one_char(ByteOrder(dt));
       NodeId args = t.AddTuple({code, t.AddBool(false), t.AddBool(true)});
-      NodeId state = t.AddTuple({t.AddInt(kDtypeStateVersion), order, none, none, none, t.AddInt(-1),
-                                 t.AddInt(-1), t.AddInt(0)});
+      NodeId state = t.AddTuple({t.AddInt(kDtypeStateVersion), order, none, none, none,
+                                 t.AddInt(-1), t.AddInt(-1), t.AddInt(0)});
       it = field_dtypes.emplace(dt, t.AddReduce(dtype_cls, args, state)).first;
     }
     dict_items.push_back(names[i]);
     dict_items.push_back(t.AddTuple({it->second, t.AddInt(offset)}));
     offset += ItemSize(dt);
   }
-  NodeId state = t.AddTuple({t.AddInt(kDtypeStateVersion), outer_order, none, names_tuple, t.AddDict(dict_items),
-                             t.AddInt(itemsize), t.AddInt(kPackedAlignment), t.AddInt(kPackedFlags)});
+  NodeId state = t.AddTuple({t.AddInt(kDtypeStateVersion), outer_order, none, names_tuple,
+                             t.AddDict(dict_items), t.AddInt(itemsize), t.AddInt(kPackedAlignment),
+                             t.AddInt(kPackedFlags)});
   t.set_root(t.AddReduce(dtype_cls, outer_args, state));
   return WritePickle(t, protocol).ValueOrDie();
 }
 
 Result<std::vector<RecordField>> ParseRecordsDtype(const Buffer& pickle) {
   DN_ASSIGN_OR_RETURN(PickleTree t, ReadPickle(pickle));
-  auto no = [](const char* what) { return Status::NotImplemented(std::string("structured dtype: ") + what); };
+  auto no = [](const char* what) {
+    return Status::NotImplemented(std::string("structured dtype: ") + what);
+  };
   auto kind = [&](NodeId id) { return id < t.size() ? t.node(id).kind : PickleKind::kNone; };
-  auto is_int = [&](NodeId id, int64_t v) { return kind(id) == PickleKind::kInt && t.node(id).int_value == v; };
+  auto is_int = [&](NodeId id, int64_t v) {
+    return kind(id) == PickleKind::kInt && t.node(id).int_value == v;
+  };
   // REDUCE(numpy.dtype, (str, False, True)) + BUILD(state tuple of 8): the str and state.
   auto dtype = [&](NodeId id, std::string_view* descr) -> Result<const std::vector<NodeId>*> {
     if (kind(id) != PickleKind::kReduce || t.node(id).items.size() != 2 ||
@@ -145,15 +154,17 @@ Result<std::vector<RecordField>> ParseRecordsDtype(const Buffer& pickle) {
       return no("not numpy.dtype(...)");
     }
     const PickleNode& args = t.node(t.node(id).items[1]);
-    if (args.kind != PickleKind::kTuple || args.items.size() != 3 || kind(args.items[0]) != PickleKind::kStr ||
-        kind(args.items[1]) != PickleKind::kBool || t.node(args.items[1]).flag ||
-        kind(args.items[2]) != PickleKind::kBool || !t.node(args.items[2]).flag) {
+    if (args.kind != PickleKind::kTuple || args.items.size() != 3 ||
+        kind(args.items[0]) != PickleKind::kStr || kind(args.items[1]) != PickleKind::kBool ||
+        t.node(args.items[1]).flag || kind(args.items[2]) != PickleKind::kBool ||
+        !t.node(args.items[2]).flag) {
       return no("dtype arguments");
     }
     *descr = t.str(args.items[0]);
     NodeId st = t.node(id).state;
     if (st == kNoNode || kind(st) != PickleKind::kTuple || t.node(st).items.size() != 8 ||
-        !is_int(t.node(st).items[0], kDtypeStateVersion) || kind(t.node(st).items[1]) != PickleKind::kStr ||
+        !is_int(t.node(st).items[0], kDtypeStateVersion) ||
+        kind(t.node(st).items[1]) != PickleKind::kStr ||
         kind(t.node(st).items[2]) != PickleKind::kNone) {
       return no("dtype state");
     }
@@ -163,8 +174,8 @@ Result<std::vector<RecordField>> ParseRecordsDtype(const Buffer& pickle) {
   DN_ASSIGN_OR_RETURN(const std::vector<NodeId>* st, dtype(t.root(), &outer));
   const std::vector<NodeId>& s = *st;
   if (t.str(s[1]) != "|" || kind(s[3]) != PickleKind::kTuple || kind(s[4]) != PickleKind::kDict ||
-      kind(s[5]) != PickleKind::kInt || !is_int(s[6], kPackedAlignment) || !is_int(s[7], kPackedFlags) ||
-      outer != "V" + std::to_string(t.node(s[5]).int_value)) {
+      kind(s[5]) != PickleKind::kInt || !is_int(s[6], kPackedAlignment) ||
+      !is_int(s[7], kPackedFlags) || outer != "V" + std::to_string(t.node(s[5]).int_value)) {
     return no("not a packed structured dtype");
   }
   const std::vector<NodeId>& names = t.node(s[3]).items;
@@ -179,16 +190,17 @@ Result<std::vector<RecordField>> ParseRecordsDtype(const Buffer& pickle) {
       if (kind(dict[i]) == PickleKind::kStr && t.str(dict[i]) == t.str(name)) entry = &dict[i + 1];
     }
     // (dtype, offset); a third item would be a title.
-    if (entry == nullptr || kind(*entry) != PickleKind::kTuple || t.node(*entry).items.size() != 2 ||
-        !is_int(t.node(*entry).items[1], offset)) {
+    if (entry == nullptr || kind(*entry) != PickleKind::kTuple ||
+        t.node(*entry).items.size() != 2 || !is_int(t.node(*entry).items[1], offset)) {
       return no("field layout");
     }
     std::string_view code;
     DN_ASSIGN_OR_RETURN(const std::vector<NodeId>* fs, dtype(t.node(*entry).items[0], &code));
     const std::vector<NodeId>& f = *fs;
     std::string_view order = t.str(f[1]);
-    if ((order != "<" && order != "|") || kind(f[3]) != PickleKind::kNone || kind(f[4]) != PickleKind::kNone ||
-        !is_int(f[5], -1) || !is_int(f[6], -1) || !is_int(f[7], 0)) {
+    if ((order != "<" && order != "|") || kind(f[3]) != PickleKind::kNone ||
+        kind(f[4]) != PickleKind::kNone || !is_int(f[5], -1) || !is_int(f[6], -1) ||
+        !is_int(f[7], 0)) {
       return no("field dtype state");
     }
     DN_ASSIGN_OR_RETURN(DType dt, ParseDType(std::string(order) + std::string(code)));
@@ -236,7 +248,8 @@ std::optional<NativeValue> RecordsFrom(const Serialized& value) {
     NdArray a = NdArray::Allocate(f.dtype, shape, &dst);
     const int64_t item = ItemSize(f.dtype);
     const uint8_t* src = view->data.data() + offset;
-    ForEachElement(shape, strides, [&](int64_t k, int64_t off) { std::memcpy(dst + k * item, src + off, item); });
+    ForEachElement(shape, strides,
+                   [&](int64_t k, int64_t off) { std::memcpy(dst + k * item, src + off, item); });
     out.fields.emplace_back(f.name, std::move(a));
     offset += item;
   }

@@ -64,7 +64,8 @@ std::string Hex(std::string_view bytes) {
 TEST(RecordsTest, DtypePickleIsNumpysByteForByte) {
   for (const PickledDtype& c : kPickledDtypes) {
     std::vector<RecordField> fields{{"vals", c.vals}, {"arg", DType::kInt64}};
-    EXPECT_EQ(Hex(PickleRecordsDtype(fields, c.protocol)), c.hex) << DTypeStr(c.vals) << " protocol " << c.protocol;
+    EXPECT_EQ(Hex(PickleRecordsDtype(fields, c.protocol)), c.hex)
+        << DTypeStr(c.vals) << " protocol " << c.protocol;
     Result<std::vector<RecordField>> parsed = ParseRecordsDtype(Buffer::FromString(Unhex(c.hex)));
     ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
     ASSERT_EQ(parsed->size(), 2u);
@@ -80,7 +81,8 @@ TEST(RecordsTest, DtypePickleIsNumpysByteForByte) {
 
 TEST(RecordsTest, OtherStructuredDtypesAreLeftToPython) {
   for (const char* hex : kUnhandled) {
-    EXPECT_EQ(ParseRecordsDtype(Buffer::FromString(Unhex(hex))).status().code(), StatusCode::kNotImplemented);
+    EXPECT_EQ(ParseRecordsDtype(Buffer::FromString(Unhex(hex))).status().code(),
+              StatusCode::kNotImplemented);
   }
 }
 
@@ -155,7 +157,8 @@ TEST(RecordsTest, FortranOrderedRecordsFromPeersAreUnpacked) {
   ASSERT_TRUE(back.has_value());
   ExpectSameRecords(v, *back);
   // Data shorter than the strides need is not taken.
-  Result<Serialized> short_frame = SerializeNdarray(meta, Buffer::FromString(f_order.substr(0, 60)));
+  Result<Serialized> short_frame =
+      SerializeNdarray(meta, Buffer::FromString(f_order.substr(0, 60)));
   ASSERT_TRUE(short_frame.ok());
   EXPECT_FALSE(RecordsFrom(*short_frame).has_value());
 }

@@ -41,7 +41,7 @@ using reduce_plan::SortAxes;
 using reduce_plan::Span;
 using reduce_plan::ViewSize;
 
-constexpr int64_t kPwBlock = 128;   // PW_BLOCKSIZE in loops_utils.h.src
+constexpr int64_t kPwBlock = 128;  // PW_BLOCKSIZE in loops_utils.h.src
 
 // --- NaN propagation -------------------------------------------------------------------
 //
@@ -160,7 +160,6 @@ void ForEachRow(std::span<const int64_t> shape, const int64_t* const (&strides)[
     }
   }
 }
-
 
 // --- Executing a plan ------------------------------------------------------------------
 
@@ -434,9 +433,8 @@ void KeepOrderStrides(std::span<const int64_t> shape, std::span<const int64_t> s
       std::reverse(order, order + nd);
     } else {
       // PyArray_CreateSortedStridePerm: |stride| descending, ties in axis order.
-      std::stable_sort(order, order + nd, [&](int a, int b) {
-        return std::abs(strides[a]) > std::abs(strides[b]);
-      });
+      std::stable_sort(order, order + nd,
+                       [&](int a, int b) { return std::abs(strides[a]) > std::abs(strides[b]); });
     }
   }
   int64_t running = 1;

@@ -72,8 +72,8 @@ void ReducedCStrides(std::span<const int64_t> shape, AxisMask axes, int64_t* str
   }
 }
 
-Status CheckView(std::span<const int64_t> shape, std::span<const int64_t> strides,
-                 int64_t itemsize, AxisMask axes) {
+Status CheckView(std::span<const int64_t> shape, std::span<const int64_t> strides, int64_t itemsize,
+                 AxisMask axes) {
   const size_t nd = shape.size();
   if (strides.size() != nd) return Status::Invalid("shape and strides differ in length");
   if (nd > static_cast<size_t>(kMaxReduceDims)) {

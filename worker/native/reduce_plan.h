@@ -18,15 +18,17 @@ int64_t ViewSize(std::span<const int64_t> shape);
 
 inline int64_t InnerStride(const int64_t* strides, int nd) { return nd ? strides[nd - 1] : 0; }
 
-inline std::span<const int64_t> Span(const int64_t* p, int n) { return {p, static_cast<size_t>(n)}; }
+inline std::span<const int64_t> Span(const int64_t* p, int n) {
+  return {p, static_cast<size_t>(n)};
+}
 
 /// Strides (elements) of a C-order array holding one value per kept axis, 0 on reduced
 /// axes.
 void ReducedCStrides(std::span<const int64_t> shape, AxisMask axes, int64_t* strides);
 
 /// Invalid unless `shape`/`strides` (bytes) describe a view reduce.cc can walk.
-Status CheckView(std::span<const int64_t> shape, std::span<const int64_t> strides,
-                 int64_t itemsize, AxisMask axes);
+Status CheckView(std::span<const int64_t> shape, std::span<const int64_t> strides, int64_t itemsize,
+                 AxisMask axes);
 
 /// npyiter_find_best_axis_ordering for `nops` operands: a stable insertion sort of the
 /// axes from smallest to largest |stride|. A zero stride says nothing; when operands

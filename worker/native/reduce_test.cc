@@ -27,7 +27,16 @@ namespace {
 // an FNV-1a hash of the bits of all outputs.
 
 enum class Kind {
-  kUniform, kHard, kSpecial, kNegZero, kProd, kProdNaN, kSmall, kInt, kBigInt, kBool,
+  kUniform,
+  kHard,
+  kSpecial,
+  kNegZero,
+  kProd,
+  kProdNaN,
+  kSmall,
+  kInt,
+  kBigInt,
+  kBool,
 };
 
 // The numpy call behind each expected value (x: the view; f4 inputs are x.astype(f4)).

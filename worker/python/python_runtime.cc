@@ -93,13 +93,13 @@ Result<PySerialized> ToSerialized(PyObject* header, PyObject* frames) {
 // owns a reference to the Buffer, so numpy views of it stay valid after the worker
 // forgets the key.
 struct NativeBufferObject {
-  PyObject_HEAD
-  Buffer* buffer;
+  PyObject_HEAD Buffer* buffer;
 };
 
 int NativeBufferGet(PyObject* self, Py_buffer* view, int flags) {
   Buffer* b = reinterpret_cast<NativeBufferObject*>(self)->buffer;
-  return PyBuffer_FillInfo(view, self, const_cast<uint8_t*>(b->data()), static_cast<Py_ssize_t>(b->size()),
+  return PyBuffer_FillInfo(view, self, const_cast<uint8_t*>(b->data()),
+                           static_cast<Py_ssize_t>(b->size()),
                            /*readonly=*/1, flags);
 }
 
@@ -144,7 +144,8 @@ std::atomic<bool> g_python_finalized{false};
 
 std::vector<int64_t> IntVector(PyObject* tuple) {
   std::vector<int64_t> out;
-  for (Py_ssize_t i = 0; tuple && i < PyTuple_Size(tuple); ++i) out.push_back(PyLong_AsLongLong(PyTuple_GetItem(tuple, i)));
+  for (Py_ssize_t i = 0; tuple && i < PyTuple_Size(tuple); ++i)
+    out.push_back(PyLong_AsLongLong(PyTuple_GetItem(tuple, i)));
   return out;
 }
 
@@ -162,7 +163,8 @@ Result<std::unique_ptr<PythonRuntime>> PythonRuntime::Start(const PythonEnvironm
     rt->main_.join();
     return st;
   }
-  for (int i = 1; i < rt->nthreads_; ++i) rt->helpers_.emplace_back([raw = rt.get()] { raw->Loop(); });
+  for (int i = 1; i < rt->nthreads_; ++i)
+    rt->helpers_.emplace_back([raw = rt.get()] { raw->Loop(); });
   return rt;
 }
 
@@ -235,9 +237,9 @@ PyTaskOutcome PythonRuntime::Execute(const Key& key, const Pickled& run_spec,
   PyTaskOutcome out;
   PyObject* dep_list = PyList_New(static_cast<Py_ssize_t>(deps.size()));
   for (size_t i = 0; i < deps.size(); ++i) PyList_SET_ITEM(dep_list, i, KeyBytes(deps[i]));
-  PyRef r(PyObject_CallMethod(static_cast<PyObject*>(module_), "execute", "(NNNN)",
-                              KeyBytes(key), Bytes(run_spec.pickled_obj().view()),
-                              BytesList(run_spec.frames), dep_list));
+  PyRef r(PyObject_CallMethod(static_cast<PyObject*>(module_), "execute", "(NNNN)", KeyBytes(key),
+                              Bytes(run_spec.pickled_obj().view()), BytesList(run_spec.frames),
+                              dep_list));
   if (!r || !PyTuple_Check(r.get())) {
     Status st = PyError("worker_runtime.execute");
     out.exception_text = st.message();
@@ -287,14 +289,15 @@ void PythonRuntime::Delete(const Key& key) {
 Status PythonRuntime::PutArray(const Key& key, const PyArrayView& a) {
   PyObject* buf = WrapBuffer(a.data);
   if (buf == nullptr) return PyError("NativeBuffer");
-  PyRef r(PyObject_CallMethod(static_cast<PyObject*>(module_), "put_array", "(NNsNNO)", KeyBytes(key), buf,
-                              a.dtype.c_str(), IntTuple(a.shape), IntTuple(a.strides),
-                              a.scalar ? Py_True : Py_False));
+  PyRef r(PyObject_CallMethod(static_cast<PyObject*>(module_), "put_array", "(NNsNNO)",
+                              KeyBytes(key), buf, a.dtype.c_str(), IntTuple(a.shape),
+                              IntTuple(a.strides), a.scalar ? Py_True : Py_False));
   if (!r) return PyError("worker_runtime.put_array");
   return Status::OK();
 }
 
-Status PythonRuntime::PutDict(const Key& key, const std::vector<std::pair<std::string, PyArrayView>>& fields) {
+Status PythonRuntime::PutDict(const Key& key,
+                              const std::vector<std::pair<std::string, PyArrayView>>& fields) {
   PyObject* list = PyList_New(static_cast<Py_ssize_t>(fields.size()));
   for (size_t i = 0; i < fields.size(); ++i) {
     const PyArrayView& a = fields[i].second;
@@ -303,10 +306,13 @@ Status PythonRuntime::PutDict(const Key& key, const std::vector<std::pair<std::s
       Py_DECREF(list);
       return PyError("NativeBuffer");
     }
-    PyList_SET_ITEM(list, i, Py_BuildValue("(sNsNNO)", fields[i].first.c_str(), buf, a.dtype.c_str(),
-                                           IntTuple(a.shape), IntTuple(a.strides), a.scalar ? Py_True : Py_False));
+    PyList_SET_ITEM(
+        list, i,
+        Py_BuildValue("(sNsNNO)", fields[i].first.c_str(), buf, a.dtype.c_str(), IntTuple(a.shape),
+                      IntTuple(a.strides), a.scalar ? Py_True : Py_False));
   }
-  PyRef r(PyObject_CallMethod(static_cast<PyObject*>(module_), "put_dict", "(NN)", KeyBytes(key), list));
+  PyRef r(PyObject_CallMethod(static_cast<PyObject*>(module_), "put_dict", "(NN)", KeyBytes(key),
+                              list));
   if (!r) return PyError("worker_runtime.put_dict");
   return Status::OK();
 }
@@ -314,7 +320,8 @@ Status PythonRuntime::PutDict(const Key& key, const std::vector<std::pair<std::s
 Result<PyArrayView> PythonRuntime::ExportArray(const Key& key) {
   PyRef r(PyObject_CallMethod(static_cast<PyObject*>(module_), "exportable", "(N)", KeyBytes(key)));
   if (!r) return PyError("worker_runtime.exportable");
-  if (r.get() == Py_None || !PyTuple_Check(r.get())) return Status::NotImplemented("not a plain ndarray");
+  if (r.get() == Py_None || !PyTuple_Check(r.get()))
+    return Status::NotImplemented("not a plain ndarray");
   auto* view = new Py_buffer;
   if (PyObject_GetBuffer(PyTuple_GetItem(r.get(), 0), view, PyBUF_RECORDS_RO) != 0) {
     delete view;
@@ -333,7 +340,8 @@ Result<PyArrayView> PythonRuntime::ExportArray(const Key& key) {
     delete v;
   });
   PyArrayView out;
-  out.data = Buffer(std::move(owner), static_cast<const uint8_t*>(view->buf), static_cast<size_t>(view->len));
+  out.data = Buffer(std::move(owner), static_cast<const uint8_t*>(view->buf),
+                    static_cast<size_t>(view->len));
   out.dtype = StrOf(PyTuple_GetItem(r.get(), 1));
   out.shape = IntVector(PyTuple_GetItem(r.get(), 2));
   out.strides = IntVector(PyTuple_GetItem(r.get(), 3));
@@ -341,8 +349,7 @@ Result<PyArrayView> PythonRuntime::ExportArray(const Key& key) {
 }
 
 void PythonRuntime::WithoutGil(const std::function<void()>& fn) {
-  Py_BEGIN_ALLOW_THREADS
-  fn();
+  Py_BEGIN_ALLOW_THREADS fn();
   Py_END_ALLOW_THREADS
 }
 

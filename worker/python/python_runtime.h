@@ -58,8 +58,7 @@ class PythonRuntime {
  public:
   /// Start the interpreter of `env` and `nthreads` job threads; fails if the environment
   /// does not match this build or dask_native.worker_runtime cannot be imported.
-  static Result<std::unique_ptr<PythonRuntime>> Start(const PythonEnvironment& env,
-                                                      int nthreads);
+  static Result<std::unique_ptr<PythonRuntime>> Start(const PythonEnvironment& env, int nthreads);
   ~PythonRuntime();
 
   /// Run `job` on a runtime thread with the GIL held, in submission order.
@@ -82,7 +81,8 @@ class PythonRuntime {
   /// Run `fn` with the GIL released (file I/O, compression), as stock threads do.
   void WithoutGil(const std::function<void()>& fn);
   /// client.run: ("OK", value) or an error text.
-  Result<PySerialized> RunFunction(const Buffer& function, const Buffer& args, const Buffer& kwargs);
+  Result<PySerialized> RunFunction(const Buffer& function, const Buffer& args,
+                                   const Buffer& kwargs);
   const Value& versions() const { return versions_; }
 
  private:

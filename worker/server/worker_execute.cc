@@ -91,7 +91,8 @@ void WorkerServer::Dispatch() {
       continue;
     }
     bool all_native = task.spec.run_spec.has_value() && !task.python_only;
-    for (const auto& [dep, holders] : task.spec.who_has) all_native = all_native && native_.count(dep);
+    for (const auto& [dep, holders] : task.spec.who_has)
+      all_native = all_native && native_.count(dep);
     if (executing_ >= config_.nthreads && (!all_native || python_executing_ > 0)) break;
     ready_.erase(ready_.begin() + static_cast<std::ptrdiff_t>(i));
     task.state = State::kExecuting;
@@ -131,18 +132,23 @@ void WorkerServer::RunNative(const Key& key) {
       });
     }
     double stop = WallTime();
-    if (TraceNative()) std::fprintf(stderr, "native %s %.2f ms at %.4f\n", key.Repr().c_str(), (stop - start) * 1e3, stop);
+    if (TraceNative())
+      std::fprintf(stderr, "native %s %.2f ms at %.4f\n", key.Repr().c_str(), (stop - start) * 1e3,
+                   stop);
     asio::post(io_, [this, key, run_id, deps, out = std::move(out), start, stop]() mutable {
       if (out.ok()) {
         OnNativeExecuted(key, run_id, std::move(deps), out.MoveValueUnsafe(), start, stop);
         return;
       }
       if (TraceNative()) {
-        std::fprintf(stderr, "python %s: %s\n", key.Repr().c_str(), out.status().ToString().c_str());
+        std::fprintf(stderr, "python %s: %s\n", key.Repr().c_str(),
+                     out.status().ToString().c_str());
       }
       if (out.status().code() != StatusCode::kNotImplemented) {
-        std::fprintf(stderr, "dask-native-worker: native evaluation of %s failed (%s); running it in Python\n",
-                     key.Repr().c_str(), out.status().ToString().c_str());
+        std::fprintf(
+            stderr,
+            "dask-native-worker: native evaluation of %s failed (%s); running it in Python\n",
+            key.Repr().c_str(), out.status().ToString().c_str());
       }
       auto it = tasks_.find(key);
       if (it != tasks_.end() && !it->second->cancelled && executing_ <= config_.nthreads) {
@@ -176,7 +182,8 @@ void WorkerServer::RunPython(const Key& key) {
     if (auto it = native_.find(dep); it != native_.end()) {
       native_only_.erase(dep);  // Python will hold a view of it
       auto view = [](const native::NdArray& a) {
-        return PyArrayView{a.data, std::string(native::DTypeStr(a.dtype)), a.shape, a.strides, a.scalar};
+        return PyArrayView{a.data, std::string(native::DTypeStr(a.dtype)), a.shape, a.strides,
+                           a.scalar};
       };
       if (it->second.records) {
         // A structured array: numpy views its packed records with the dtype rebuilt
@@ -185,9 +192,11 @@ void WorkerServer::RunPython(const Key& key) {
         const std::vector<int64_t>& shape = it->second.fields[0].second.shape;
         PyArrayView records{native::PackRecords(it->second), native::RecordsDescr(fields), shape,
                             native::NdArray::CStrides(shape, native::RecordSize(fields)), false};
-        exports.emplace_back(dep, std::vector<std::pair<std::string, PyArrayView>>{{"", std::move(records)}});
+        exports.emplace_back(
+            dep, std::vector<std::pair<std::string, PyArrayView>>{{"", std::move(records)}});
       } else if (!it->second.is_dict()) {
-        exports.emplace_back(dep, std::vector<std::pair<std::string, PyArrayView>>{{"", view(it->second.array)}});
+        exports.emplace_back(
+            dep, std::vector<std::pair<std::string, PyArrayView>>{{"", view(it->second.array)}});
       } else {
         std::vector<std::pair<std::string, PyArrayView>> fields;
         for (const auto& [name, a] : it->second.fields) fields.emplace_back(name, view(a));
@@ -202,8 +211,9 @@ void WorkerServer::RunPython(const Key& key) {
     PyTaskOutcome outcome;
     Status exported;
     for (const auto& [k, fields] : exports) {
-      exported = fields.size() == 1 && fields[0].first.empty() ? python_->PutArray(k, fields[0].second)
-                                                               : python_->PutDict(k, fields);
+      exported = fields.size() == 1 && fields[0].first.empty()
+                     ? python_->PutArray(k, fields[0].second)
+                     : python_->PutDict(k, fields);
       if (!exported.ok()) break;
     }
     std::optional<PyArrayView> array;
@@ -218,7 +228,8 @@ void WorkerServer::RunPython(const Key& key) {
     } else {
       outcome.exception_text = exported.ToString();
     }
-    asio::post(io_, [this, key, run_id, deps, outcome = std::move(outcome), array = std::move(array)]() mutable {
+    asio::post(io_, [this, key, run_id, deps, outcome = std::move(outcome),
+                     array = std::move(array)]() mutable {
       if (array && outcome.ok) {
         Result<native::DType> dt = native::ParseDType(array->dtype);
         if (dt.ok()) {
@@ -227,7 +238,8 @@ void WorkerServer::RunPython(const Key& key) {
           a.shape = std::move(array->shape);
           a.strides = std::move(array->strides);
           a.data = std::move(array->data);
-          if (tasks_.count(key) && !tasks_.at(key)->cancelled) native_[key] = native::NativeValue{std::move(a), {}};
+          if (tasks_.count(key) && !tasks_.at(key)->cancelled)
+            native_[key] = native::NativeValue{std::move(a), {}};
         }
       }
       OnExecuted(key, run_id, std::move(deps), std::move(outcome));
@@ -235,8 +247,8 @@ void WorkerServer::RunPython(const Key& key) {
   });
 }
 
-void WorkerServer::OnNativeExecuted(Key key, int64_t run_id, std::vector<Key> deps, native::NativeValue value,
-                                    double start, double stop) {
+void WorkerServer::OnNativeExecuted(Key key, int64_t run_id, std::vector<Key> deps,
+                                    native::NativeValue value, double start, double stop) {
   --executing_;
   last_native_seconds_ = stop - start;
   ++native_tasks_;
@@ -272,7 +284,8 @@ void WorkerServer::OnNativeExecuted(Key key, int64_t run_id, std::vector<Key> de
   OnStored(key, nbytes);
 }
 
-void WorkerServer::OnExecuted(Key key, int64_t run_id, std::vector<Key> deps, PyTaskOutcome outcome) {
+void WorkerServer::OnExecuted(Key key, int64_t run_id, std::vector<Key> deps,
+                              PyTaskOutcome outcome) {
   --executing_;
   --python_executing_;
   ++python_tasks_;
@@ -305,9 +318,12 @@ void WorkerServer::OnExecuted(Key key, int64_t run_id, std::vector<Key> deps, Py
     TaskErred e;
     e.key = key;
     e.run_id = run_id;
-    e.exception = outcome.exception_pickle.empty() ? Value(outcome.exception_text)
-                                                   : Value(SerializeBytes(outcome.exception_pickle));
-    e.traceback = outcome.traceback_pickle.empty() ? Value() : Value(SerializeBytes(outcome.traceback_pickle));
+    e.exception = outcome.exception_pickle.empty()
+                      ? Value(outcome.exception_text)
+                      : Value(SerializeBytes(outcome.exception_pickle));
+    e.traceback = outcome.traceback_pickle.empty()
+                      ? Value()
+                      : Value(SerializeBytes(outcome.traceback_pickle));
     e.exception_text = outcome.exception_text;
     e.traceback_text = outcome.traceback_text;
     e.thread = Value(outcome.thread);

@@ -59,7 +59,8 @@ void WorkerServer::ReturnPeerConnection(const std::string& peer, std::shared_ptr
   idle.push_back(std::move(conn));
 }
 
-awaitable<Result<Value>> WorkerServer::GetData(const std::string& peer, const std::vector<Key>& keys) {
+awaitable<Result<Value>> WorkerServer::GetData(const std::string& peer,
+                                               const std::vector<Key>& keys) {
   std::shared_ptr<Connection> conn = co_await PeerConnection(peer);
   if (!conn) co_return Status::IOError("cannot connect to " + peer);
   Array wanted;

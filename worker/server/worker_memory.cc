@@ -32,7 +32,8 @@ void WorkerServer::MaybeSpill(int64_t rss) {
   // structured arrays of reduction partials (Unspill reads back plain arrays only).
   auto keep = [this](const Key& k) {
     auto it = native_.find(k);
-    return Pinned(k) || (it != native_.end() && (it->second.array.scalar || !it->second.fields.empty()));
+    return Pinned(k) ||
+           (it != native_.end() && (it->second.array.scalar || !it->second.fields.empty()));
   };
   for (const Key& k : store_.SpillCandidates(excess, keep)) {
     Spill(k);
@@ -68,7 +69,8 @@ void WorkerServer::Spill(const Key& key) {
   if (auto it = native_.find(key); it != native_.end()) {
     Result<Serialized> value = SerializeNative(it->second);
     executor_->Post([path, value = std::move(value), done] {
-      done(value.ok() ? DataStore::WriteSpillFile(path, *value) : Result<int64_t>(value.status()), true);
+      done(value.ok() ? DataStore::WriteSpillFile(path, *value) : Result<int64_t>(value.status()),
+           true);
     });
     return;
   }

@@ -19,12 +19,15 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerConfig config,
       config_(std::move(config)),
       python_(std::move(python)),
       acceptor_(io),
-      store_(config_.local_directory + "/dask-native-worker-" + std::to_string(getpid()) + "-storage") {
+      store_(config_.local_directory + "/dask-native-worker-" + std::to_string(getpid()) +
+             "-storage") {
   // One native thread per task slot, but never more than the CPUs the process may use
   // (a 1-CPU pod running --nthreads 4 gets one), so kernels do not oversubscribe.
-  executor_ = std::make_unique<native::NativeExecutor>(std::min(config_.nthreads, config_.cpu_limit));
+  executor_ =
+      std::make_unique<native::NativeExecutor>(std::min(config_.nthreads, config_.cpu_limit));
   if (config_.memory_limit && *config_.memory_limit > 0) {
-    PagePool::Global().SetCapacity(static_cast<size_t>(kPoolFraction * static_cast<double>(*config_.memory_limit)));
+    PagePool::Global().SetCapacity(
+        static_cast<size_t>(kPoolFraction * static_cast<double>(*config_.memory_limit)));
   } else {
     PagePool::Global().SetCapacity(kPoolWithoutLimit);
   }
@@ -46,8 +49,9 @@ WorkerServer::~WorkerServer() {
 
 Status WorkerServer::Start() {
   DN_RETURN_NOT_OK(Listen(acceptor_, config_.listen_host, config_.listen_port));
-  asio::co_spawn(io_, AcceptLoop(acceptor_, config_.limits, [this](auto conn) { return ServeComm(conn); }),
-                 asio::detached);
+  asio::co_spawn(
+      io_, AcceptLoop(acceptor_, config_.limits, [this](auto conn) { return ServeComm(conn); }),
+      asio::detached);
   asio::co_spawn(io_, ConnectToScheduler(), asio::detached);
   asio::co_spawn(io_, MemoryMonitor(), asio::detached);
   return Status::OK();
@@ -106,56 +110,60 @@ Value WorkerServer::Metrics() const {
     transfer.push_back({Value(k), Value(0)});
   }
   const PagePool& pool = PagePool::Global();
-  return Value(Map{
-      {Value("task_counts"), Value(Map{})},
-      {Value("bandwidth"), Value(Map{{Value("total"), Value(100000000)},
-                                     {Value("workers"), Value(Map{})},
-                                     {Value("types"), Value(Map{})}})},
-      {Value("digests_total_since_heartbeat"), Value(Map{})},
-      {Value("managed_bytes"), Value(store_.memory_bytes() + store_.spilled_nbytes())},
-      {Value("spilled_bytes"), Value(Map{{Value("memory"), Value(store_.spilled_nbytes())},
-                                         {Value("disk"), Value(store_.disk_bytes())}})},
-      {Value("transfer"), Value(std::move(transfer))},
-      {Value("event_loop_interval"), Value(0.02)},
-      {Value("cpu"), Value(0.0)},
-      {Value("memory"), Value(RssBytes())},
-      {Value("time"), Value(WallTime())},
-      {Value("host_net_io"), Value(Map{{Value("read_bps"), Value(0.0)}, {Value("write_bps"), Value(0.0)}})},
-      {Value("host_disk_io"), Value(Map{{Value("read_bps"), Value(0.0)}, {Value("write_bps"), Value(0.0)}})},
-      {Value("num_fds"), Value(0)},
-      // Ours, not in stock's metrics: tasks run natively versus in the embedded Python,
-      // natively held keys and the page pool's counters.
-      {Value("dask_native"), Value(Map{{Value("native_tasks"), Value(native_tasks_)},
-                                       {Value("python_tasks"), Value(python_tasks_)},
-                                       {Value("native_keys"), Value(static_cast<int64_t>(native_.size()))},
-                                       {Value("pooled_bytes"), Value(static_cast<int64_t>(pool.pooled_bytes()))},
-                                       {Value("pool_hits"), Value(static_cast<int64_t>(pool.hits()))},
-                                       {Value("pool_misses"), Value(static_cast<int64_t>(pool.misses()))},
-                                       // Read by our scheduler to share root tasks among
-                                       // workers that share a host's cores.
-                                       {Value("cpus"), Value(static_cast<int64_t>(config_.cpu_limit))}})}});
+  return Value(
+      Map{{Value("task_counts"), Value(Map{})},
+          {Value("bandwidth"), Value(Map{{Value("total"), Value(100000000)},
+                                         {Value("workers"), Value(Map{})},
+                                         {Value("types"), Value(Map{})}})},
+          {Value("digests_total_since_heartbeat"), Value(Map{})},
+          {Value("managed_bytes"), Value(store_.memory_bytes() + store_.spilled_nbytes())},
+          {Value("spilled_bytes"), Value(Map{{Value("memory"), Value(store_.spilled_nbytes())},
+                                             {Value("disk"), Value(store_.disk_bytes())}})},
+          {Value("transfer"), Value(std::move(transfer))},
+          {Value("event_loop_interval"), Value(0.02)},
+          {Value("cpu"), Value(0.0)},
+          {Value("memory"), Value(RssBytes())},
+          {Value("time"), Value(WallTime())},
+          {Value("host_net_io"),
+           Value(Map{{Value("read_bps"), Value(0.0)}, {Value("write_bps"), Value(0.0)}})},
+          {Value("host_disk_io"),
+           Value(Map{{Value("read_bps"), Value(0.0)}, {Value("write_bps"), Value(0.0)}})},
+          {Value("num_fds"), Value(0)},
+          // Ours, not in stock's metrics: tasks run natively versus in the embedded Python,
+          // natively held keys and the page pool's counters.
+          {Value("dask_native"),
+           Value(Map{{Value("native_tasks"), Value(native_tasks_)},
+                     {Value("python_tasks"), Value(python_tasks_)},
+                     {Value("native_keys"), Value(static_cast<int64_t>(native_.size()))},
+                     {Value("pooled_bytes"), Value(static_cast<int64_t>(pool.pooled_bytes()))},
+                     {Value("pool_hits"), Value(static_cast<int64_t>(pool.hits()))},
+                     {Value("pool_misses"), Value(static_cast<int64_t>(pool.misses()))},
+                     // Read by our scheduler to share root tasks among
+                     // workers that share a host's cores.
+                     {Value("cpus"), Value(static_cast<int64_t>(config_.cpu_limit))}})}});
 }
 
 // Every field worker.py:_register_with_scheduler sends; add_worker is strict.
 Value WorkerServer::RegisterMessage() const {
-  return Value(Map{{Value("op"), Value("register-worker")},
-                   {Value("reply"), Value(false)},
-                   {Value("address"), Value(address_)},
-                   {Value("status"), Value("running")},
-                   {Value("nthreads"), Value(static_cast<int64_t>(config_.nthreads))},
-                   {Value("name"), config_.name.is_nil() ? Value(address_) : config_.name},
-                   {Value("now"), Value(WallTime())},
-                   {Value("resources"), Value(config_.resources)},
-                   {Value("memory_limit"), config_.memory_limit ? Value(*config_.memory_limit) : Value()},
-                   {Value("local_directory"), Value(config_.local_directory)},
-                   {Value("services"), Value(Map{})},
-                   {Value("nanny"), Value()},
-                   {Value("pid"), Value(static_cast<int64_t>(getpid()))},
-                   {Value("versions"), python_->versions()},
-                   {Value("metrics"), Metrics()},
-                   {Value("extra"), Value(Map{})},
-                   {Value("stimulus_id"), Value(Stimulus("worker-connect"))},
-                   {Value("server_id"), Value(server_id_)}});
+  return Value(
+      Map{{Value("op"), Value("register-worker")},
+          {Value("reply"), Value(false)},
+          {Value("address"), Value(address_)},
+          {Value("status"), Value("running")},
+          {Value("nthreads"), Value(static_cast<int64_t>(config_.nthreads))},
+          {Value("name"), config_.name.is_nil() ? Value(address_) : config_.name},
+          {Value("now"), Value(WallTime())},
+          {Value("resources"), Value(config_.resources)},
+          {Value("memory_limit"), config_.memory_limit ? Value(*config_.memory_limit) : Value()},
+          {Value("local_directory"), Value(config_.local_directory)},
+          {Value("services"), Value(Map{})},
+          {Value("nanny"), Value()},
+          {Value("pid"), Value(static_cast<int64_t>(getpid()))},
+          {Value("versions"), python_->versions()},
+          {Value("metrics"), Metrics()},
+          {Value("extra"), Value(Map{})},
+          {Value("stimulus_id"), Value(Stimulus("worker-connect"))},
+          {Value("server_id"), Value(server_id_)}});
 }
 
 awaitable<void> WorkerServer::ConnectToScheduler() {
@@ -261,7 +269,8 @@ void WorkerServer::SendToScheduler(Value op) {
   stream_flush_posted_ = true;
   asio::post(io_, [this] {
     stream_flush_posted_ = false;
-    if (stream_ && !stream_batch_.empty()) stream_->Send(Value(std::exchange(stream_batch_, Array{})));
+    if (stream_ && !stream_batch_.empty())
+      stream_->Send(Value(std::exchange(stream_batch_, Array{})));
   });
 }
 
@@ -278,7 +287,8 @@ void WorkerServer::HandleStreamOp(const Value& m) {
     // Best effort, as stock: only a task that has not started can be dropped.
     if (auto key = Key::FromValue(m.Find("key") ? *m.Find("key") : Value()); key.ok()) {
       auto it = tasks_.find(*key);
-      if (it != tasks_.end() && (it->second->state == State::kReady || it->second->state == State::kFetching)) {
+      if (it != tasks_.end() &&
+          (it->second->state == State::kReady || it->second->state == State::kFetching)) {
         ForgetTask(*key);
       }
     }
@@ -369,9 +379,12 @@ std::vector<WorkerServer::Task*> WorkerServer::TasksWaitingFor(const Key& dep) {
   if (w == waiters_.end()) return out;
   for (const Key& k : w->second) {
     auto it = tasks_.find(k);
-    if (it == tasks_.end() || it->second->state != State::kFetching || !it->second->missing.count(dep)) continue;
+    if (it == tasks_.end() || it->second->state != State::kFetching ||
+        !it->second->missing.count(dep))
+      continue;
     // A task the scheduler sent again is listed twice.
-    if (std::find(out.begin(), out.end(), it->second.get()) == out.end()) out.push_back(it->second.get());
+    if (std::find(out.begin(), out.end(), it->second.get()) == out.end())
+      out.push_back(it->second.get());
   }
   return out;
 }
@@ -412,7 +425,8 @@ void WorkerServer::OnStealRequest(const Value& msg) {
       case State::kMemory: state = Value("memory"); break;
       case State::kError: state = Value("error"); break;
     }
-    if (it->second->state == State::kFetching || it->second->state == State::kReady) ForgetTask(*key);
+    if (it->second->state == State::kFetching || it->second->state == State::kReady)
+      ForgetTask(*key);
   } else if (store_.Contains(*key)) {
     state = Value("memory");
   }
@@ -433,7 +447,8 @@ void WorkerServer::OnRemoveReplicas(const std::vector<Key>& keys) {
       if (task->state == State::kMemory || task->state == State::kError) continue;
       for (const auto& [dep, holders] : task->spec.who_has) needed = needed || dep == k;
     }
-    if (auto it = tasks_.find(k); it != tasks_.end() && it->second->state == State::kExecuting) needed = true;
+    if (auto it = tasks_.find(k); it != tasks_.end() && it->second->state == State::kExecuting)
+      needed = true;
     if (needed) {
       if (store_.Contains(k)) kept.push_back(k.ToValue());
       continue;
@@ -470,7 +485,6 @@ void WorkerServer::OnRefreshWhoHas(const Value& who_has) {
   }
 }
 
-
 // RPCs from the scheduler, peers and clients: get_data, update_data, run, versions.
 awaitable<void> WorkerServer::ServeComm(std::shared_ptr<Connection> conn) {
   Handshake local;
@@ -498,11 +512,12 @@ awaitable<void> WorkerServer::ServeComm(std::shared_ptr<Connection> conn) {
     } else if (op == "versions") {
       reply = python_->versions();
     } else if (op == "identity") {
-      reply = Value(Map{{Value("type"), Value("Worker")},
-                        {Value("id"), Value(server_id_)},
-                        {Value("address"), Value(address_)},
-                        {Value("nthreads"), Value(static_cast<int64_t>(config_.nthreads))},
-                        {Value("memory_limit"), config_.memory_limit ? Value(*config_.memory_limit) : Value()}});
+      reply = Value(Map{
+          {Value("type"), Value("Worker")},
+          {Value("id"), Value(server_id_)},
+          {Value("address"), Value(address_)},
+          {Value("nthreads"), Value(static_cast<int64_t>(config_.nthreads))},
+          {Value("memory_limit"), config_.memory_limit ? Value(*config_.memory_limit) : Value()}});
     } else if (op == "keys") {
       Array keys;
       for (const Key& k : store_.Keys()) keys.push_back(k.ToValue());
@@ -604,7 +619,8 @@ awaitable<Value> WorkerServer::GatherRpc(Value msg) {
   if (wanted.empty()) co_return Value(Map{{Value("status"), Value("OK")}});
   Array failed;
   for (const auto& [k, holders] : wanted) failed.push_back(k.ToValue());
-  co_return Value(Map{{Value("status"), Value("partial-fail")}, {Value("keys"), Value(std::move(failed))}});
+  co_return Value(
+      Map{{Value("status"), Value("partial-fail")}, {Value("keys"), Value(std::move(failed))}});
 }
 
 awaitable<Value> WorkerServer::RunFunction(Value msg) {

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "protocol/messages/worker_ops.h"
-#include "worker/python/python_runtime.h"
 #include "worker/native/executor.h"
 #include "worker/native/ndarray.h"
+#include "worker/python/python_runtime.h"
 #include "worker/store/data_store.h"
 
 namespace dn {
@@ -22,14 +22,14 @@ struct WorkerConfig {
   std::string scheduler_address;
   std::string listen_host = "0.0.0.0";
   uint16_t listen_port = 0;
-  std::string contact_host;          ///< empty: the local address facing the scheduler
+  std::string contact_host;  ///< empty: the local address facing the scheduler
   int nthreads = 1;
-  int cpu_limit = 1 << 20;           ///< CPUs the process may use (config/CpuLimit)
+  int cpu_limit = 1 << 20;  ///< CPUs the process may use (config/CpuLimit)
   std::optional<int64_t> memory_limit;
-  Value name;                        ///< nil: the contact address
+  Value name;  ///< nil: the contact address
   std::string local_directory = "/tmp";
   Map resources;
-  double death_timeout_s = 0;        ///< 0: keep retrying to reach the scheduler
+  double death_timeout_s = 0;  ///< 0: keep retrying to reach the scheduler
   ConnectionLimits limits;
 };
 
@@ -64,7 +64,7 @@ class WorkerServer {
   struct Task {
     ComputeTask spec;
     State state = State::kFetching;
-    bool cancelled = false;  ///< freed while executing: drop the result when it ends
+    bool cancelled = false;    ///< freed while executing: drop the result when it ends
     bool python_only = false;  ///< native evaluation declined it: Python runs it
     std::unordered_set<Key, KeyHash> missing;
   };
@@ -147,7 +147,7 @@ class WorkerServer {
   /// Missing input -> the tasks waiting for it, so storing a value wakes its waiters
   /// without scanning every task.
   std::unordered_map<Key, std::vector<Key>, KeyHash> waiters_;
-  DataStore store_;                             ///< what this worker holds, and where
+  DataStore store_;  ///< what this worker holds, and where
   /// Values held natively (the rest live in Python's worker_runtime._store).
   std::unordered_map<Key, native::NativeValue, KeyHash> native_;
   std::unordered_set<Key, KeyHash> spilled_native_;  ///< on disk, native when read back
@@ -158,8 +158,8 @@ class WorkerServer {
   /// against 0.307-0.319 s when every free wakes Python.
   std::unordered_set<Key, KeyHash> native_only_;
   std::unique_ptr<native::NativeExecutor> executor_;
-  int64_t native_tasks_ = 0;  ///< tasks run natively since start
-  int64_t python_tasks_ = 0;  ///< tasks run in the embedded Python
+  int64_t native_tasks_ = 0;                    ///< tasks run natively since start
+  int64_t python_tasks_ = 0;                    ///< tasks run in the embedded Python
   std::unordered_map<Key, int, KeyHash> pins_;  ///< in use by a running task or a transfer
   int64_t spilling_bytes_ = 0;
   bool paused_ = false;
@@ -174,8 +174,8 @@ class WorkerServer {
   /// on every completion took a tenth of the event loop's CPU in the seed's sum.
   std::vector<Key> ready_;
   bool ready_sorted_ = true;
-  int executing_ = 0;         ///< tasks posted to an executor and not yet done
-  int python_executing_ = 0;  ///< of those, the ones posted to Python
+  int executing_ = 0;                 ///< tasks posted to an executor and not yet done
+  int python_executing_ = 0;          ///< of those, the ones posted to Python
   double last_native_seconds_ = 1.0;  ///< how long the last native task ran
   bool stopping_ = false;
   int exit_code_ = 0;

@@ -57,7 +57,8 @@ inline bool TraceNative() {
 /// (one per finished task).
 inline std::string Stimulus(std::string_view what) {
   char digits[40];
-  const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, WallTime(), std::chars_format::fixed, 6);
+  const auto [end, ec] =
+      std::to_chars(digits, digits + sizeof digits, WallTime(), std::chars_format::fixed, 6);
   std::string out;
   out.reserve(what.size() + 1 + static_cast<size_t>(end - digits));
   out.append(what).push_back('-');

@@ -17,7 +17,8 @@ std::optional<native::NdArray> NativeArrayFrom(const Serialized& value) {
   const Value* ser = FindKeyValue(value.header, Value("serializer"));
   if (!ser || !ser->str() || *ser->str() != "dask") return std::nullopt;
   Result<NdarrayView> view = DeserializeNdarray(value);
-  if (!view.ok() || view->meta.dtype_pickle || view->meta.dtype.empty() || view->meta.dtype[0] == '>') {
+  if (!view.ok() || view->meta.dtype_pickle || view->meta.dtype.empty() ||
+      view->meta.dtype[0] == '>') {
     return std::nullopt;
   }
   Result<native::DType> dt = native::ParseDType(view->meta.dtype);
@@ -32,8 +33,10 @@ std::optional<native::NdArray> NativeArrayFrom(const Serialized& value) {
     if (a.shape.size() != view->meta.shape.size()) return std::nullopt;
     a.strides.assign(a.shape.size(), 0);
     for (size_t i = 0; i < a.shape.size(); ++i) {
-      if (view->meta.shape[i] == a.shape[i]) a.strides[i] = view->meta.strides[i];
-      else if (view->meta.shape[i] != 1) return std::nullopt;
+      if (view->meta.shape[i] == a.shape[i])
+        a.strides[i] = view->meta.strides[i];
+      else if (view->meta.shape[i] != 1)
+        return std::nullopt;
     }
     a.writeable = false;
   } else {
@@ -54,9 +57,10 @@ std::optional<native::NativeValue> NativeDictFrom(const Serialized& value) {
   const Value* splits = find("split-num-sub-frames");
   const Value* offsets = find("split-offsets");
   const Value* compression = find("compression");
-  if (!coll || !coll->is<bool>() || !*coll->get_if<bool>() || !type || !type->str() || *type->str() != "dict" ||
-      !subs || !subs->array() || !lengths || !lengths->array() || !splits || !splits->array() || !offsets ||
-      !offsets->array() || subs->array()->size() != lengths->array()->size()) {
+  if (!coll || !coll->is<bool>() || !*coll->get_if<bool>() || !type || !type->str() ||
+      *type->str() != "dict" || !subs || !subs->array() || !lengths || !lengths->array() ||
+      !splits || !splits->array() || !offsets || !offsets->array() ||
+      subs->array()->size() != lengths->array()->size()) {
     return std::nullopt;
   }
   if (compression && compression->array()) {
@@ -81,7 +85,8 @@ std::optional<native::NativeValue> NativeDictFrom(const Serialized& value) {
     for (int64_t j = 0; j < count; ++j, ++frame) {
       if (frame >= splits->array()->size()) return std::nullopt;
       int64_t parts = as_int((*splits->array())[frame]), first = as_int((*offsets->array())[frame]);
-      if (parts < 0 || first < 0 || static_cast<size_t>(first + parts) > value.frames.size()) return std::nullopt;
+      if (parts < 0 || first < 0 || static_cast<size_t>(first + parts) > value.frames.size())
+        return std::nullopt;
       split_num.push_back(Value(parts));
       split_off.push_back(Value(static_cast<int64_t>(item.frames.size())));
       for (int64_t k = 0; k < parts; ++k) {
@@ -95,7 +100,8 @@ std::optional<native::NativeValue> NativeDictFrom(const Serialized& value) {
     item.header.push_back(MapEntry{Value("compression"), Value(std::move(comp))});
     item.header.push_back(MapEntry{Value("split-num-sub-frames"), Value(std::move(split_num))});
     item.header.push_back(MapEntry{Value("split-offsets"), Value(std::move(split_off))});
-    item.header.push_back(MapEntry{Value("num-sub-frames"), Value(static_cast<int64_t>(item.frames.size()))});
+    item.header.push_back(
+        MapEntry{Value("num-sub-frames"), Value(static_cast<int64_t>(item.frames.size()))});
     std::optional<native::NdArray> a = NativeArrayFrom(item);
     if (!a) return std::nullopt;
     out.fields.emplace_back(*name->str(), std::move(*a));
@@ -110,13 +116,15 @@ std::optional<native::NativeValue> NativeDictFrom(const Serialized& value) {
 // Python on a worker other than the one that computed it.
 std::optional<native::NdArray> NativeScalarFrom(const Serialized& value) {
   const Value* ser = FindKeyValue(value.header, Value("serializer"));
-  if (!ser || !ser->str() || *ser->str() != "pickle" || value.frames.size() != 1) return std::nullopt;
+  if (!ser || !ser->str() || *ser->str() != "pickle" || value.frames.size() != 1)
+    return std::nullopt;
   Result<PickleTree> tree = ReadPickle(value.frames[0]);
   if (!tree.ok()) return std::nullopt;
   std::optional<NumpyScalarPickle> scalar = MatchNumpyScalar(*tree);
   if (!scalar || scalar->byteorder == ">") return std::nullopt;
   Result<native::DType> dt = native::ParseDType(scalar->dtype_name);
-  if (!dt.ok() || static_cast<int64_t>(scalar->raw.size()) != native::ItemSize(*dt)) return std::nullopt;
+  if (!dt.ok() || static_cast<int64_t>(scalar->raw.size()) != native::ItemSize(*dt))
+    return std::nullopt;
   native::NdArray a;
   a.dtype = *dt;
   a.data = Buffer::CopyFrom(scalar->raw.view());
@@ -198,9 +206,11 @@ Result<Serialized> WorkerServer::SerializeNative(const native::NativeValue& v) c
 
 Result<Serialized> WorkerServer::SerializeArray(const native::NdArray& a) const {
   if (a.scalar) {
-    std::string raw(reinterpret_cast<const char*>(a.data.data()), static_cast<size_t>(native::ItemSize(a.dtype)));
+    std::string raw(reinterpret_cast<const char*>(a.data.data()),
+                    static_cast<size_t>(native::ItemSize(a.dtype)));
     std::string_view str = native::DTypeStr(a.dtype);
-    std::string pickle = PickleNumpyScalar("numpy._core.multiarray", str.substr(1), str.substr(0, 1), raw, 5);
+    std::string pickle =
+        PickleNumpyScalar("numpy._core.multiarray", str.substr(1), str.substr(0, 1), raw, 5);
     Serialized s;
     s.header = Map{{Value("serializer"), Value("pickle")},
                    {Value("writeable"), Value(Array{})},

@@ -190,7 +190,8 @@ Result<int64_t> DataStore::WriteSpillFile(const std::string& path, const Seriali
     uint64_t codec = 0;
     if (f.size() >= 1024) {
       Result<Buffer> z = Compress("zstd", f, /*zstd_level=*/1);
-      if (z.ok() && static_cast<double>(z->size()) < kKeepCompressedBelow * static_cast<double>(f.size())) {
+      if (z.ok() &&
+          static_cast<double>(z->size()) < kKeepCompressedBelow * static_cast<double>(f.size())) {
         out = *z;
         codec = 1;
       }
@@ -236,7 +237,8 @@ Result<Serialized> DataStore::ReadSpillFile(const std::string& path) {
       return Status::IOError("corrupt spill file " + path);
     }
   }
-  DN_ASSIGN_OR_RETURN(Value h, DecodeMsgpack(Buffer::FromString(std::move(header)), MapConvention::kPlain));
+  DN_ASSIGN_OR_RETURN(Value h,
+                      DecodeMsgpack(Buffer::FromString(std::move(header)), MapConvention::kPlain));
   if (h.map() == nullptr) return Status::IOError("corrupt spill file header " + path);
   Serialized out;
   out.header = *h.map();

@@ -56,14 +56,14 @@ class DataStore {
   void FinishSpill(const Key& key, int64_t disk_bytes);  ///< now on disk
   void AbortSpill(const Key& key);                       ///< still in memory
   void BeginUnspill(const Key& key);
-  void FinishUnspill(const Key& key);                    ///< back in memory
-  void AbortUnspill(const Key& key);                     ///< still on disk
+  void FinishUnspill(const Key& key);  ///< back in memory
+  void AbortUnspill(const Key& key);   ///< still on disk
 
   /// The spill file of `key` (stable for the key's lifetime in the store).
   std::string PathFor(const Key& key) const;
 
-  int64_t memory_bytes() const { return memory_bytes_; }  ///< sizeof of keys in memory
-  int64_t disk_bytes() const { return disk_bytes_; }      ///< file bytes on disk
+  int64_t memory_bytes() const { return memory_bytes_; }      ///< sizeof of keys in memory
+  int64_t disk_bytes() const { return disk_bytes_; }          ///< file bytes on disk
   int64_t spilled_nbytes() const { return spilled_nbytes_; }  ///< sizeof of keys on disk
   int64_t memory_count() const { return memory_count_; }
   int64_t disk_count() const { return disk_count_; }

@@ -16,8 +16,9 @@ Key K(const std::string& s) { return *Key::FromValue(Value(s)); }
 
 class DataStoreTest : public ::testing::Test {
  protected:
-  std::string dir_ = (std::filesystem::temp_directory_path() /
-                      ("dn-store-test-" + std::to_string(::getpid()))).string();
+  std::string dir_ =
+      (std::filesystem::temp_directory_path() / ("dn-store-test-" + std::to_string(::getpid())))
+          .string();
 };
 
 TEST_F(DataStoreTest, AccountsMemoryAndPicksLeastRecentlyUsed) {
@@ -40,11 +41,13 @@ TEST_F(DataStoreTest, SpillRoundTripsHeaderAndFrames) {
   DataStore store(dir_);
   store.PutInMemory(K("x"), 5000);
   Serialized v;
-  v.header = Map{{Value("serializer"), Value("dask")}, {Value("shape"), Value(Array{Value(25), Value(25)})}};
+  v.header = Map{{Value("serializer"), Value("dask")},
+                 {Value("shape"), Value(Array{Value(25), Value(25)})}};
   std::string zeros(4096, '\0'), text = "tiny";
   std::string noise;
   for (int i = 0; i < 4096; ++i) noise.push_back(static_cast<char>((i * 2654435761u) >> 13));
-  v.frames = {Buffer::FromString(zeros), Buffer::FromString(text), Buffer::FromString(noise), Buffer()};
+  v.frames = {Buffer::FromString(zeros), Buffer::FromString(text), Buffer::FromString(noise),
+              Buffer()};
   store.BeginSpill(K("x"));
   EXPECT_EQ(store.residence(K("x")), Residence::kSpilling);
   std::string path = store.PathFor(K("x"));
