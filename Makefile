@@ -1,6 +1,6 @@
 # The two commands of the README, plus the pieces they are made of.
 # Everything installs itself on a fresh Debian 12 machine (.ci/bootstrap.sh).
-.PHONY: main test build build-fuzz unit fuzz pytest bench clean
+.PHONY: main test build build-fuzz unit fuzz pytest bench clean fresh-check
 
 FUZZ_SECONDS ?= 10
 PYTEST_ARGS ?=
@@ -35,6 +35,11 @@ fuzz: build-fuzz
 bench: build
 	build/bench/dn-protocol-benchmark
 	build/bench/dn-kernels-benchmark
+
+# The README's two commands in a fresh Debian 12 chroot (root only; slow, not part of
+# test). KEEP=1 keeps the root filesystem, SHARE_CCACHE=1 reuses the host's ccache.
+fresh-check:
+	.ci/fresh_check.sh
 
 clean:
 	rm -rf build build-fuzz
