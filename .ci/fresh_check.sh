@@ -11,6 +11,10 @@
 #   FRESH_MIRROR=...     mmdebstrap mirror argument(s), space-separated (default: the
 #                        host's apt sources files, so the chroot uses the same mirror)
 #   DN_SHARED_DIR        the shared/ folder to copy beside the clone (default ../shared)
+#   FRESH_HOST_TRUST=0   do not carry over the host's network trust (see below)
+# The chroot gets the host's network set-up, as a fresh machine on the same network would
+# have it: /etc/resolv.conf, the CA certificates the host trusts beyond Debian's bundle
+# (an intercepting proxy's, say; installed with update-ca-certificates) and /etc/pip.conf.
 # The full log is build/fresh-check/log.txt; each command's own log is beside it.
 
 # shellcheck disable=SC2317  # functions run from traps and run_step look unreachable to it
@@ -156,6 +160,30 @@ run_step "clone ${head:0:10} + shared" clone
 
 # --- the chroot ---------------------------------------------------------------------
 cp --remove-destination /etc/resolv.conf "$rootfs/etc/resolv.conf"
+if [ "${FRESH_HOST_TRUST:-1}" = 1 ]; then
+  pem_lines() {  # one line per certificate of a PEM bundle
+    awk '/-----BEGIN CERTIFICATE-----/ { c = ""; on = 1 } on { c = c $0 "|" }
+         /-----END CERTIFICATE-----/ { print c; on = 0 }' "$1"
+  }
+  bundle=etc/ssl/certs/ca-certificates.crt
+  n=0
+  if [ -f "/$bundle" ] && [ -f "$rootfs/$bundle" ]; then
+    mkdir -p "$rootfs/usr/local/share/ca-certificates"
+    while read -r cert; do
+      n=$((n + 1))
+      tr '|' '\n' <<< "$cert" > "$rootfs/usr/local/share/ca-certificates/host-$n.crt"
+    done < <(pem_lines "/$bundle" | grep -vxF -f <(pem_lines "$rootfs/$bundle") || true)
+  fi
+  if ((n)); then
+    chroot "$rootfs" update-ca-certificates >/dev/null 2>&1
+    note "trusting $n CA certificate(s) that the host trusts and the fresh system does not"
+  fi
+  for f in /etc/pip.conf /etc/xdg/pip/pip.conf; do
+    if [ -f "$f" ]; then
+      mkdir -p "$rootfs${f%/*}"; cp "$f" "$rootfs$f"; note "copied the host's $f"
+    fi
+  done
+fi
 # A fresh machine resolves localhost; minbase may lack /etc/hosts.
 [ -s "$rootfs/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$rootfs/etc/hosts"
 mount_in -t proc proc "$rootfs/proc"
