@@ -11,6 +11,7 @@ main: build
 test: build-fuzz
 	.ci/check_layers.sh
 	.ci/check_packages.sh
+	.ci/check_format.sh
 	ctest --test-dir build --output-on-failure -j2
 	ctest --test-dir build-fuzz --output-on-failure -j2
 	.ci/fuzz.sh $(FUZZ_SECONDS)
