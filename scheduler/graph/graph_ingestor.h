@@ -36,7 +36,7 @@ struct IngestResult {
   std::string error_text;
 };
 
-/// Materialize graphs in an embedded CPython on a thread of its own.
+/// Materialize graphs in an embedded CPython, on threads of its own.
 ///
 /// The only code in the scheduler that includes Python.h (graph_ingestor.cc). Requests
 /// are taken in submission order by kThreads threads sharing one interpreter, so a small
