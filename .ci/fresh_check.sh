@@ -186,6 +186,9 @@ if [ "${FRESH_HOST_TRUST:-1}" = 1 ]; then
 fi
 # A fresh machine resolves localhost; minbase may lack /etc/hosts.
 [ -s "$rootfs/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$rootfs/etc/hosts"
+# The root filesystem a mount point of its own, as / is on a real machine (unshare
+# --propagation, as the install test uses, fails on a / that is not one).
+mount_in --bind "$rootfs" "$rootfs"
 mount_in -t proc proc "$rootfs/proc"
 mount_in -t sysfs sysfs "$rootfs/sys"
 mount_in --bind /dev "$rootfs/dev"
