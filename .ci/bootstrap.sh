@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
+  git                                        # .ci/check_format.sh lists the tracked files
   clang libclang-rt-14-dev                   # libFuzzer, ASan, UBSan
   clang-format-19                            # .ci/check_format.sh (plain clang-format is 14)
   libboost-dev libboost-system-dev           # Asio, Beast
