@@ -74,8 +74,8 @@ summary() {
   done
   for i in "${!steplogs[@]}"; do
     [ -f "${steplogs[$i]}" ] || continue
-    # The closing lines of ctest, pytest and the seed, and the first error if any.
-    grep -aE '^[0-9]+% tests passed|tests failed out of|^Total Test time|^(=+ )?[0-9]+ (passed|failed|error)|^FAILED |^x\.sum\(\) = |^make(\[[0-9]+\])?: \*\*\*|^E: |No such file or directory|Could not find' \
+    # The closing lines of ctest, pytest (with the compat cluster) and the seed, and errors.
+    grep -aE '^== compat suite|^[0-9]+% tests passed|tests failed out of|^Total Test time|^(=+ )?[0-9]+ (passed|failed|error)|^FAILED |^x\.sum\(\) = |^make(\[[0-9]+\])?: \*\*\*|^E: |No such file or directory|Could not find' \
       "${steplogs[$i]}" | tail -n 25 | awk -v p="${commands[$i]}" '{ print "  [" p "] " $0 }' || true
   done
   echo "  total $(( $(date +%s) - t_start ))s; full log: $log"
