@@ -59,3 +59,42 @@ def test_nanny_workers_and_killed_worker(tmp_path_factory):
             assert "died while running it" in str(info.value)
             c.wait_for_workers(3, timeout=60)  # the nannies brought them back
             assert c.submit(lambda: 42).result() == 42
+
+
+def _worker_processes(nanny_pid: int) -> list:
+    """The worker process under a nanny: its newest descendant that is not a
+    multiprocessing helper (stock's nanny also runs a resource tracker)."""
+    import psutil
+
+    kids = [p for p in psutil.Process(nanny_pid).children(recursive=True)
+            if "resource_tracker" not in " ".join(p.cmdline())]
+    return sorted(kids, key=lambda p: p.create_time())
+
+
+def test_a_worker_killed_under_its_nanny_registers_again_within_5s(tmp_path_factory):
+    """Kubernetes kills worker processes, not only pods: the nanny starts a new one,
+    which must be back on the scheduler within 5 s, under its old name, every time."""
+    with make_cluster(tmp_path_factory, "renanny", nanny=True) as cluster:
+        with Client(cluster.address, timeout=30) as c:
+            c.wait_for_workers(3, timeout=60)
+            time.sleep(1)  # let stock nannies finish starting (see the test above)
+            names = sorted(w["name"] for w in c.scheduler_info()["workers"].values())
+            for round_ in range(3):
+                nanny = cluster.procs[1 + round_ % 3]
+                victims = _worker_processes(nanny.pid)
+                assert victims, f"no worker process under nanny {nanny.pid}"
+                before = set(c.scheduler_info()["workers"])
+                victims[-1].kill()
+                t0 = time.monotonic()
+                # The dead worker leaves, and a new one (a new address) joins.
+                deadline = t0 + 5
+                while time.monotonic() < deadline:
+                    now = c.scheduler_info()["workers"]
+                    if len(now) == 3 and set(now) != before:
+                        break
+                    time.sleep(0.05)
+                took = time.monotonic() - t0
+                now = c.scheduler_info()["workers"]
+                assert len(now) == 3 and set(now) != before, (round_, took, now.keys())
+                assert sorted(w["name"] for w in now.values()) == names
+                assert c.submit(lambda v: v + 1, round_, pure=False).result(timeout=30) == round_ + 1
