@@ -377,6 +377,11 @@ void SchedulerState::WorkerStatusChange(const std::string& address, const std::s
 void SchedulerState::RemoveWorker(const std::string& address, std::string_view reason) {
   WorkerState* ws = worker(address);
   if (ws == nullptr) return;
+  // No longer a candidate for anything: the transitions below run while it is still
+  // registered (TransitionToReleased fills free slots), and a task they sent here would
+  // stay processing on a worker that is gone, with its compute-task dropped (stock's
+  // remove_worker takes the worker out of `running` first).
+  ws->status = "closed";
   // Tasks it was running go back to waiting; after too many deaths they err.
   for (TaskState* ts : std::vector<TaskState*>(ws->processing.begin(), ws->processing.end())) {
     ts->suspicious++;

@@ -294,6 +294,51 @@ TEST(SchedulerStateLossTest, ProcessingDependentOfLostDataWaitsForTheRecompute) 
   EXPECT_EQ(state.task(a.key)->status, TaskStatus::kNoWorker);
 }
 
+// A worker died holding the only copy of an input of a task processing
+// elsewhere. Taking that task back (TransitionToReleased) fills free slots while the
+// dead worker is still registered and, its processing just emptied, the roomiest: a
+// queued root task was sent to it, its compute-task dropped with its outbox, and it
+// stayed processing on a worker that no longer existed (the graph hung).
+TEST(SchedulerStateLossTest, QueuedTasksNeverLandOnTheWorkerBeingRemoved) {
+  SchedulerState state(SchedulerConfig{1.1, 3, true});
+  for (const char* a : {"tcp://w1:1", "tcp://w2:1"}) ASSERT_TRUE(state.AddWorker(W(a)).ok());
+  GraphTask a;
+  a.key = Key(std::string("a"));
+  a.annotations = {{Value("workers"), Value(Array{Value("tcp://w1:1")})}};
+  GraphTask b;
+  b.key = Key(std::string("b"));
+  b.dependencies = {a.key};
+  b.annotations = {{Value("workers"), Value(Array{Value("tcp://w2:1")})}};
+  state.UpdateGraph("c", {a, b}, {b.key});
+  Outbox out = state.TakeOutbox();
+  int64_t run = *out.to_workers["tcp://w1:1"][0].Find("run_id")->get_if<int64_t>();
+  state.TaskFinished("tcp://w1:1", a.key, run, 8, {}, "int");
+  out = state.TakeOutbox();
+  ASSERT_EQ(state.task(b.key)->status, TaskStatus::kProcessing);  // on w2
+  // Enough root tasks to fill both workers and leave some queued.
+  std::vector<GraphTask> roots;
+  std::vector<Key> wanted;
+  for (int i = 0; i < 10; ++i) {
+    roots.push_back(T("r" + std::to_string(i), {}, i));
+    wanted.push_back(K("r" + std::to_string(i)));
+  }
+  state.UpdateGraph("c", std::move(roots), wanted);
+  out = state.TakeOutbox();
+  ASSERT_GT(state.StatusCounts()[static_cast<int>(TaskStatus::kQueued)], 0);
+
+  state.RemoveWorker("tcp://w1:1", "died");
+  out = state.TakeOutbox();
+  EXPECT_EQ(state.worker("tcp://w1:1"), nullptr);
+  for (int i = 0; i < 10; ++i) {
+    const TaskState* ts = state.task(K("r" + std::to_string(i)));
+    ASSERT_NE(ts, nullptr);
+    if (ts->status != TaskStatus::kProcessing) continue;
+    ASSERT_NE(ts->processing_on, nullptr);
+    EXPECT_EQ(ts->processing_on->address, "tcp://w2:1") << "r" << i;
+    EXPECT_EQ(state.worker(ts->processing_on->address), ts->processing_on) << "r" << i;
+  }
+}
+
 // Root tasks among workers that share a host's cores (WaitsForNeighbours).
 class CoLocatedRootTasksTest : public ::testing::Test {
  protected:

@@ -34,6 +34,9 @@ Status SchedulerState::Validate() const {
         break;
       case TaskStatus::kProcessing:
         if (ts.processing_on == nullptr) return Broken(ts, "processing nowhere");
+        if (worker(ts.processing_on->address) != ts.processing_on) {
+          return Broken(ts, "processing on a worker that is not registered");
+        }
         if (!ts.processing_on->processing.count(const_cast<TaskState*>(&ts))) {
           return Broken(ts, "worker does not list it as processing");
         }
