@@ -98,3 +98,66 @@ def test_a_worker_killed_under_its_nanny_registers_again_within_5s(tmp_path_fact
                 assert len(now) == 3 and set(now) != before, (round_, took, now.keys())
                 assert sorted(w["name"] for w in now.values()) == names
                 assert c.submit(lambda v: v + 1, round_, pure=False).result(timeout=30) == round_ + 1
+
+
+_TREE_LEAVES = 2000
+
+
+def _tree(counter: str):
+    """A dask.delayed binary tree of 3,999 tasks: 2,000 leaves that sleep 2 ms, then
+    pairwise adds. Every task appends a byte to `counter`, so the test knows exactly how
+    far the graph has run."""
+    import dask
+
+    def mark(path):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        os.write(fd, b"x")
+        os.close(fd)
+
+    def leaf(i, path):
+        time.sleep(0.002)
+        mark(path)
+        return i
+
+    def add(a, b, path):
+        mark(path)
+        return a + b
+
+    level = [dask.delayed(leaf, pure=False)(i, counter) for i in range(_TREE_LEAVES)]
+    while len(level) > 1:
+        pairs = [dask.delayed(add, pure=False)(level[j], level[j + 1], counter)
+                 for j in range(0, len(level) - 1, 2)]
+        level = pairs + ([level[-1]] if len(level) % 2 else [])
+    return level[0]
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.9])
+@pytest.mark.parametrize("mode", ["process-group", "under-nanny"])
+def test_a_worker_killed_mid_tree_never_hangs_the_graph(tmp_path_factory, tmp_path, mode,
+                                                        fraction):
+    """SIGKILL one worker when a fraction of a 3,999-task tree has run: either its whole
+    process group (a pod gone) or only the worker process under its nanny (an OOM kill).
+    The result must be exact, within a bound that fails the test instead of hanging it.
+    A task handed to the worker being removed used to stay processing on it for good.
+    DN_KILL_LOOPS sets the repetitions per case (default 1)."""
+    loops = int(os.environ.get("DN_KILL_LOOPS", "1"))
+    total = 2 * _TREE_LEAVES - 1
+    for loop in range(loops):
+        counter = str(tmp_path / f"counter-{loop}")
+        with make_cluster(tmp_path_factory, f"kill-{mode}", nanny=(mode == "under-nanny")) as cluster:
+            with Client(cluster.address, timeout=30) as c:
+                c.wait_for_workers(3, timeout=60)
+                if mode == "under-nanny":
+                    time.sleep(1)  # let stock nannies finish starting (see above)
+                fut = c.compute(_tree(counter))
+                deadline = time.monotonic() + 60
+                while (os.path.getsize(counter) if os.path.exists(counter) else 0) < fraction * total:
+                    assert time.monotonic() < deadline, "the tree did not get that far"
+                    assert not fut.done(), "finished before the kill"
+                    time.sleep(0.005)
+                nanny = cluster.procs[1 + loop % 3]
+                if mode == "process-group":
+                    os.killpg(nanny.pid, signal.SIGKILL)
+                else:
+                    _worker_processes(nanny.pid)[-1].kill()
+                assert fut.result(timeout=60) == sum(range(_TREE_LEAVES)), (mode, fraction, loop)
