@@ -266,13 +266,12 @@ TEST(SchedulerStateReportTest, DesiringAnErredKeyReportsTheError) {
   EXPECT_EQ(*out.to_clients["c"][0].Find("exception"), Value("boom"));
 }
 
-TEST(SchedulerStateLossTest, ProcessingDependentOfLostDataWaitsForTheRecompute) {
-  SchedulerState state(SchedulerConfig{1.1, 3, true});
-  for (const char* a : {"tcp://w1:1", "tcp://w2:1"}) ASSERT_TRUE(state.AddWorker(W(a)).ok());
-  GraphTask a;
+// Workers w1 and w2; `a` (pinned to w1) is in memory there, and `b`, which needs `a`
+// and is pinned to w2, is processing on w2: the only copy of its input is on w1.
+void ProcessingDependentOfW1sResult(SchedulerState& state, GraphTask& a, GraphTask& b) {
+  for (const char* w : {"tcp://w1:1", "tcp://w2:1"}) ASSERT_TRUE(state.AddWorker(W(w)).ok());
   a.key = Key(std::string("a"));
   a.annotations = {{Value("workers"), Value(Array{Value("tcp://w1:1")})}};
-  GraphTask b;
   b.key = Key(std::string("b"));
   b.dependencies = {a.key};
   b.annotations = {{Value("workers"), Value(Array{Value("tcp://w2:1")})}};
@@ -280,7 +279,14 @@ TEST(SchedulerStateLossTest, ProcessingDependentOfLostDataWaitsForTheRecompute) 
   Outbox out = state.TakeOutbox();
   int64_t run = *out.to_workers["tcp://w1:1"][0].Find("run_id")->get_if<int64_t>();
   state.TaskFinished("tcp://w1:1", a.key, run, 8, {}, "int");
-  out = state.TakeOutbox();
+  state.TakeOutbox();
+}
+
+TEST(SchedulerStateLossTest, ProcessingDependentOfLostDataWaitsForTheRecompute) {
+  SchedulerState state(SchedulerConfig{1.1, 3, true});
+  GraphTask a, b;
+  ASSERT_NO_FATAL_FAILURE(ProcessingDependentOfW1sResult(state, a, b));
+  Outbox out;
   ASSERT_EQ(state.task(b.key)->status, TaskStatus::kProcessing);  // on w2, fetching a
   // w1 dies: a is lost; b cannot fetch it any more.
   state.RemoveWorker("tcp://w1:1", "died");
@@ -301,19 +307,9 @@ TEST(SchedulerStateLossTest, ProcessingDependentOfLostDataWaitsForTheRecompute) 
 // stayed processing on a worker that no longer existed (the graph hung).
 TEST(SchedulerStateLossTest, QueuedTasksNeverLandOnTheWorkerBeingRemoved) {
   SchedulerState state(SchedulerConfig{1.1, 3, true});
-  for (const char* a : {"tcp://w1:1", "tcp://w2:1"}) ASSERT_TRUE(state.AddWorker(W(a)).ok());
-  GraphTask a;
-  a.key = Key(std::string("a"));
-  a.annotations = {{Value("workers"), Value(Array{Value("tcp://w1:1")})}};
-  GraphTask b;
-  b.key = Key(std::string("b"));
-  b.dependencies = {a.key};
-  b.annotations = {{Value("workers"), Value(Array{Value("tcp://w2:1")})}};
-  state.UpdateGraph("c", {a, b}, {b.key});
-  Outbox out = state.TakeOutbox();
-  int64_t run = *out.to_workers["tcp://w1:1"][0].Find("run_id")->get_if<int64_t>();
-  state.TaskFinished("tcp://w1:1", a.key, run, 8, {}, "int");
-  out = state.TakeOutbox();
+  GraphTask a, b;
+  ASSERT_NO_FATAL_FAILURE(ProcessingDependentOfW1sResult(state, a, b));
+  Outbox out;
   ASSERT_EQ(state.task(b.key)->status, TaskStatus::kProcessing);  // on w2
   // Enough root tasks to fill both workers and leave some queued.
   std::vector<GraphTask> roots;
