@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "common/dask_config.h"
 #include "scheduler/server/scheduler_server.h"
 
 namespace po = boost::program_options;
@@ -29,45 +30,6 @@ bool ParsePortSpec(const std::string& spec, uint16_t* port) {
   } catch (...) {
     return false;
   }
-}
-
-// A number of seconds with an optional unit, like dask's parse_timedelta: "90",
-// "30s", "500ms", "5m", "5 minutes", "1h", "2d".
-bool ParseDuration(const std::string& text, double* seconds) {
-  size_t used = 0;
-  double value;
-  try {
-    value = std::stod(text, &used);
-  } catch (...) {
-    return false;
-  }
-  std::string unit = text.substr(used);
-  unit.erase(0, unit.find_first_not_of(' '));
-  static const std::pair<const char*, double> kUnits[] = {{"", 1},
-                                                          {"s", 1},
-                                                          {"sec", 1},
-                                                          {"second", 1},
-                                                          {"seconds", 1},
-                                                          {"ms", 1e-3},
-                                                          {"milliseconds", 1e-3},
-                                                          {"m", 60},
-                                                          {"min", 60},
-                                                          {"minute", 60},
-                                                          {"minutes", 60},
-                                                          {"h", 3600},
-                                                          {"hr", 3600},
-                                                          {"hour", 3600},
-                                                          {"hours", 3600},
-                                                          {"d", 86400},
-                                                          {"day", 86400},
-                                                          {"days", 86400}};
-  for (const auto& [name, scale] : kUnits) {
-    if (unit == name) {
-      *seconds = value * scale;
-      return value >= 0;
-    }
-  }
-  return false;
 }
 
 }  // namespace
@@ -123,7 +85,7 @@ int main(int argc, char** argv) {
   if (vm.count("scheduler-file")) config.scheduler_file = vm["scheduler-file"].as<std::string>();
   if (vm.count("idle-timeout")) {
     double secs = 0;
-    if (!ParseDuration(vm["idle-timeout"].as<std::string>(), &secs)) {
+    if (!dn::ParseDuration(vm["idle-timeout"].as<std::string>(), &secs)) {
       std::fprintf(stderr, "dask-native-scheduler: bad --idle-timeout '%s' (e.g. 3600, 30s, 1h)\n",
                    vm["idle-timeout"].as<std::string>().c_str());
       return 2;
@@ -131,6 +93,39 @@ int main(int argc, char** argv) {
     config.idle_timeout_s = secs;
   }
   config.state.validate = vm.count("validate") > 0 || std::getenv("DN_VALIDATE") != nullptr;
+  // dask config keys, set as stock reads them from DASK_* variables.
+  if (auto v = dn::DaskConfigFromEnv("distributed.scheduler.allowed-failures")) {
+    int64_t n = 0;
+    if (!dn::ParseConfigInt(*v, &n) || n < 0) {
+      std::fprintf(stderr,
+                   "dask-native-scheduler: bad distributed.scheduler.allowed-failures '%s'\n",
+                   v->c_str());
+      return 2;
+    }
+    config.state.allowed_failures = static_cast<int>(n);
+  }
+  if (auto v = dn::DaskConfigFromEnv("distributed.scheduler.worker-ttl")) {
+    double secs = 0;
+    if (*v == "None" || *v == "null" || *v == "") {
+      config.worker_ttl_s = 0;  // never time out
+    } else if (!dn::ParseDuration(*v, &secs)) {
+      std::fprintf(stderr, "dask-native-scheduler: bad distributed.scheduler.worker-ttl '%s'\n",
+                   v->c_str());
+      return 2;
+    } else {
+      config.worker_ttl_s = secs;
+    }
+  }
+  if (auto v = dn::DaskConfigFromEnv("distributed.admin.low-level-log-length")) {
+    int64_t n = 0;
+    if (!dn::ParseConfigInt(*v, &n) || n < 0) {
+      std::fprintf(stderr,
+                   "dask-native-scheduler: bad distributed.admin.low-level-log-length '%s'\n",
+                   v->c_str());
+      return 2;
+    }
+    config.state.transition_log_length = static_cast<size_t>(n);
+  }
   if (vm.count("pid-file")) std::ofstream(vm["pid-file"].as<std::string>()) << getpid() << "\n";
 
   auto env = dn::ResolvePythonEnvironment(vm.count("python") ? vm["python"].as<std::string>() : "");

@@ -77,10 +77,8 @@ Value SchedulerServer::HeartbeatWorker(const Value& msg) {
   const std::string* addr = StrField(msg, "address");
   WorkerState* ws = addr ? state_.worker(*addr) : nullptr;
   if (ws == nullptr) return Value(Map{{Value("status"), Value("missing")}});
-  ws->last_seen = Now();
-  if (const Value* m = msg.Find("metrics"); m && m->map()) ws->metrics = *m;
-  size_t n = state_.workers().size();
-  double interval = n <= 10 ? 0.5 : n < 50 ? 1.0 : n < 200 ? 2.0 : static_cast<double>(n) / 200 + 1;
+  state_.WorkerHeartbeat(*addr, msg.Find("metrics"), MakeStimulus(msg, "heartbeat-worker"));
+  const double interval = SchedulerState::HeartbeatInterval(state_.workers().size());
   return Value(Map{{Value("status"), Value("OK")},
                    {Value("time"), Value(Now())},
                    {Value("heartbeat-interval"), Value(interval)}});
@@ -203,7 +201,7 @@ awaitable<Value> SchedulerServer::Scatter(const Value& msg) {
       }
       stored.emplace_back(*k, n);
     }
-    state_.UpdateData(*client, addr, stored);
+    state_.UpdateData(*client, addr, stored, MakeStimulus(msg, "update-data"));
   }
   Flush();
   co_return Value(std::move(keys));
@@ -220,11 +218,32 @@ awaitable<Value> SchedulerServer::Broadcast(const Value& msg) {
   } else {
     for (const auto& ws : state_.workers()) targets.push_back(ws->address);
   }
+  // on_error as stock's Scheduler.broadcast: "raise" fails the whole call with the
+  // worker's error, "return" puts the error in that worker's place, "ignore" leaves the
+  // worker out.
+  const std::string* on_error_p = StrField(msg, "on_error");
+  const std::string on_error = on_error_p ? *on_error_p : "raise";
   Map out;
   for (const std::string& addr : targets) {
     Result<Value> reply = co_await WorkerRpc(addr, *inner);
-    if (!reply.ok())
-      co_return ErrorMessage("broadcast to " + addr + " failed: " + reply.status().ToString());
+    if (!reply.ok()) {
+      if (on_error == "ignore") continue;
+      Value error = ErrorMessage("broadcast to " + addr + " failed: " + reply.status().ToString());
+      if (on_error == "return") {
+        out.push_back({Value(addr), Field(error, "exception")});
+        continue;
+      }
+      co_return error;
+    }
+    const std::string* status = StrField(*reply, "status");
+    if (reply->map() && status && *status == "uncaught-error") {  // core.py:send_recv raises
+      if (on_error == "ignore") continue;
+      if (on_error == "return") {
+        out.push_back({Value(addr), Field(*reply, "exception")});
+        continue;
+      }
+      co_return *reply;
+    }
     out.push_back({Value(addr), *reply});
   }
   co_return Value(std::move(out));
@@ -239,6 +258,21 @@ awaitable<std::optional<Value>> SchedulerServer::HandleRpc(std::shared_ptr<Conne
   if (op == "scatter") co_return co_await Scatter(msg);
   if (op == "broadcast") co_return co_await Broadcast(msg);
   if (op == "echo") co_return Field(msg, "data");
+  if (op == "get_story") {  // Client.story: the transitions touching keys or stimuli
+    // Each record as stock's Transition namedtuple travels: (key, start, finish,
+    // {key: recommended state}, stimulus_id, timestamp).
+    Array out;
+    for (const TransitionRecord* r : state_.Story(KeysFromValue(msg.Find("keys_or_stimuli")))) {
+      Map recs;
+      for (const auto& [k, finish] : r->recommendations) {
+        recs.push_back({k.ToValue(), Value(std::string(ToString(finish)))});
+      }
+      out.push_back(Value(Array{r->key.ToValue(), Value(std::string(ToString(r->start))),
+                                Value(std::string(ToString(r->finish))), Value(std::move(recs)),
+                                Value(*r->stimulus_id), Value(r->timestamp)}));
+    }
+    co_return Value(std::move(out));
+  }
   if (op == "who_has") {  // keys nil: every task the scheduler knows (get_who_has)
     Map out;
     auto add = [&out](const Key& k, const TaskState* ts) {
@@ -279,7 +313,7 @@ awaitable<std::optional<Value>> SchedulerServer::HandleRpc(std::shared_ptr<Conne
     const std::string* addr = StrField(msg, "address");
     if (addr == nullptr || state_.worker(*addr) == nullptr) co_return Value("already-removed");
     std::string address = *addr;
-    state_.RemoveWorker(address, "unregister");
+    state_.RemoveWorker(address, "unregister", MakeStimulus(msg, "unregister"));
     if (auto it = worker_streams_.find(address); it != worker_streams_.end()) it->second->Close();
     Flush();
     co_return Value("OK");

@@ -30,6 +30,18 @@ SchedulerServer::~SchedulerServer() {
 
 double SchedulerServer::Now() const { return WallTime(); }
 
+Stimulus SchedulerServer::MakeStimulus(const Value& msg, std::string_view op) const {
+  // The message's own stimulus_id when it has one (workers send theirs); otherwise one
+  // made as stock makes them, f"{op}-{time()}".
+  const double now = Now();
+  if (const std::string* id = StrField(msg, "stimulus_id"); id != nullptr && !id->empty()) {
+    return Stimulus{*id, now};
+  }
+  char digits[40];
+  std::snprintf(digits, sizeof digits, "-%.6f", now);
+  return Stimulus{std::string(op) + digits, now};
+}
+
 Status SchedulerServer::Start() {
   DN_RETURN_NOT_OK(Listen(acceptor_, config_.host, config_.port));
   auto local = acceptor_.local_endpoint();
@@ -144,7 +156,7 @@ awaitable<void> SchedulerServer::ClientStream(std::shared_ptr<Connection> conn,
   if (id_p == nullptr) co_return;
   std::string id = *id_p;
   client_streams_[id] = conn;
-  state_.AddClient(id, Now());
+  state_.AddClient(id, MakeStimulus(first, "client-connect"));
   // The client asserts the first batch is exactly [stream-start].
   conn->Send(Value(Array{Value(Map{{Value("op"), Value("stream-start")},
                                    {Value("warning"), Value("")},
@@ -172,31 +184,32 @@ awaitable<void> SchedulerServer::ClientStream(std::shared_ptr<Connection> conn,
   if (client_streams_[id] == conn) client_streams_.erase(id);
   client_batches_.erase(id);
   client_next_send_.erase(id);
-  state_.RemoveClient(id);
+  state_.RemoveClient(id, MakeStimulus(Value(), "client-stream-closed"));
   Flush();
 }
 
 void SchedulerServer::HandleClientOp(const std::string& client, const Value& msg) {
   std::string_view op = OpOf(msg);
+  const Stimulus stim = MakeStimulus(msg, op);
   if (op == "client-releases-keys") {
-    state_.ClientReleasesKeys(client, KeysFromValue(msg.Find("keys")));
+    state_.ClientReleasesKeys(client, KeysFromValue(msg.Find("keys")), stim);
   } else if (op == "client-desires-keys") {
     const std::string* c = StrField(msg, "client");
-    state_.ClientDesiresKeys(c ? *c : client, KeysFromValue(msg.Find("keys")));
+    state_.ClientDesiresKeys(c ? *c : client, KeysFromValue(msg.Find("keys")), stim);
   } else if (op == "heartbeat-client") {
-    if (ClientState* cs = state_.client(client)) cs->last_seen = Now();
+    state_.ClientHeartbeat(client, stim);
     auto it = client_streams_.find(client);
     if (it != client_streams_.end()) {
       it->second->Send(Value(Array{Value(Map{{Value("op"), Value("adjust-heartbeat-interval")},
                                              {Value("interval"), Value(5.0)}})}));
     }
   } else if (op == "cancel-keys") {
-    state_.CancelKeys(client, KeysFromValue(msg.Find("keys")));
+    state_.CancelKeys(client, KeysFromValue(msg.Find("keys")), stim);
   } else if (op == "report-key") {
     std::vector<Key> keys = KeysFromValue(msg.Find("key"));
-    state_.ClientDesiresKeys(client, keys);
+    state_.ClientDesiresKeys(client, keys, stim);
   } else if (op == "close-client") {
-    state_.RemoveClient(client);
+    state_.RemoveClient(client, stim);
   } else if (op == "publish_flush_batched_send") {
     OnFlush(Field(msg, "uid"));
   } else if (op == "subscribe-topic" || op == "unsubscribe-topic") {
@@ -229,8 +242,8 @@ awaitable<void> SchedulerServer::UpdateGraph(const std::string& client, const Va
   std::vector<Key> keys = KeysFromValue(msg.Find("keys"));
   const Value* expr = msg.Find("expr_ser");
   if (expr == nullptr || !expr->is<Serialized>()) {
-    state_.UpdateGraphFailed(client, keys, Value("update-graph without an expr_ser graph"),
-                             Value());
+    state_.UpdateGraphFailed(client, keys, Value("update-graph without an expr_ser graph"), Value(),
+                             MakeStimulus(msg, "update-graph"));
     co_return;
   }
   IngestRequest req;
@@ -241,16 +254,18 @@ awaitable<void> SchedulerServer::UpdateGraph(const std::string& client, const Va
     req.annotations = *a->get_if<Pickled>();
   }
   Result<IngestResult> result = co_await Ingest(std::move(req));
+  // The stimulus is the graph's arrival; its time is when ingestion finished.
+  const Stimulus stim = MakeStimulus(msg, "update-graph");
   if (!result.ok()) {
-    state_.UpdateGraphFailed(client, keys, Value(result.status().ToString()), Value());
+    state_.UpdateGraphFailed(client, keys, Value(result.status().ToString()), Value(), stim);
   } else if (result->failed) {
     Value exc = result->exception_pickle.empty() ? Value(result->error_text)
                                                  : Value(SerializeBytes(result->exception_pickle));
     Value tb = result->traceback_pickle.empty() ? Value()
                                                 : Value(SerializeBytes(result->traceback_pickle));
-    state_.UpdateGraphFailed(client, keys, exc, tb);
+    state_.UpdateGraphFailed(client, keys, exc, tb, stim);
   } else {
-    state_.UpdateGraph(client, std::move(result->tasks), keys);
+    state_.UpdateGraph(client, std::move(result->tasks), keys, stim);
   }
 }
 
@@ -276,9 +291,8 @@ awaitable<void> SchedulerServer::WorkerStream(std::shared_ptr<Connection> conn, 
   if (const Value* v = msg.Find("extra"); v && v->map()) ws->extra = *v;
   ws->pid = IntField(msg, "pid", 0);
   if (const std::string* s = StrField(msg, "status")) ws->status = *s;
-  ws->last_seen = Now();
   std::string address = ws->address;
-  Status st = state_.AddWorker(std::move(ws));
+  Status st = state_.AddWorker(std::move(ws), MakeStimulus(msg, "add-worker"));
   if (!st.ok()) {
     conn->Send(Value(Map{{Value("status"), Value("error")},
                          {Value("message"), Value(st.message())},
@@ -310,7 +324,8 @@ awaitable<void> SchedulerServer::WorkerStream(std::shared_ptr<Connection> conn, 
   worker_batches_.erase(address);
   for (auto& c : rpc_pool_[address]) c->Close();
   rpc_pool_.erase(address);
-  state_.RemoveWorker(address, "worker-stream-closed");
+  state_.RemoveWorker(address, "worker-stream-closed",
+                      MakeStimulus(Value(), "worker-stream-closed"));
   Flush();
 }
 
@@ -327,6 +342,7 @@ Buffer SchedulerServer::OwnedTaskType(const Buffer& type) {
 
 void SchedulerServer::HandleWorkerOp(const std::string& worker, const Value& msg) {
   std::string_view op = OpOf(msg);
+  const Stimulus stim = MakeStimulus(msg, op);
   if (op == "task-finished") {
     auto key = Key::FromValue(Field(msg, "key"));
     if (!key.ok()) return;
@@ -336,21 +352,21 @@ void SchedulerServer::HandleWorkerOp(const std::string& worker, const Value& msg
     }
     const std::string* tn = StrField(msg, "typename");
     state_.TaskFinished(worker, *key, IntField(msg, "run_id", -1), IntField(msg, "nbytes", 0),
-                        std::move(type), tn ? *tn : "");
+                        std::move(type), tn ? *tn : "", stim);
   } else if (op == "task-erred") {
     auto key = Key::FromValue(Field(msg, "key"));
     if (!key.ok()) return;
     state_.TaskErred(worker, *key, IntField(msg, "run_id", -1), Field(msg, "exception"),
-                     Field(msg, "traceback"));
+                     Field(msg, "traceback"), stim);
   } else if (op == "add-keys") {
-    state_.AddKeys(worker, KeysFromValue(msg.Find("keys")));
+    state_.AddKeys(worker, KeysFromValue(msg.Find("keys")), stim);
   } else if (op == "release-worker-data") {
     if (auto key = Key::FromValue(Field(msg, "key")); key.ok())
-      state_.ReleaseWorkerData(worker, *key);
+      state_.ReleaseWorkerData(worker, *key, stim);
   } else if (op == "worker-status-change") {
-    if (const std::string* s = StrField(msg, "status")) state_.WorkerStatusChange(worker, *s);
+    if (const std::string* s = StrField(msg, "status")) state_.WorkerStatusChange(worker, *s, stim);
   } else if (op == "request-refresh-who-has") {
-    state_.RequestRefreshWhoHas(worker, KeysFromValue(msg.Find("keys")));
+    state_.RequestRefreshWhoHas(worker, KeysFromValue(msg.Find("keys")), stim);
   } else if (op == "keep-alive" || op == "log-event" || op == "steal-response" ||
              op == "long-running" || op == "reschedule") {
     // Accepted; work stealing and secession are not implemented yet.
@@ -463,6 +479,7 @@ awaitable<Value> SchedulerServer::PublishPut(const Value& msg) {
       names->array()->size() != data->array()->size()) {
     co_return ErrorMessage("publish_put needs names, keys and data of equal length");
   }
+  const Stimulus stim = MakeStimulus(msg, "publish-put");
   for (size_t i = 0; i < names->array()->size(); ++i) {
     auto name = Key::FromValue((*names->array())[i]);
     if (!name.ok()) co_return ErrorMessage("bad dataset name");
@@ -471,11 +488,11 @@ awaitable<Value> SchedulerServer::PublishPut(const Value& msg) {
     if (it != datasets_.end()) {
       if (!override)
         co_return ErrorMessage("KeyError: 'Dataset " + name->Repr() + " already exists'");
-      state_.ClientReleasesKeys(holder, KeysFromValue(&it->second.keys));
+      state_.ClientReleasesKeys(holder, KeysFromValue(&it->second.keys), stim);
       datasets_.erase(it);
     }
     const Value& keys_i = (*keys->array())[i];
-    state_.ClientDesiresKeys(holder, KeysFromValue(&keys_i));
+    state_.ClientDesiresKeys(holder, KeysFromValue(&keys_i), stim);
     datasets_[*name] = Dataset{keys_i, (*data->array())[i]};
   }
   Flush();
@@ -490,7 +507,8 @@ Value SchedulerServer::PublishDelete(const Value& msg) {
       auto it = datasets_.find(*name);
       if (it == datasets_.end()) continue;
       state_.ClientReleasesKeys("published-" + (name->str() ? *name->str() : name->Repr()),
-                                KeysFromValue(&it->second.keys));
+                                KeysFromValue(&it->second.keys),
+                                MakeStimulus(msg, "publish-delete"));
       datasets_.erase(it);
     }
   }
@@ -508,16 +526,17 @@ awaitable<void> SchedulerServer::Housekeeping() {
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (stopping_) co_return;
     double now = Now();
-    std::vector<std::string> silent;
-    for (const auto& ws : state_.workers()) {
-      if (now - ws->last_seen > config_.worker_ttl_s) silent.push_back(ws->address);
-    }
+    const Stimulus ttl_stim = MakeStimulus(Value(), "check-worker-ttl");
+    std::vector<std::string> silent = config_.worker_ttl_s > 0
+                                          ? state_.WorkersPastTtl(config_.worker_ttl_s, now)
+                                          : std::vector<std::string>{};
     for (const std::string& addr : silent) {
+      const WorkerState* ws = state_.worker(addr);
       std::fprintf(stderr, "dask-native-scheduler: removing %s: no heartbeat for %.0f s\n",
-                   addr.c_str(), config_.worker_ttl_s);
+                   addr.c_str(), now - ws->last_seen);
       auto it = worker_streams_.find(addr);
       if (it != worker_streams_.end()) it->second->Close();
-      state_.RemoveWorker(addr, "worker-ttl-timed-out");
+      state_.RemoveWorker(addr, "worker-ttl-timed-out", ttl_stim);
     }
     if (!silent.empty()) Flush();
     bool busy = !client_streams_.empty();
@@ -554,48 +573,27 @@ awaitable<Value> SchedulerServer::RetireWorkers(const Value& msg) {
   for (WorkerState* ws : targets) out.push_back({Value(ws->address), WorkerInfo(*ws)});
   std::vector<std::string> addresses;
   for (WorkerState* ws : targets) addresses.push_back(ws->address);
+  const Stimulus stim = MakeStimulus(msg, "retire-workers");
   for (const std::string& addr : addresses) {
-    state_.WorkerStatusChange(addr, "closing_gracefully");
+    state_.WorkerStatusChange(addr, "closing_gracefully", stim);
   }
   Flush();
-  // Copy results only the retiring workers hold to the others, then wait for them.
+  // Copy results only the retiring workers hold to the others, then wait for them;
+  // the state machine chooses the destinations, and asks again every 2 s.
   for (int round = 0; round < 300; ++round) {
-    std::unordered_map<WorkerState*, std::vector<TaskState*>> copies;
-    bool pending = false;
-    for (const std::string& addr : addresses) {
-      WorkerState* ws = state_.worker(addr);
-      if (ws == nullptr) continue;
-      pending = pending || !ws->processing.empty();
-      for (TaskState* ts : ws->has_what) {
-        bool elsewhere = false;
-        for (WorkerState* h : ts->who_has) {
-          elsewhere = elsewhere ||
-                      std::find(addresses.begin(), addresses.end(), h->address) == addresses.end();
-        }
-        if (elsewhere || (ts->who_wants.empty() && ts->waiters.empty())) continue;
-        pending = true;
-        WorkerState* dest = nullptr;
-        for (const auto& other : state_.workers()) {
-          if (other->running() && (dest == nullptr || other->nbytes < dest->nbytes))
-            dest = other.get();
-        }
-        if (dest != nullptr && round % 20 == 0) copies[dest].push_back(ts);
-      }
-    }
-    if (!pending) break;
-    for (auto& [dest, keys] : copies) state_.AcquireReplicas(dest->address, keys);
+    if (!state_.ReplicateFromRetiring(addresses, round % 20 == 0, stim)) break;
     Flush();
     asio::steady_timer t(io_, std::chrono::milliseconds(100));
     boost::system::error_code ec;
     co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
   for (const std::string& addr : addresses) {
-    if (close_workers) state_.CloseWorker(addr, "scheduler-remove-worker");
+    if (close_workers) state_.CloseWorker(addr, "scheduler-remove-worker", stim);
   }
   Flush();
   for (const std::string& addr : addresses) {
     auto it = worker_streams_.find(addr);
-    state_.RemoveWorker(addr, "retired");
+    state_.RemoveWorker(addr, "retired", stim);
     if (it != worker_streams_.end() && !close_workers) {
       // Without close_workers the worker stays up but leaves the cluster.
       it->second->Send(Value(Array{Value(Map{{Value("op"), Value("close-stream")}})}));

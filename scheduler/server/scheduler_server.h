@@ -20,7 +20,7 @@ struct ServerConfig {
   uint16_t dashboard_port = 8787;  ///< advertised in identity's services
   std::string scheduler_file;
   double idle_timeout_s = 0;        ///< 0: never close for idleness
-  double worker_ttl_s = 300;        ///< `distributed.scheduler.worker-ttl`
+  double worker_ttl_s = 300;        ///< `distributed.scheduler.worker-ttl`; 0: none
   double handshake_timeout_s = 10;  ///< a peer must handshake this quickly
   /// An RPC comm with no request for this long is closed (streams heartbeat, so they
   /// are exempt); stock clients reopen pooled comms as needed.
@@ -85,6 +85,8 @@ class SchedulerServer {
   /// Send the state machine's pending messages, one batch per recipient.
   void Flush();
   double Now() const;
+  /// The stimulus a message causes: its stimulus_id, or "<op>-<now>".
+  Stimulus MakeStimulus(const Value& msg, std::string_view op) const;
   void WriteSchedulerFile() const;
 
   asio::io_context& io_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/check.h"
 #include "protocol/messages/worker_ops.h"
 #include "protocol/pickle/pickle_writer.h"
 #include "protocol/serialize/bytes_serializer.h"
@@ -63,10 +64,6 @@ int64_t SchedulerState::total_threads() const {
 
 Outbox SchedulerState::TakeOutbox() { return std::exchange(outbox_, Outbox{}); }
 
-std::string SchedulerState::StimulusId(std::string_view prefix) {
-  return std::string(prefix) + "-" + std::to_string(++stimulus_counter_);
-}
-
 void SchedulerState::SendToWorker(const std::string& address, Value message) {
   outbox_.to_workers[address].push_back(std::move(message));
 }
@@ -116,18 +113,23 @@ Value KilledWorkerException(const Key& key, const std::string& last_worker, int 
 
 // --- stimuli ---------------------------------------------------------------------
 
-void SchedulerState::AddClient(const std::string& id, double now) {
+void SchedulerState::AddClient(const std::string& id, const Stimulus& stim) {
   auto& cs = clients_[id];
   if (!cs) {
     cs = std::make_unique<ClientState>();
     cs->id = id;
   }
-  cs->last_seen = now;
+  cs->last_seen = stim.now;
 }
 
-void SchedulerState::RemoveClient(const std::string& id) {
+void SchedulerState::ClientHeartbeat(const std::string& id, const Stimulus& stim) {
+  if (ClientState* cs = client(id)) cs->last_seen = stim.now;
+}
+
+void SchedulerState::RemoveClient(const std::string& id, const Stimulus& stim) {
   auto it = clients_.find(id);
   if (it == clients_.end()) return;
+  OpenStimulus(stim);
   ClientState* cs = it->second.get();
   std::vector<TaskState*> wanted(cs->wants_what.begin(), cs->wants_what.end());
   for (TaskState* ts : wanted) {
@@ -137,12 +139,13 @@ void SchedulerState::RemoveClient(const std::string& id) {
   cs->wants_what.clear();
   RunTransitions();
   clients_.erase(it);
-  AfterStimulus();
+  CloseStimulus();
 }
 
 void SchedulerState::UpdateGraph(const std::string& client, std::vector<GraphTask> tasks,
-                                 const std::vector<Key>& wanted) {
-  AddClient(client, 0);
+                                 const std::vector<Key>& wanted, const Stimulus& stim) {
+  OpenStimulus(stim);
+  AddClient(client, stim);
   ClientState* cs = clients_[client].get();
   generation_ += 1;
   std::vector<TaskState*> touched;
@@ -231,23 +234,27 @@ void SchedulerState::UpdateGraph(const std::string& client, std::vector<GraphTas
   for (TaskState* ts : touched) {
     if (ts->status == TaskStatus::kReleased) Recommend(ts, TaskStatus::kWaiting);
   }
-  RunTransitions();
-  AfterStimulus();
+  CloseStimulus();
 }
 
 void SchedulerState::UpdateGraphFailed(const std::string& client, const std::vector<Key>& wanted,
-                                       const Value& exception, const Value& traceback) {
+                                       const Value& exception, const Value& traceback,
+                                       const Stimulus& stim) {
+  OpenStimulus(stim);
   for (const Key& k : wanted) {
     SendToClient(client, Value(Map{{Value("op"), Value("task-erred")},
                                    {Value("key"), k.ToValue()},
                                    {Value("exception"), exception},
                                    {Value("traceback"), traceback}}));
   }
+  CloseStimulus();
 }
 
-void SchedulerState::ClientReleasesKeys(const std::string& client, const std::vector<Key>& keys) {
+void SchedulerState::ClientReleasesKeys(const std::string& client, const std::vector<Key>& keys,
+                                        const Stimulus& stim) {
   ClientState* cs = this->client(client);
   if (cs == nullptr) return;
+  OpenStimulus(stim);
   for (const Key& k : keys) {
     TaskState* ts = task(k);
     if (ts == nullptr) continue;
@@ -255,12 +262,13 @@ void SchedulerState::ClientReleasesKeys(const std::string& client, const std::ve
     cs->wants_what.erase(ts);
     ReleaseIfUnneeded(ts);
   }
-  RunTransitions();
-  AfterStimulus();
+  CloseStimulus();
 }
 
-void SchedulerState::ClientDesiresKeys(const std::string& client, const std::vector<Key>& keys) {
-  AddClient(client, 0);
+void SchedulerState::ClientDesiresKeys(const std::string& client, const std::vector<Key>& keys,
+                                       const Stimulus& stim) {
+  OpenStimulus(stim);
+  AddClient(client, stim);
   ClientState* cs = clients_[client].get();
   for (const Key& k : keys) {
     TaskState* ts = task(k);
@@ -270,8 +278,7 @@ void SchedulerState::ClientDesiresKeys(const std::string& client, const std::vec
     ReportState(client, ts);
     if (ts->status == TaskStatus::kReleased) Recommend(ts, TaskStatus::kWaiting);
   }
-  RunTransitions();
-  AfterStimulus();
+  CloseStimulus();
 }
 
 void SchedulerState::ReportState(const std::string& client, TaskState* ts) {
@@ -288,7 +295,9 @@ void SchedulerState::ReportState(const std::string& client, TaskState* ts) {
   }
 }
 
-void SchedulerState::CancelKeys(const std::string& client, const std::vector<Key>& keys) {
+void SchedulerState::CancelKeys(const std::string& client, const std::vector<Key>& keys,
+                                const Stimulus& stim) {
+  OpenStimulus(stim);
   Array cancelled;
   for (const Key& k : keys) {
     TaskState* ts = task(k);
@@ -303,15 +312,16 @@ void SchedulerState::CancelKeys(const std::string& client, const std::vector<Key
     ts->who_wants.clear();
     ReleaseIfUnneeded(ts);
   }
-  RunTransitions();
-  AfterStimulus();
+  CloseStimulus();
 }
 
 void SchedulerState::UpdateData(const std::string& client, const std::string& worker_address,
-                                const std::vector<std::pair<Key, int64_t>>& keys) {
+                                const std::vector<std::pair<Key, int64_t>>& keys,
+                                const Stimulus& stim) {
   WorkerState* ws = worker(worker_address);
   if (ws == nullptr) return;
-  AddClient(client, 0);
+  OpenStimulus(stim);
+  AddClient(client, stim);
   ClientState* cs = clients_[client].get();
   for (const auto& [k, nbytes] : keys) {
     auto& slot = tasks_[k];
@@ -321,22 +331,23 @@ void SchedulerState::UpdateData(const std::string& client, const std::string& wo
       slot->prefix = KeySplit(k);
     }
     TaskState* ts = slot.get();
-    if (ts->status == TaskStatus::kReleased || ts->status == TaskStatus::kMemory) {
-      SetStatus(ts, TaskStatus::kMemory);
-      ts->nbytes = nbytes;
-      if (ts->who_has.insert(ws).second) {
-        ws->has_what.insert(ts);
-        ws->AddBytes(nbytes);
-      }
+    if (ts->status == TaskStatus::kReleased) {
+      TransitionArgs args;
+      args.worker = ws;
+      args.nbytes = nbytes;
+      Status st = Transition(ts, TaskStatus::kMemory, args);
+      DN_CHECK(st.ok(), st.ToString());
+    } else if (ts->status == TaskStatus::kMemory && ts->who_has.insert(ws).second) {
+      ws->has_what.insert(ts);  // another replica
+      ws->AddBytes(nbytes);
     }
     ts->who_wants.insert(cs);
     cs->wants_what.insert(ts);
   }
-  RunTransitions();
-  AfterStimulus();
+  CloseStimulus();
 }
 
-Status SchedulerState::AddWorker(std::unique_ptr<WorkerState> ws) {
+Status SchedulerState::AddWorker(std::unique_ptr<WorkerState> ws, const Stimulus& stim) {
   if (workers_by_address_.count(ws->address)) {
     return Status::Invalid("worker address already registered: " + ws->address);
   }
@@ -345,93 +356,96 @@ Status SchedulerState::AddWorker(std::unique_ptr<WorkerState> ws) {
       return Status::Invalid("name taken, " + ws->name.ToDebugString());
     }
   }
+  OpenStimulus(stim);
   WorkerState* raw = ws.get();
+  raw->last_seen = stim.now;
   workers_by_address_[raw->address] = raw;
   workers_by_host_[raw->host].push_back(raw);
   workers_.push_back(std::move(ws));
   if (raw->running()) {
-    for (TaskState* ts : std::vector<TaskState*>(unrunnable_.begin(), unrunnable_.end())) {
-      Recommend(ts, TaskStatus::kProcessing);
-    }
-    RunTransitions();
-    FillFreeSlots();
+    for (TaskState* ts : unrunnable_) Recommend(ts, TaskStatus::kProcessing);
   }
-  AfterStimulus();
+  CloseStimulus();
   return Status::OK();
 }
 
-void SchedulerState::WorkerStatusChange(const std::string& address, const std::string& status) {
+void SchedulerState::WorkerStatusChange(const std::string& address, const std::string& status,
+                                        const Stimulus& stim) {
   WorkerState* ws = worker(address);
   if (ws == nullptr) return;
+  OpenStimulus(stim);
   ws->status = status;
   if (ws->running()) {
-    for (TaskState* ts : std::vector<TaskState*>(unrunnable_.begin(), unrunnable_.end())) {
-      Recommend(ts, TaskStatus::kProcessing);
-    }
-    RunTransitions();
-    FillFreeSlots();
+    for (TaskState* ts : unrunnable_) Recommend(ts, TaskStatus::kProcessing);
   }
-  AfterStimulus();
+  CloseStimulus();
 }
 
-void SchedulerState::RemoveWorker(const std::string& address, std::string_view reason) {
+bool SchedulerState::WorkerHeartbeat(const std::string& address, const Value* metrics,
+                                     const Stimulus& stim) {
+  WorkerState* ws = worker(address);
+  if (ws == nullptr) return false;
+  ws->last_seen = stim.now;
+  if (metrics != nullptr && metrics->map()) ws->metrics = *metrics;
+  return true;
+}
+
+double SchedulerState::HeartbeatInterval(size_t n) {
+  if (n <= 10) return 0.5;
+  if (n < 50) return 1;
+  if (n < 200) return 2;
+  return static_cast<double>(n) / 200 + 1;  // no more than 200 heartbeats a second
+}
+
+std::vector<std::string> SchedulerState::WorkersPastTtl(double ttl, double now) const {
+  const double effective = std::max(ttl, 10 * HeartbeatInterval(workers_.size()));
+  std::vector<std::string> out;
+  for (const auto& ws : workers_) {
+    if (now - ws->last_seen > effective) out.push_back(ws->address);
+  }
+  return out;
+}
+
+void SchedulerState::RemoveWorker(const std::string& address, std::string_view reason,
+                                  const Stimulus& stim) {
   WorkerState* ws = worker(address);
   if (ws == nullptr) return;
+  OpenStimulus(stim);
   // No longer a candidate for anything: the transitions below run while it is still
-  // registered (TransitionToReleased fills free slots), and a task they sent here would
-  // stay processing on a worker that is gone, with its compute-task dropped (stock's
-  // remove_worker takes the worker out of `running` first).
+  // registered, and a task they sent here would stay processing on a worker that is
+  // gone, with its compute-task dropped (stock's remove_worker takes the worker out of
+  // `running` first).
   ws->status = "closed";
   // Tasks it was running go back to waiting; after too many deaths they err.
   for (TaskState* ts : std::vector<TaskState*>(ws->processing.begin(), ws->processing.end())) {
     ts->suspicious++;
-    ws->processing.erase(ts);
-    ts->processing_on = nullptr;
-    SetStatus(ts, TaskStatus::kReleased);
+    Status st;
     if (ts->suspicious > config_.allowed_failures) {
-      TransitionToErred(ts, ts, KilledWorkerException(ts->key, address, config_.allowed_failures),
-                        Value());
-    } else if (Needed(ts)) {
-      Recommend(ts, TaskStatus::kWaiting);
+      ts->exception = KilledWorkerException(ts->key, address, config_.allowed_failures);
+      ts->traceback = Value();
+      ts->exception_blame = ts;
+      st = Transition(ts, TaskStatus::kErred);
+    } else {
+      st = Transition(ts, TaskStatus::kReleased);  // then waiting, if still needed
     }
+    DN_CHECK(st.ok(), st.ToString());
   }
   // Results only it held are lost: recompute the ones still needed.
   for (TaskState* ts : std::vector<TaskState*>(ws->has_what.begin(), ws->has_what.end())) {
     ts->who_has.erase(ws);
-    if (!ts->who_has.empty() || ts->status != TaskStatus::kMemory) continue;
-    SetStatus(ts, TaskStatus::kReleased);
-    for (TaskState* dts : std::vector<TaskState*>(ts->dependents.begin(), ts->dependents.end())) {
-      if (dts->status == TaskStatus::kWaiting) {
-        dts->waiting_on.insert(ts);
-        ts->waiters.insert(dts);
-      } else if (dts->status == TaskStatus::kProcessing) {
-        // Its worker can no longer fetch this input: take the task back (free-keys)
-        // and let it wait for the recomputation, as _transition_memory_released does.
-        TransitionToReleased(dts);
-      }
-    }
-    if (!ts->run_spec) {
-      ReportToClients(
-          ts, Value(Map{{Value("op"), Value("lost-data")}, {Value("key"), ts->key.ToValue()}}));
-      if (!Needed(ts)) Recommend(ts, TaskStatus::kForgotten);
-      continue;
-    }
-    if (Needed(ts)) {
-      ReportToClients(
-          ts, Value(Map{{Value("op"), Value("lost-data")}, {Value("key"), ts->key.ToValue()}}));
-      Recommend(ts, TaskStatus::kWaiting);
-    } else if (ts->dependents.empty()) {
-      Recommend(ts, TaskStatus::kForgotten);
+    ws->has_what.erase(ts);
+    if (ts->who_has.empty() && ts->status == TaskStatus::kMemory) {
+      Status st = Transition(ts, TaskStatus::kReleased);
+      DN_CHECK(st.ok(), st.ToString());
     }
   }
   ws->has_what.clear();
   // Other workers hear that it left (RemoveWorkerEvent), as stock sends.
-  std::string sid = StimulusId("remove-worker");
   for (const auto& other : workers_) {
     if (other.get() == ws) continue;
     SendToWorker(other->address, Value(Map{{Value("op"), Value("remove-worker")},
                                            {Value("worker"), Value(address)},
-                                           {Value("stimulus_id"), Value(sid)}}));
+                                           {Value("stimulus_id"), Value(StimulusId())}}));
   }
   workers_by_address_.erase(address);
   std::vector<WorkerState*>& neighbours = workers_by_host_[ws->host];
@@ -442,98 +456,72 @@ void SchedulerState::RemoveWorker(const std::string& address, std::string_view r
   std::unique_ptr<WorkerState> dead = std::move(*it);
   workers_.erase(it);
   outbox_.to_workers.erase(address);
-  RunTransitions();
-  FillFreeSlots();
-  AfterStimulus();
+  CloseStimulus();
+  outbox_.to_workers.erase(address);
   (void)reason;
 }
 
 void SchedulerState::TaskFinished(const std::string& worker_address, const Key& key, int64_t run_id,
-                                  int64_t nbytes, Buffer type, std::string type_name) {
+                                  int64_t nbytes, Buffer type, std::string type_name,
+                                  const Stimulus& stim) {
   TaskState* ts = task(key);
   WorkerState* ws = worker(worker_address);
-  if (ts == nullptr || ws == nullptr) {
-    if (ws != nullptr) {
-      SendToWorker(worker_address,
-                   Value(Map{{Value("op"), Value("free-keys")},
-                             {Value("keys"), Value(Array{key.ToValue()})},
-                             {Value("stimulus_id"), Value(StimulusId("already-released"))}}));
-    }
-    AfterStimulus();
-    return;
-  }
-  if (ts->status == TaskStatus::kMemory) {
+  if (ws == nullptr) return;
+  OpenStimulus(stim);
+  if (ts == nullptr) {
+    SendToWorker(worker_address, Value(Map{{Value("op"), Value("free-keys")},
+                                           {Value("keys"), Value(Array{key.ToValue()})},
+                                           {Value("stimulus_id"), Value(StimulusId())}}));
+  } else if (ts->status == TaskStatus::kMemory) {
     // A second replica, e.g. computed twice after a steal; keep it.
-    if (ts->who_has.insert(ws).second) ws->has_what.insert(ts);
-    AfterStimulus();
-    return;
-  }
-  if (ts->status != TaskStatus::kProcessing || ts->processing_on != ws || ts->run_id != run_id) {
-    // Stale: the task was released or rescheduled meanwhile.
-    SendToWorker(worker_address,
-                 Value(Map{{Value("op"), Value("free-keys")},
-                           {Value("keys"), Value(Array{key.ToValue()})},
-                           {Value("stimulus_id"), Value(StimulusId("stale-run"))}}));
-    AfterStimulus();
-    return;
-  }
-  // _transition_processing_memory
-  ws->processing.erase(ts);
-  ts->processing_on = nullptr;
-  ts->nbytes = nbytes;
-  ts->type = std::move(type);
-  ts->type_name = std::move(type_name);
-  ts->who_has.insert(ws);
-  ws->has_what.insert(ts);
-  ws->AddBytes(nbytes);
-  if (ts->root_ish()) last_root_nbytes_ = std::max<int64_t>(nbytes, 0);
-  SetStatus(ts, TaskStatus::kMemory);
-  for (TaskState* dts : ts->dependents) {
-    if (dts->waiting_on.erase(ts) && dts->waiting_on.empty() &&
-        dts->status == TaskStatus::kWaiting) {
-      Recommend(dts, TaskStatus::kProcessing);
+    if (ts->who_has.insert(ws).second) {
+      ws->has_what.insert(ts);
+      ws->AddBytes(ts->nbytes);
     }
+  } else if (ts->status != TaskStatus::kProcessing || ts->processing_on != ws ||
+             ts->run_id != run_id) {
+    // Stale: the task was released or rescheduled meanwhile.
+    SendToWorker(worker_address, FreeKeysMessage(ts));
+  } else {
+    TransitionArgs args;
+    args.worker = ws;
+    args.nbytes = nbytes;
+    args.type = std::move(type);
+    args.type_name = std::move(type_name);
+    Status st = Transition(ts, TaskStatus::kMemory, args);
+    DN_CHECK(st.ok(), st.ToString());
   }
-  for (TaskState* dep : ts->dependencies) {
-    dep->waiters.erase(ts);
-    ReleaseIfUnneeded(dep);
-  }
-  Map msg{{Value("op"), Value("key-in-memory")}, {Value("key"), ts->key.ToValue()}};
-  if (!ts->type.empty()) msg.push_back({Value("type"), Value(Bin{ts->type})});
-  ReportToClients(ts, Value(std::move(msg)));
-  if (!Needed(ts) && ts->dependents.empty()) Recommend(ts, TaskStatus::kReleased);
-  RunTransitions();
-  FillFreeSlots();
-  AfterStimulus();
+  CloseStimulus();
 }
 
 void SchedulerState::TaskErred(const std::string& worker_address, const Key& key, int64_t run_id,
-                               Value exception, Value traceback) {
+                               Value exception, Value traceback, const Stimulus& stim) {
   TaskState* ts = task(key);
   WorkerState* ws = worker(worker_address);
   if (ts == nullptr || ws == nullptr || ts->status != TaskStatus::kProcessing ||
       ts->processing_on != ws || ts->run_id != run_id) {
-    AfterStimulus();
     return;
   }
-  ws->processing.erase(ts);
-  ts->processing_on = nullptr;
+  OpenStimulus(stim);
+  Status st;
   if (ts->retries > 0) {
     ts->retries--;
-    SetStatus(ts, TaskStatus::kReleased);
-    Recommend(ts, TaskStatus::kWaiting);
+    st = Transition(ts, TaskStatus::kReleased);  // then waiting again
   } else {
-    SetStatus(ts, TaskStatus::kReleased);
-    TransitionToErred(ts, ts, std::move(exception), std::move(traceback));
+    ts->exception = std::move(exception);
+    ts->traceback = std::move(traceback);
+    ts->exception_blame = ts;
+    ts->erred_on.push_back(worker_address);
+    st = Transition(ts, TaskStatus::kErred);
   }
-  RunTransitions();
-  FillFreeSlots();
-  AfterStimulus();
+  DN_CHECK(st.ok(), st.ToString());
+  CloseStimulus();
 }
 
 void SchedulerState::RequestRefreshWhoHas(const std::string& worker_address,
-                                          const std::vector<Key>& keys) {
+                                          const std::vector<Key>& keys, const Stimulus& stim) {
   if (worker(worker_address) == nullptr) return;
+  OpenStimulus(stim);
   Map who_has;
   for (const Key& k : keys) {
     Array holders;
@@ -542,16 +530,17 @@ void SchedulerState::RequestRefreshWhoHas(const std::string& worker_address,
     }
     who_has.push_back(MapEntry{k.ToValue(), Value(std::move(holders))});
   }
-  SendToWorker(worker_address,
-               Value(Map{{Value("op"), Value("refresh-who-has")},
-                         {Value("who_has"), Value(std::move(who_has))},
-                         {Value("stimulus_id"), Value(StimulusId("refresh-who-has"))}}));
-  AfterStimulus();
+  SendToWorker(worker_address, Value(Map{{Value("op"), Value("refresh-who-has")},
+                                         {Value("who_has"), Value(std::move(who_has))},
+                                         {Value("stimulus_id"), Value(StimulusId())}}));
+  CloseStimulus();
 }
 
-void SchedulerState::AddKeys(const std::string& worker_address, const std::vector<Key>& keys) {
+void SchedulerState::AddKeys(const std::string& worker_address, const std::vector<Key>& keys,
+                             const Stimulus& stim) {
   WorkerState* ws = worker(worker_address);
   if (ws == nullptr) return;
+  OpenStimulus(stim);
   Array redundant;
   for (const Key& k : keys) {
     TaskState* ts = task(k);
@@ -565,53 +554,80 @@ void SchedulerState::AddKeys(const std::string& worker_address, const std::vecto
     }
   }
   if (!redundant.empty()) {
-    SendToWorker(worker_address,
-                 Value(Map{{Value("op"), Value("remove-replicas")},
-                           {Value("keys"), Value(std::move(redundant))},
-                           {Value("stimulus_id"), Value(StimulusId("redundant-replicas"))}}));
+    SendToWorker(worker_address, Value(Map{{Value("op"), Value("remove-replicas")},
+                                           {Value("keys"), Value(std::move(redundant))},
+                                           {Value("stimulus_id"), Value(StimulusId())}}));
   }
-  AfterStimulus();
+  CloseStimulus();
 }
 
-void SchedulerState::AcquireReplicas(const std::string& worker_address,
-                                     const std::vector<TaskState*>& keys) {
-  Map who_has, nbytes;
-  for (TaskState* ts : keys) {
-    Array holders;
-    for (WorkerState* h : ts->who_has) holders.emplace_back(h->address);
-    who_has.push_back({ts->key.ToValue(), Value(std::move(holders))});
-    nbytes.push_back({ts->key.ToValue(), Value(std::max<int64_t>(ts->nbytes, 0))});
+bool SchedulerState::ReplicateFromRetiring(const std::vector<std::string>& retiring, bool send,
+                                           const Stimulus& stim) {
+  OpenStimulus(stim);
+  auto is_retiring = [&](const WorkerState* ws) {
+    return std::find(retiring.begin(), retiring.end(), ws->address) != retiring.end();
+  };
+  std::unordered_map<WorkerState*, std::vector<TaskState*>> copies;
+  bool pending = false;
+  for (const std::string& address : retiring) {
+    WorkerState* ws = worker(address);
+    if (ws == nullptr) continue;
+    pending = pending || !ws->processing.empty();
+    for (TaskState* ts : ws->has_what) {
+      bool elsewhere = false;
+      for (WorkerState* h : ts->who_has) elsewhere = elsewhere || !is_retiring(h);
+      if (elsewhere || !Needed(ts)) continue;
+      pending = true;
+      WorkerState* dest = nullptr;
+      for (const auto& other : workers_) {
+        if (other->running() && !is_retiring(other.get()) &&
+            (dest == nullptr || other->nbytes < dest->nbytes)) {
+          dest = other.get();
+        }
+      }
+      if (dest != nullptr && send) copies[dest].push_back(ts);
+    }
   }
-  SendToWorker(worker_address,
-               Value(Map{{Value("op"), Value("acquire-replicas")},
-                         {Value("who_has"), Value(std::move(who_has))},
-                         {Value("nbytes"), Value(std::move(nbytes))},
-                         {Value("stimulus_id"), Value(StimulusId("retire-workers"))}}));
+  for (auto& [dest, keys] : copies) {
+    Map who_has, nbytes;
+    for (TaskState* ts : keys) {
+      Array holders;
+      for (WorkerState* h : ts->who_has) holders.emplace_back(h->address);
+      who_has.push_back({ts->key.ToValue(), Value(std::move(holders))});
+      nbytes.push_back({ts->key.ToValue(), Value(std::max<int64_t>(ts->nbytes, 0))});
+    }
+    SendToWorker(dest->address, Value(Map{{Value("op"), Value("acquire-replicas")},
+                                          {Value("who_has"), Value(std::move(who_has))},
+                                          {Value("nbytes"), Value(std::move(nbytes))},
+                                          {Value("stimulus_id"), Value(StimulusId())}}));
+  }
+  CloseStimulus();
+  return pending;
 }
 
-void SchedulerState::CloseWorker(const std::string& worker_address, std::string_view reason) {
+void SchedulerState::CloseWorker(const std::string& worker_address, std::string_view reason,
+                                 const Stimulus& stim) {
+  OpenStimulus(stim);
   SendToWorker(worker_address, Value(Map{{Value("op"), Value("close")},
                                          {Value("reason"), Value(std::string(reason))}}));
+  CloseStimulus();
 }
 
-void SchedulerState::ReleaseWorkerData(const std::string& worker_address, const Key& key) {
+void SchedulerState::ReleaseWorkerData(const std::string& worker_address, const Key& key,
+                                       const Stimulus& stim) {
   WorkerState* ws = worker(worker_address);
   TaskState* ts = task(key);
   if (ws == nullptr || ts == nullptr) return;
+  OpenStimulus(stim);
   if (ts->who_has.erase(ws)) {
     ws->has_what.erase(ts);
     ws->nbytes -= std::max<int64_t>(ts->nbytes, 0);
   }
   if (ts->status == TaskStatus::kMemory && ts->who_has.empty()) {
-    SetStatus(ts, TaskStatus::kReleased);
-    if (Needed(ts)) {
-      Recommend(ts, TaskStatus::kWaiting);
-    } else if (ts->dependents.empty()) {
-      Recommend(ts, TaskStatus::kForgotten);
-    }
+    Status st = Transition(ts, TaskStatus::kReleased);
+    DN_CHECK(st.ok(), st.ToString());
   }
-  RunTransitions();
-  AfterStimulus();
+  CloseStimulus();
 }
 
 }  // namespace dn

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <limits>
@@ -34,14 +35,36 @@ struct Outbox {
   bool empty() const { return to_workers.empty() && to_clients.empty(); }
 };
 
+/// The stimulus being handled: the id of the message that caused it (its
+/// `stimulus_id`, or one the server made up as stock does, "<op>-<time>") and the time
+/// it arrived. Every transition it causes, and every message those send, carry the id.
+struct Stimulus {
+  std::string id;
+  double now = 0;
+};
+
+/// One entry of the transition log (scheduler.py:Transition), what `get_story` returns.
+struct TransitionRecord {
+  Key key;
+  TaskStatus start;
+  TaskStatus finish;  ///< where the task actually ended
+  std::vector<std::pair<Key, TaskStatus>> recommendations;
+  /// Shared by the records of one stimulus: a stimulus runs many transitions.
+  std::shared_ptr<const std::string> stimulus_id;
+  double timestamp;
+};
+
 struct SchedulerConfig {
   /// `distributed.scheduler.worker-saturation`: root tasks are queued once every worker
   /// runs ceil(saturation * nthreads) tasks.
   double worker_saturation = 1.1;
   /// `distributed.scheduler.allowed-failures`: worker deaths a task may survive.
   int allowed_failures = 3;
-  /// Check every invariant after each stimulus (tests); aborts on violation.
+  /// Check the task after each transition and every invariant after each stimulus
+  /// (tests); aborts on a violation or an InvalidTransition.
   bool validate = false;
+  /// `distributed.admin.low-level-log-length`: transitions kept for `get_story`.
+  size_t transition_log_length = 1000;
 };
 
 /// The scheduler's task state machine: pure, single-threaded, no I/O.
@@ -55,39 +78,52 @@ class SchedulerState {
   ~SchedulerState();
 
   // --- clients -----------------------------------------------------------------
-  void AddClient(const std::string& id, double now);
-  void RemoveClient(const std::string& id);
+  void AddClient(const std::string& id, const Stimulus& stim);
+  void RemoveClient(const std::string& id, const Stimulus& stim);
   /// Add the tasks of a graph and make `client` want `wanted`.
   void UpdateGraph(const std::string& client, std::vector<GraphTask> tasks,
-                   const std::vector<Key>& wanted);
+                   const std::vector<Key>& wanted, const Stimulus& stim);
   /// Report a failed materialization to `client` as task-erred for each wanted key.
   void UpdateGraphFailed(const std::string& client, const std::vector<Key>& wanted,
-                         const Value& exception, const Value& traceback);
-  void ClientReleasesKeys(const std::string& client, const std::vector<Key>& keys);
-  void ClientDesiresKeys(const std::string& client, const std::vector<Key>& keys);
+                         const Value& exception, const Value& traceback, const Stimulus& stim);
+  void ClientReleasesKeys(const std::string& client, const std::vector<Key>& keys,
+                          const Stimulus& stim);
+  void ClientDesiresKeys(const std::string& client, const std::vector<Key>& keys,
+                         const Stimulus& stim);
   /// Cancel keys: forget them for every client and report cancelled-keys.
-  void CancelKeys(const std::string& client, const std::vector<Key>& keys);
+  void CancelKeys(const std::string& client, const std::vector<Key>& keys, const Stimulus& stim);
   /// Record scattered data: `keys` now live on `worker` with their sizes.
   void UpdateData(const std::string& client, const std::string& worker,
-                  const std::vector<std::pair<Key, int64_t>>& keys);
+                  const std::vector<std::pair<Key, int64_t>>& keys, const Stimulus& stim);
+  /// A client is alive (any message on its stream).
+  void ClientHeartbeat(const std::string& client, const Stimulus& stim);
 
   // --- workers -----------------------------------------------------------------
-  Status AddWorker(std::unique_ptr<WorkerState> ws);
-  void RemoveWorker(const std::string& address, std::string_view reason);
-  void WorkerStatusChange(const std::string& address, const std::string& status);
+  Status AddWorker(std::unique_ptr<WorkerState> ws, const Stimulus& stim);
+  void RemoveWorker(const std::string& address, std::string_view reason, const Stimulus& stim);
+  void WorkerStatusChange(const std::string& address, const std::string& status,
+                          const Stimulus& stim);
+  /// A heartbeat: the worker is alive and reports `metrics` (nullptr: none). False
+  /// if the worker is unknown.
+  bool WorkerHeartbeat(const std::string& address, const Value* metrics, const Stimulus& stim);
   void TaskFinished(const std::string& worker, const Key& key, int64_t run_id, int64_t nbytes,
-                    Buffer type, std::string type_name);
+                    Buffer type, std::string type_name, const Stimulus& stim);
   void TaskErred(const std::string& worker, const Key& key, int64_t run_id, Value exception,
-                 Value traceback);
-  void AddKeys(const std::string& worker, const std::vector<Key>& keys);
-  /// Ask `worker` to fetch copies of `keys` from their holders (acquire-replicas).
-  void AcquireReplicas(const std::string& worker, const std::vector<TaskState*>& keys);
+                 Value traceback, const Stimulus& stim);
+  void AddKeys(const std::string& worker, const std::vector<Key>& keys, const Stimulus& stim);
+  /// One round of retire_workers: for each result only the `retiring` workers hold
+  /// and something still needs, choose a running worker (the one holding the fewest
+  /// bytes) and, if `send`, ask it to fetch a copy (acquire-replicas). Returns true
+  /// while a retiring worker still runs a task or holds such a result.
+  bool ReplicateFromRetiring(const std::vector<std::string>& retiring, bool send,
+                             const Stimulus& stim);
   /// Tell `worker` to shut down (the `close` stream op).
-  void CloseWorker(const std::string& worker, std::string_view reason);
-  void ReleaseWorkerData(const std::string& worker, const Key& key);
+  void CloseWorker(const std::string& worker, std::string_view reason, const Stimulus& stim);
+  void ReleaseWorkerData(const std::string& worker, const Key& key, const Stimulus& stim);
   /// A worker could not fetch `keys` from the holders it knew: send it the current
   /// holders (refresh-who-has; an empty list for keys no longer in memory).
-  void RequestRefreshWhoHas(const std::string& worker, const std::vector<Key>& keys);
+  void RequestRefreshWhoHas(const std::string& worker, const std::vector<Key>& keys,
+                            const Stimulus& stim);
 
   // --- queries -----------------------------------------------------------------
   TaskState* task(const Key& key) const;
@@ -102,31 +138,89 @@ class SchedulerState {
   std::vector<int64_t> StatusCounts() const;
   int64_t total_threads() const;
 
+  /// The workers not heard from for longer than the effective TTL: stock's rule,
+  /// max(`ttl`, 10 heartbeat intervals for this many workers).
+  std::vector<std::string> WorkersPastTtl(double ttl, double now) const;
+  /// The heartbeat interval stock asks of `n` workers (scheduler.py:heartbeat_interval).
+  static double HeartbeatInterval(size_t n);
+
+  /// The logged transitions that touch one of `keys_or_stimuli`: as the key, as a key
+  /// recommended, or (a string) as the stimulus id (stock's scheduler_story).
+  std::vector<const TransitionRecord*> Story(const std::vector<Key>& keys_or_stimuli) const;
+  /// Transition one key now, as stock's `_transition` (tests). A pair outside the
+  /// transition table returns an InvalidTransition error and changes nothing.
+  Status TransitionKey(const Key& key, TaskStatus finish, const Stimulus& stim);
+
   /// Move out the messages produced so far.
   Outbox TakeOutbox();
   /// Check every invariant; returns the first violation.
   Status Validate() const;
 
  private:
-  using Rec = std::pair<TaskState*, TaskStatus>;
+  /// A recommended transition. It is void if the task has left `start` by the time it
+  /// runs (a later transition decided for it), or, when `unless_needed`, if something
+  /// needs the task again by then (e.g. a dependent went back to waiting on it).
+  struct Rec {
+    TaskState* ts;
+    TaskStatus start;
+    TaskStatus finish;
+    bool unless_needed;
+  };
+  /// What some transitions need besides the task (stock passes them as kwargs).
+  struct TransitionArgs {
+    WorkerState* worker = nullptr;  ///< processing: where to run; memory: the holder
+    int64_t nbytes = -1;            ///< memory: the result's size
+    Buffer type;                    ///< processing-memory: the result's pickled type
+    std::string type_name;
+  };
+  using TransitionFn = void (SchedulerState::*)(TaskState*, TransitionArgs&);
+  static constexpr size_t kNumStatus = static_cast<size_t>(TaskStatus::kForgotten) + 1;
+  /// scheduler.py's _TRANSITIONS_TABLE, indexed by (start, finish); defined in
+  /// transitions.cc.
+  static const std::array<std::array<TransitionFn, kNumStatus>, kNumStatus> kTransitions;
 
-  void Recommend(TaskState* ts, TaskStatus finish) { recs_.emplace_back(ts, finish); }
+  /// Open a stimulus: messages and transitions carry its id until CloseStimulus.
+  void OpenStimulus(const Stimulus& stim);
+  /// Run the recommendations, hand queued root tasks to free threads, forget forgotten
+  /// tasks and, with validation, check every invariant.
+  void CloseStimulus();
+  void Recommend(TaskState* ts, TaskStatus finish, bool unless_needed = false) {
+    recs_.push_back(Rec{ts, ts->status, finish, unless_needed});
+  }
   void RunTransitions();
-  void Transition(TaskState* ts, TaskStatus finish);
-  void AfterStimulus();
+  /// Move `ts` to `finish` through the table (two steps through released for pairs
+  /// stock also bridges that way); InvalidTransition for any other pair.
+  Status Transition(TaskState* ts, TaskStatus finish, TransitionArgs& args);
+  Status Transition(TaskState* ts, TaskStatus finish) {
+    TransitionArgs none;
+    return Transition(ts, finish, none);
+  }
+  void LogTransition(TaskState* ts, TaskStatus start, size_t first_rec);
+  /// Check one task's invariants (after each of its transitions, with validation).
+  Status ValidateTask(const TaskState& ts) const;
 
   // Transitions, named after scheduler.py's _transition_<start>_<finish>.
-  void TransitionReleasedWaiting(TaskState* ts);
-  void TransitionWaitingProcessing(TaskState* ts);
-  void TransitionProcessingReleased(TaskState* ts);
-  void TransitionMemoryReleased(TaskState* ts);
-  void TransitionToReleased(TaskState* ts);
-  void TransitionToErred(TaskState* ts, TaskState* blame, Value exception, Value traceback);
-  void TransitionReleasedForgotten(TaskState* ts);
+  void TransitionReleasedWaiting(TaskState* ts, TransitionArgs& args);
+  void TransitionWaitingProcessing(TaskState* ts, TransitionArgs& args);
+  void TransitionProcessingMemory(TaskState* ts, TransitionArgs& args);
+  void TransitionReleasedMemory(TaskState* ts, TransitionArgs& args);
+  void TransitionWaitingReleased(TaskState* ts, TransitionArgs& args);
+  void TransitionProcessingReleased(TaskState* ts, TransitionArgs& args);
+  void TransitionMemoryReleased(TaskState* ts, TransitionArgs& args);
+  void TransitionErredReleased(TaskState* ts, TransitionArgs& args);
+  /// Any unfinished state to erred; the caller has set ts->exception, traceback and
+  /// exception_blame (ErrTask).
+  void TransitionToErred(TaskState* ts, TransitionArgs& args);
+  void TransitionReleasedForgotten(TaskState* ts, TransitionArgs& args);
+  /// Record why `ts` fails and recommend erred.
+  void ErrTask(TaskState* ts, TaskState* blame, Value exception, Value traceback);
+  /// Common tail of the releases of unfinished tasks.
+  void ReleaseUnfinished(TaskState* ts);
+  /// After a release: wait again if needed, else forget if nothing refers to it.
+  void AfterRelease(TaskState* ts);
 
   WorkerState* DecideWorker(TaskState* ts) const;
   bool HasRoom(const WorkerState* ws) const;
-  void SendCompute(TaskState* ts, WorkerState* ws);
   void FillFreeSlots();
   /// What the running workers of one host hold and run (see WaitsForNeighbours).
   struct HostLoad {
@@ -154,12 +248,14 @@ class SchedulerState {
   bool Needed(const TaskState* ts) const;
   void ReleaseIfUnneeded(TaskState* ts);
   void ReportToClients(TaskState* ts, Value message);
+  Value FreeKeysMessage(const TaskState* ts) const;
   /// Send `client` the key's current outcome (key-in-memory or task-erred), if any.
   void ReportState(const std::string& client, TaskState* ts);
   void SendToWorker(const std::string& address, Value message);
   void SendToClient(const std::string& id, Value message);
   void SetStatus(TaskState* ts, TaskStatus s);
-  std::string StimulusId(std::string_view prefix);
+  /// The id of the stimulus being handled.
+  const std::string& StimulusId() const { return *stimulus_id_; }
 
   SchedulerConfig config_;
   std::unordered_map<Key, std::unique_ptr<TaskState>, KeyHash> tasks_;
@@ -180,7 +276,9 @@ class SchedulerState {
   Outbox outbox_;
   double generation_ = 0;
   int64_t next_run_id_ = 1;
-  int64_t stimulus_counter_ = 0;
+  std::shared_ptr<const std::string> stimulus_id_;
+  double now_ = 0;  ///< the time of the stimulus being handled
+  std::deque<TransitionRecord> transition_log_;
   size_t round_robin_ = 0;
   int64_t last_root_nbytes_ = 0;  ///< the size of the last root task's result
 };

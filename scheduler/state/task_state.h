@@ -74,6 +74,9 @@ struct TaskState {
   Value exception;
   Value traceback;
   TaskState* exception_blame = nullptr;
+  /// Workers where it erred: they still hold its error and get free-keys when it is
+  /// released (scheduler.py:TaskState.erred_on).
+  std::vector<std::string> erred_on;
 
   bool root_ish() const { return dependencies.empty(); }
 };

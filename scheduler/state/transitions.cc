@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <unordered_set>
 
 #include "common/check.h"
 #include "protocol/messages/worker_ops.h"
@@ -12,71 +14,157 @@ namespace dn {
 
 // --- transition engine -----------------------------------------------------------
 
+namespace {
+
+using TS = TaskStatus;
+
+constexpr size_t I(TaskStatus s) { return static_cast<size_t>(s); }
+
+}  // namespace
+
+// scheduler.py:SchedulerState._TRANSITIONS_TABLE, for the states kept here. Pairs not
+// listed go through released when neither end is released (as stock's _transition);
+// any other pair is an InvalidTransition.
+const std::array<std::array<SchedulerState::TransitionFn, SchedulerState::kNumStatus>,
+                 SchedulerState::kNumStatus>
+    SchedulerState::kTransitions = [] {
+      std::array<std::array<TransitionFn, kNumStatus>, kNumStatus> t{};
+      t[I(TS::kReleased)][I(TS::kWaiting)] = &SchedulerState::TransitionReleasedWaiting;
+      t[I(TS::kReleased)][I(TS::kMemory)] = &SchedulerState::TransitionReleasedMemory;
+      t[I(TS::kReleased)][I(TS::kErred)] = &SchedulerState::TransitionToErred;
+      t[I(TS::kReleased)][I(TS::kForgotten)] = &SchedulerState::TransitionReleasedForgotten;
+      t[I(TS::kWaiting)][I(TS::kProcessing)] = &SchedulerState::TransitionWaitingProcessing;
+      t[I(TS::kWaiting)][I(TS::kReleased)] = &SchedulerState::TransitionWaitingReleased;
+      t[I(TS::kWaiting)][I(TS::kErred)] = &SchedulerState::TransitionToErred;
+      t[I(TS::kQueued)][I(TS::kProcessing)] = &SchedulerState::TransitionWaitingProcessing;
+      t[I(TS::kQueued)][I(TS::kReleased)] = &SchedulerState::TransitionWaitingReleased;
+      t[I(TS::kQueued)][I(TS::kErred)] = &SchedulerState::TransitionToErred;
+      t[I(TS::kNoWorker)][I(TS::kProcessing)] = &SchedulerState::TransitionWaitingProcessing;
+      t[I(TS::kNoWorker)][I(TS::kReleased)] = &SchedulerState::TransitionWaitingReleased;
+      t[I(TS::kNoWorker)][I(TS::kErred)] = &SchedulerState::TransitionToErred;
+      t[I(TS::kProcessing)][I(TS::kMemory)] = &SchedulerState::TransitionProcessingMemory;
+      t[I(TS::kProcessing)][I(TS::kReleased)] = &SchedulerState::TransitionProcessingReleased;
+      t[I(TS::kProcessing)][I(TS::kErred)] = &SchedulerState::TransitionToErred;
+      t[I(TS::kMemory)][I(TS::kReleased)] = &SchedulerState::TransitionMemoryReleased;
+      t[I(TS::kErred)][I(TS::kReleased)] = &SchedulerState::TransitionErredReleased;
+      return t;
+    }();
+
 void SchedulerState::RunTransitions() {
   while (!recs_.empty()) {
-    auto [ts, finish] = recs_.front();
+    Rec rec = recs_.front();
     recs_.pop_front();
-    if (ts->status == TaskStatus::kForgotten) continue;
-    Transition(ts, finish);
+    TaskState* ts = rec.ts;
+    if (ts->status != rec.start || ts->status == TS::kForgotten) continue;  // overtaken
+    if (rec.unless_needed && Needed(ts)) continue;
+    // A task something needs is never forgotten (it stays released, and waits again).
+    if (rec.finish == TS::kForgotten && Needed(ts)) continue;
+    Status st = Transition(ts, rec.finish);
+    if (!st.ok()) {
+      DN_CHECK(!config_.validate, st.ToString());
+      std::fprintf(stderr, "dask-native-scheduler: %s\n", st.ToString().c_str());
+    }
   }
 }
 
-void SchedulerState::Transition(TaskState* ts, TaskStatus finish) {
-  TaskStatus start = ts->status;
-  if (start == finish) return;
-  switch (finish) {
-    case TaskStatus::kWaiting:
-      if (start == TaskStatus::kReleased) TransitionReleasedWaiting(ts);
-      return;
-    case TaskStatus::kProcessing:
-      if (start == TaskStatus::kWaiting || start == TaskStatus::kNoWorker ||
-          start == TaskStatus::kQueued) {
-        TransitionWaitingProcessing(ts);
+Status SchedulerState::Transition(TaskState* ts, TaskStatus finish, TransitionArgs& args) {
+  const TaskStatus start = ts->status;
+  if (start == finish) return Status::OK();
+  const size_t first_rec = recs_.size();
+  if (TransitionFn fn = kTransitions[I(start)][I(finish)]) {
+    (this->*fn)(ts, args);
+  } else if (start != TS::kReleased && finish != TS::kReleased &&
+             kTransitions[I(start)][I(TS::kReleased)] &&
+             kTransitions[I(TS::kReleased)][I(finish)]) {
+    (this->*kTransitions[I(start)][I(TS::kReleased)])(ts, args);
+    if (ts->status == TS::kReleased) {
+      // The release may have recommended something else for the task (stock's "inner
+      // rec wins"): waiting again when needed; otherwise go on to `finish`.
+      TaskStatus next = finish;
+      for (size_t i = first_rec; i < recs_.size(); ++i) {
+        if (recs_[i].ts == ts) next = recs_[i].finish;
       }
-      return;
-    case TaskStatus::kReleased:
-      // A release recommended because nothing needed the task is void if something
-      // wants it again by the time it is processed (e.g. a dependent went back to
-      // waiting on it in the same stimulus).
-      if (start != TaskStatus::kErred && Needed(ts)) return;
-      TransitionToReleased(ts);
-      return;
-    case TaskStatus::kForgotten:
-      if (Needed(ts)) return;
-      if (start != TaskStatus::kReleased && start != TaskStatus::kErred) {
-        TransitionToReleased(ts);
-      }
-      if (ts->status == TaskStatus::kReleased || ts->status == TaskStatus::kErred) {
-        TransitionReleasedForgotten(ts);
-      }
-      return;
-    default: return;
+      if (TransitionFn fn = kTransitions[I(TS::kReleased)][I(next)]) (this->*fn)(ts, args);
+    }
+  } else {
+    return Status::Invalid("InvalidTransition: " + ts->key.Repr() + " " +
+                           std::string(ToString(start)) + " -> " + std::string(ToString(finish)) +
+                           " (stimulus " + StimulusId() + ")");
   }
+  LogTransition(ts, start, first_rec);
+  if (config_.validate) {
+    Status st = ValidateTask(*ts);
+    DN_CHECK(st.ok(), st.ToString() + " after " + std::string(ToString(start)) + " -> " +
+                          std::string(ToString(finish)) + " (stimulus " + StimulusId() + ")");
+  }
+  return Status::OK();
 }
 
-void SchedulerState::TransitionReleasedWaiting(TaskState* ts) {
+void SchedulerState::LogTransition(TaskState* ts, TaskStatus start, size_t first_rec) {
+  if (config_.transition_log_length == 0) return;
+  if (transition_log_.size() >= config_.transition_log_length) transition_log_.pop_front();
+  TransitionRecord& r = transition_log_.emplace_back();
+  r.key = ts->key;
+  r.start = start;
+  r.finish = ts->status;
+  for (size_t i = first_rec; i < recs_.size(); ++i) {
+    r.recommendations.emplace_back(recs_[i].ts->key, recs_[i].finish);
+  }
+  r.stimulus_id = stimulus_id_;
+  r.timestamp = now_;
+}
+
+Status SchedulerState::TransitionKey(const Key& key, TaskStatus finish, const Stimulus& stim) {
+  TaskState* ts = task(key);
+  if (ts == nullptr) return Status::OK();
+  OpenStimulus(stim);
+  Status st = Transition(ts, finish);
+  CloseStimulus();
+  return st;
+}
+
+std::vector<const TransitionRecord*> SchedulerState::Story(
+    const std::vector<Key>& keys_or_stimuli) const {
+  std::unordered_set<Key, KeyHash> wanted(keys_or_stimuli.begin(), keys_or_stimuli.end());
+  std::unordered_set<std::string_view> stimuli;
+  for (const Key& k : keys_or_stimuli) {
+    if (const std::string* s = k.str()) stimuli.insert(*s);
+  }
+  std::vector<const TransitionRecord*> out;
+  for (const TransitionRecord& r : transition_log_) {
+    bool hit = wanted.count(r.key) || stimuli.count(*r.stimulus_id);
+    for (size_t i = 0; !hit && i < r.recommendations.size(); ++i) {
+      hit = wanted.count(r.recommendations[i].first) > 0;
+    }
+    if (hit) out.push_back(&r);
+  }
+  return out;
+}
+
+void SchedulerState::TransitionReleasedWaiting(TaskState* ts, TransitionArgs&) {
   if (!ts->run_spec) {
     // Data that no worker holds any more and that cannot be recomputed.
     ReportToClients(
         ts, Value(Map{{Value("op"), Value("lost-data")}, {Value("key"), ts->key.ToValue()}}));
     return;
   }
-  ts->waiting_on.clear();
   for (TaskState* dep : ts->dependencies) {
-    if (dep->status == TaskStatus::kErred) {
-      SetStatus(ts, TaskStatus::kWaiting);
-      TransitionToErred(ts, dep->exception_blame ? dep->exception_blame : dep, dep->exception,
-                        dep->traceback);
+    if (dep->status == TS::kErred) {
+      ErrTask(ts, dep->exception_blame ? dep->exception_blame : dep, dep->exception,
+              dep->traceback);
       return;
     }
-    if (dep->status != TaskStatus::kMemory) {
+  }
+  ts->waiting_on.clear();
+  for (TaskState* dep : ts->dependencies) {
+    if (dep->status != TS::kMemory) {
       ts->waiting_on.insert(dep);
-      if (dep->status == TaskStatus::kReleased) Recommend(dep, TaskStatus::kWaiting);
+      if (dep->status == TS::kReleased) Recommend(dep, TS::kWaiting);
     }
     dep->waiters.insert(ts);
   }
-  SetStatus(ts, TaskStatus::kWaiting);
-  if (ts->waiting_on.empty()) Recommend(ts, TaskStatus::kProcessing);
+  SetStatus(ts, TS::kWaiting);
+  if (ts->waiting_on.empty()) Recommend(ts, TS::kProcessing);
 }
 
 bool SchedulerState::HasRoom(const WorkerState* ws) const {
@@ -130,47 +218,46 @@ WorkerState* SchedulerState::DecideWorker(TaskState* ts) const {
   return best;
 }
 
-void SchedulerState::TransitionWaitingProcessing(TaskState* ts) {
-  TaskStatus start = ts->status;
-  WorkerState* ws = DecideWorker(ts);
+void SchedulerState::TransitionWaitingProcessing(TaskState* ts, TransitionArgs& args) {
+  const TaskStatus start = ts->status;
+  WorkerState* ws = args.worker;  // FillFreeSlots chose it for a queued task
   if (ws == nullptr) {
-    queued_.erase(ts);
-    unrunnable_.insert(ts);
-    SetStatus(ts, TaskStatus::kNoWorker);
-    return;
-  }
-  // Root tasks wait in the queue until some worker has room (worker-saturation).
-  // Tasks with worker restrictions are never queued, as in stock: the queue hands
-  // tasks to whichever worker frees up first.
-  if (ts->root_ish() && ts->worker_restrictions.empty()) {
-    const HostLoads loads = LoadsOfSharedHosts();
-    if (!HasRoom(ws) || WaitsForNeighbours(ws, loads) || AtHighWater(ws, loads)) {
-      WorkerState* roomy = RoomiestWorker(loads);
-      if (roomy == nullptr) {
-        unrunnable_.erase(ts);
-        queued_.insert(ts);
-        SetStatus(ts, TaskStatus::kQueued);
-        return;
+    ws = DecideWorker(ts);
+    if (ws == nullptr) {
+      queued_.erase(ts);
+      unrunnable_.insert(ts);
+      SetStatus(ts, TS::kNoWorker);
+      return;
+    }
+    // Root tasks wait in the queue until some worker has room (worker-saturation).
+    // Tasks with worker restrictions are never queued, as in stock: the queue hands
+    // tasks to whichever worker frees up first.
+    if (ts->root_ish() && ts->worker_restrictions.empty()) {
+      const HostLoads loads = LoadsOfSharedHosts();
+      if (!HasRoom(ws) || WaitsForNeighbours(ws, loads) || AtHighWater(ws, loads)) {
+        WorkerState* roomy = RoomiestWorker(loads);
+        if (roomy == nullptr) {
+          unrunnable_.erase(ts);
+          queued_.insert(ts);
+          SetStatus(ts, TS::kQueued);
+          return;
+        }
+        ws = roomy;
       }
-      ws = roomy;
     }
   }
-  if (start == TaskStatus::kQueued) queued_.erase(ts);
-  if (start == TaskStatus::kNoWorker) unrunnable_.erase(ts);
+  if (start == TS::kQueued) queued_.erase(ts);
+  if (start == TS::kNoWorker) unrunnable_.erase(ts);
   round_robin_++;
-  SendCompute(ts, ws);
-}
-
-void SchedulerState::SendCompute(TaskState* ts, WorkerState* ws) {
   ts->processing_on = ws;
   ws->processing.insert(ts);
   ts->run_id = next_run_id_++;
-  SetStatus(ts, TaskStatus::kProcessing);
+  SetStatus(ts, TS::kProcessing);
   ComputeTask msg;
   msg.key = ts->key;
   msg.run_id = ts->run_id;
   msg.priority = ts->priority.ToValue();
-  msg.stimulus_id = StimulusId("compute-task");
+  msg.stimulus_id = StimulusId();
   for (TaskState* dep : ts->dependencies) {
     std::vector<std::string> holders;
     for (WorkerState* h : dep->who_has) holders.push_back(h->address);
@@ -297,143 +384,216 @@ void SchedulerState::FillFreeSlots() {
   while (!queued_.empty()) {
     WorkerState* roomy = RoomiestWorker(LoadsOfSharedHosts());
     if (roomy == nullptr) return;
-    TaskState* ts = *queued_.begin();
-    queued_.erase(queued_.begin());
-    SendCompute(ts, roomy);
+    TransitionArgs args;
+    args.worker = roomy;
+    Status st = Transition(*queued_.begin(), TS::kProcessing, args);
+    DN_CHECK(st.ok(), st.ToString());
   }
 }
 
 void SchedulerState::ReleaseIfUnneeded(TaskState* ts) {
   if (Needed(ts)) return;
   switch (ts->status) {
-    case TaskStatus::kMemory:
-    case TaskStatus::kWaiting:
-    case TaskStatus::kQueued:
-    case TaskStatus::kNoWorker:
-    case TaskStatus::kProcessing:
-      Recommend(ts, ts->dependents.empty() ? TaskStatus::kForgotten : TaskStatus::kReleased);
+    case TS::kMemory:
+    case TS::kWaiting:
+    case TS::kQueued:
+    case TS::kNoWorker:
+    case TS::kProcessing:
+      Recommend(ts, ts->dependents.empty() ? TS::kForgotten : TS::kReleased,
+                /*unless_needed=*/true);
       break;
-    case TaskStatus::kErred:
-    case TaskStatus::kReleased:
-      if (ts->dependents.empty()) Recommend(ts, TaskStatus::kForgotten);
+    case TS::kErred:
+    case TS::kReleased:
+      if (ts->dependents.empty()) Recommend(ts, TS::kForgotten, /*unless_needed=*/true);
       break;
     default: break;
   }
 }
 
-void SchedulerState::TransitionToReleased(TaskState* ts) {
-  switch (ts->status) {
-    case TaskStatus::kMemory: {
-      std::string sid = StimulusId("memory-released");
-      for (WorkerState* ws : ts->who_has) {
-        ws->has_what.erase(ts);
-        ws->nbytes -= std::max<int64_t>(ts->nbytes, 0);
-        SendToWorker(ws->address, Value(Map{{Value("op"), Value("free-keys")},
-                                            {Value("keys"), Value(Array{ts->key.ToValue()})},
-                                            {Value("stimulus_id"), Value(sid)}}));
-      }
-      ts->who_has.clear();
-      for (TaskState* dts : ts->dependents) {
-        if (dts->status == TaskStatus::kWaiting) {
-          dts->waiting_on.insert(ts);
-          ts->waiters.insert(dts);
-        }
-      }
-      break;
+Value SchedulerState::FreeKeysMessage(const TaskState* ts) const {
+  return Value(Map{{Value("op"), Value("free-keys")},
+                   {Value("keys"), Value(Array{ts->key.ToValue()})},
+                   {Value("stimulus_id"), Value(StimulusId())}});
+}
+
+void SchedulerState::TransitionProcessingMemory(TaskState* ts, TransitionArgs& args) {
+  WorkerState* ws = args.worker;
+  ws->processing.erase(ts);
+  ts->processing_on = nullptr;
+  ts->nbytes = args.nbytes;
+  ts->type = std::move(args.type);
+  ts->type_name = std::move(args.type_name);
+  ts->who_has.insert(ws);
+  ws->has_what.insert(ts);
+  ws->AddBytes(args.nbytes);
+  if (ts->root_ish()) last_root_nbytes_ = std::max<int64_t>(args.nbytes, 0);
+  SetStatus(ts, TS::kMemory);
+  for (TaskState* dts : ts->dependents) {
+    if (dts->waiting_on.erase(ts) && dts->waiting_on.empty() && dts->status == TS::kWaiting) {
+      Recommend(dts, TS::kProcessing);
     }
-    case TaskStatus::kProcessing: {
-      WorkerState* ws = ts->processing_on;
-      ws->processing.erase(ts);
-      ts->processing_on = nullptr;
-      SendToWorker(ws->address,
-                   Value(Map{{Value("op"), Value("free-keys")},
-                             {Value("keys"), Value(Array{ts->key.ToValue()})},
-                             {Value("stimulus_id"), Value(StimulusId("processing-released"))}}));
-      [[fallthrough]];
-    }
-    case TaskStatus::kWaiting:
-    case TaskStatus::kQueued:
-    case TaskStatus::kNoWorker:
-      queued_.erase(ts);
-      unrunnable_.erase(ts);
-      for (TaskState* dep : ts->dependencies) {
-        dep->waiters.erase(ts);
-        ReleaseIfUnneeded(dep);
-      }
-      ts->waiting_on.clear();
-      break;
-    case TaskStatus::kErred:
-      ts->exception = Value();
-      ts->traceback = Value();
-      ts->exception_blame = nullptr;
-      break;
-    default: break;
   }
-  SetStatus(ts, TaskStatus::kReleased);
+  for (TaskState* dep : ts->dependencies) {
+    dep->waiters.erase(ts);
+    ReleaseIfUnneeded(dep);
+  }
+  Map msg{{Value("op"), Value("key-in-memory")}, {Value("key"), ts->key.ToValue()}};
+  if (!ts->type.empty()) msg.push_back({Value("type"), Value(Bin{ts->type})});
+  ReportToClients(ts, Value(std::move(msg)));
+  if (!Needed(ts) && ts->dependents.empty()) Recommend(ts, TS::kReleased, true);
+}
+
+// Scattered data (update_data): the key now lives on args.worker.
+void SchedulerState::TransitionReleasedMemory(TaskState* ts, TransitionArgs& args) {
+  ts->nbytes = args.nbytes;
+  if (ts->who_has.insert(args.worker).second) {
+    args.worker->has_what.insert(ts);
+    args.worker->AddBytes(args.nbytes);
+  }
+  SetStatus(ts, TS::kMemory);
+  for (TaskState* dts : ts->dependents) {
+    if (dts->waiting_on.erase(ts) && dts->waiting_on.empty() && dts->status == TS::kWaiting) {
+      Recommend(dts, TS::kProcessing);
+    }
+  }
+}
+
+void SchedulerState::ReleaseUnfinished(TaskState* ts) {
+  queued_.erase(ts);
+  unrunnable_.erase(ts);
+  for (TaskState* dep : ts->dependencies) {
+    dep->waiters.erase(ts);
+    ReleaseIfUnneeded(dep);
+  }
+  ts->waiting_on.clear();
+  SetStatus(ts, TS::kReleased);
+  AfterRelease(ts);
+}
+
+void SchedulerState::AfterRelease(TaskState* ts) {
   if (Needed(ts)) {
-    Recommend(ts, TaskStatus::kWaiting);
+    Recommend(ts, TS::kWaiting);
   } else if (ts->dependents.empty()) {
     // Its last dependent may have been forgotten while this release was still a
     // recommendation (a graph cancelled half way); then nothing else would forget it.
-    Recommend(ts, TaskStatus::kForgotten);
-  }
-  FillFreeSlots();
-}
-
-void SchedulerState::TransitionToErred(TaskState* ts, TaskState* blame, Value exception,
-                                       Value traceback) {
-  // Propagate to everything downstream, as _transition_processing_erred does.
-  std::vector<TaskState*> stack{ts};
-  while (!stack.empty()) {
-    TaskState* t = stack.back();
-    stack.pop_back();
-    if (t->status == TaskStatus::kErred) continue;
-    if (t->status == TaskStatus::kProcessing && t->processing_on) {
-      t->processing_on->processing.erase(t);
-      t->processing_on = nullptr;
-    }
-    queued_.erase(t);
-    unrunnable_.erase(t);
-    for (TaskState* dep : t->dependencies) {
-      dep->waiters.erase(t);
-      ReleaseIfUnneeded(dep);
-    }
-    t->waiting_on.clear();
-    t->exception = exception;
-    t->traceback = traceback;
-    t->exception_blame = blame;
-    SetStatus(t, TaskStatus::kErred);
-    ReportToClients(t, Value(Map{{Value("op"), Value("task-erred")},
-                                 {Value("key"), t->key.ToValue()},
-                                 {Value("exception"), exception},
-                                 {Value("traceback"), traceback}}));
-    for (TaskState* dts : t->dependents) {
-      if (dts->status != TaskStatus::kErred && dts->status != TaskStatus::kMemory) {
-        stack.push_back(dts);
-      }
-    }
+    Recommend(ts, TS::kForgotten);
   }
 }
 
-void SchedulerState::TransitionReleasedForgotten(TaskState* ts) {
+void SchedulerState::TransitionWaitingReleased(TaskState* ts, TransitionArgs&) {
+  ReleaseUnfinished(ts);
+}
+
+void SchedulerState::TransitionProcessingReleased(TaskState* ts, TransitionArgs&) {
+  WorkerState* ws = ts->processing_on;
+  ws->processing.erase(ts);
+  ts->processing_on = nullptr;
+  SendToWorker(ws->address, FreeKeysMessage(ts));
+  ReleaseUnfinished(ts);
+}
+
+void SchedulerState::TransitionMemoryReleased(TaskState* ts, TransitionArgs&) {
+  const bool lost = ts->who_has.empty();  // its last holder left or dropped it
+  for (WorkerState* ws : ts->who_has) {
+    ws->has_what.erase(ts);
+    ws->nbytes -= std::max<int64_t>(ts->nbytes, 0);
+    SendToWorker(ws->address, FreeKeysMessage(ts));
+  }
+  ts->who_has.clear();
+  for (TaskState* dts : ts->dependents) {
+    if (dts->status == TS::kWaiting) {
+      dts->waiting_on.insert(ts);
+      ts->waiters.insert(dts);
+    } else if (dts->status == TS::kProcessing) {
+      // Its worker can no longer fetch this input: take the task back (free-keys) and
+      // let it wait for the recomputation, as _transition_memory_released does.
+      Recommend(dts, TS::kReleased);
+    }
+  }
+  SetStatus(ts, TS::kReleased);
+  if (lost && !ts->who_wants.empty()) {
+    ReportToClients(
+        ts, Value(Map{{Value("op"), Value("lost-data")}, {Value("key"), ts->key.ToValue()}}));
+  }
+  if (!ts->run_spec) {
+    if (!Needed(ts)) Recommend(ts, TS::kForgotten);
+    return;
+  }
+  AfterRelease(ts);
+}
+
+void SchedulerState::TransitionErredReleased(TaskState* ts, TransitionArgs&) {
+  for (const std::string& address : ts->erred_on) {
+    if (worker(address) != nullptr) SendToWorker(address, FreeKeysMessage(ts));
+  }
+  ts->erred_on.clear();
+  ts->exception = Value();
+  ts->traceback = Value();
+  ts->exception_blame = nullptr;
+  SetStatus(ts, TS::kReleased);
+  AfterRelease(ts);
+}
+
+void SchedulerState::ErrTask(TaskState* ts, TaskState* blame, Value exception, Value traceback) {
+  ts->exception = std::move(exception);
+  ts->traceback = std::move(traceback);
+  ts->exception_blame = blame;
+  Recommend(ts, TS::kErred);
+}
+
+void SchedulerState::TransitionToErred(TaskState* ts, TransitionArgs&) {
+  if (ts->status == TS::kProcessing && ts->processing_on) {
+    ts->processing_on->processing.erase(ts);
+    ts->processing_on = nullptr;
+  }
+  queued_.erase(ts);
+  unrunnable_.erase(ts);
+  for (TaskState* dep : ts->dependencies) {
+    dep->waiters.erase(ts);
+    ReleaseIfUnneeded(dep);
+  }
+  ts->waiting_on.clear();
+  SetStatus(ts, TS::kErred);
+  ReportToClients(ts, Value(Map{{Value("op"), Value("task-erred")},
+                                {Value("key"), ts->key.ToValue()},
+                                {Value("exception"), ts->exception},
+                                {Value("traceback"), ts->traceback}}));
+  // Everything downstream errs too, as _transition_processing_erred recommends.
+  for (TaskState* dts : ts->dependents) {
+    if (dts->status != TS::kErred && dts->status != TS::kMemory) {
+      ErrTask(dts, ts->exception_blame ? ts->exception_blame : ts, ts->exception, ts->traceback);
+    }
+  }
+}
+
+void SchedulerState::TransitionReleasedForgotten(TaskState* ts, TransitionArgs&) {
   if (!ts->dependents.empty() || Needed(ts)) return;
   for (TaskState* dep : ts->dependencies) {
     dep->dependents.erase(ts);
     dep->waiters.erase(ts);
     if (dep->dependents.empty() && !Needed(dep) &&
-        (dep->status == TaskStatus::kReleased || dep->status == TaskStatus::kErred ||
-         dep->status == TaskStatus::kMemory)) {
-      Recommend(dep, TaskStatus::kForgotten);
+        (dep->status == TS::kReleased || dep->status == TS::kErred || dep->status == TS::kMemory)) {
+      Recommend(dep, TS::kForgotten);
     }
   }
   ts->dependencies.clear();
   for (ClientState* cs : ts->who_wants) cs->wants_what.erase(ts);
   ts->who_wants.clear();
-  SetStatus(ts, TaskStatus::kForgotten);
+  SetStatus(ts, TS::kForgotten);
   forgotten_.push_back(ts);
 }
 
-void SchedulerState::AfterStimulus() {
+void SchedulerState::OpenStimulus(const Stimulus& stim) {
+  if (stimulus_id_ == nullptr || *stimulus_id_ != stim.id) {
+    stimulus_id_ = std::make_shared<const std::string>(stim.id);
+  }
+  now_ = stim.now;
+}
+
+void SchedulerState::CloseStimulus() {
+  RunTransitions();
+  FillFreeSlots();
+  RunTransitions();
   // Forgotten tasks leave the map only now, when nothing refers to them any more.
   for (TaskState* ts : forgotten_) {
     Key k = ts->key;
@@ -442,7 +602,7 @@ void SchedulerState::AfterStimulus() {
   forgotten_.clear();
   if (config_.validate) {
     Status st = Validate();
-    DN_CHECK(st.ok(), st.ToString());
+    DN_CHECK(st.ok(), st.ToString() + " (stimulus " + StimulusId() + ")");
   }
 }
 
