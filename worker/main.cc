@@ -100,7 +100,8 @@ int main(int argc, char** argv) {
       "resources", po::value<std::string>(), "e.g. 'GPU=2 MEM=10e9'")(
       "python", po::value<std::string>(),
       "the Python environment's interpreter to embed (default: $DN_PYTHON, the active "
-      "venv or conda env, python3 beside this binary, python3 on PATH)");
+      "venv or conda env, python3 beside this binary, python3 on PATH)")(
+      "validate", "check every task state machine invariant after each event (tests)");
   po::positional_options_description pos;
   pos.add("scheduler", 1);
   po::variables_map vm;
@@ -151,6 +152,7 @@ int main(int argc, char** argv) {
     }
   }
   if (vm.count("death-timeout")) config.death_timeout_s = vm["death-timeout"].as<double>();
+  config.validate = vm.count("validate") > 0 || std::getenv("DN_VALIDATE") != nullptr;
   config.local_directory = vm["local-directory"].as<std::string>();
   if (vm.count("resources")) {
     std::string spec = vm["resources"].as<std::string>();

@@ -1,5 +1,5 @@
-// WorkerServer: running tasks, natively or in the embedded Python, in priority order,
-// and reporting their results.
+// WorkerServer: carrying out the state machine's Execute instructions, natively or in
+// the embedded Python, and feeding their outcomes back to it.
 #include "worker/server/worker_server.h"
 
 #include <cstdio>
@@ -13,115 +13,107 @@
 
 namespace dn {
 
-namespace {
-
-// Priorities are arrays of numbers compared lexicographically; lower runs first.
-bool PriorityLess(const Value& a, const Value& b) {
-  const Array* x = a.array();
-  const Array* y = b.array();
-  if (!x || !y) return false;
-  for (size_t i = 0; i < x->size() && i < y->size(); ++i) {
-    auto num = [](const Value& v) {
-      if (const int64_t* i = v.get_if<int64_t>()) return static_cast<double>(*i);
-      if (const double* d = v.get_if<double>()) return *d;
-      return 0.0;
-    };
-    double p = num((*x)[i]), q = num((*y)[i]);
-    if (p != q) return p < q;
-  }
-  return x->size() < y->size();
-}
-
-}  // namespace
-
 void WorkerServer::OnStored(const Key& key, int64_t nbytes) {
   store_.PutInMemory(key, nbytes);
-  if (auto w = waiters_.find(key); w != waiters_.end()) {
-    std::vector<Key> waiting = std::move(w->second);
-    waiters_.erase(w);
-    for (const Key& k : waiting) {
-      auto it = tasks_.find(k);
-      if (it == tasks_.end()) continue;
-      Task& task = *it->second;
-      if (task.state == State::kFetching && task.missing.erase(key) && task.missing.empty()) {
-        task.state = State::kReady;
-        MarkReady(k);
-      }
-    }
-  }
   MaybeSpill(0);
-  Dispatch();
 }
 
-void WorkerServer::Dispatch() {
-  if (paused_) return;
-  // Best priority first; a task whose inputs are on disk waits for them to be read
-  // back (started here) and the next one runs meanwhile.
-  if (!ready_sorted_) {
-    std::stable_sort(ready_.begin(), ready_.end(), [this](const Key& a, const Key& b) {
-      auto x = tasks_.find(a), y = tasks_.find(b);
-      if (x == tasks_.end() || y == tasks_.end()) return x != tasks_.end();
-      return PriorityLess(x->second->spec.priority, y->second->spec.priority);
-    });
-    ready_sorted_ = true;
+// Only while short native tasks run, only a task all of whose inputs are held natively
+// in memory (so the native executor queues it), and never beside a Python task (the
+// executor would start it at once, one thread too many).
+bool WorkerServer::MayRunAhead(const worker::TaskState& ts) const {
+  if (last_native_seconds_ >= kLookaheadBelowSeconds || python_running_ > 0) return false;
+  if (!ts.run_spec.has_value()) return false;
+  for (const worker::TaskState* dep : ts.dependencies) {
+    if (!native_.count(dep->key) || store_.residence(dep->key) != Residence::kMemory) return false;
   }
-  // While only short native tasks run, kNativeLookahead more may be posted, to wait in
-  // the native executor's queue. Python tasks start only on a free thread, and nothing
-  // runs ahead beside a Python task (the native executor would start it at once, one
-  // thread too many). A task that cannot start holds back the ones behind it, so tasks
-  // still start in priority order.
-  const int lookahead = last_native_seconds_ < kLookaheadBelowSeconds ? kNativeLookahead : 0;
-  for (size_t i = 0; i < ready_.size() && executing_ < config_.nthreads + lookahead;) {
-    Key key = ready_[i];
-    auto it = tasks_.find(key);
-    if (it == tasks_.end() || it->second->state != State::kReady) {
-      ready_.erase(ready_.begin() + static_cast<std::ptrdiff_t>(i));
-      continue;
-    }
-    Task& task = *it->second;
-    bool inputs_in_memory = true;
-    for (const auto& [dep, holders] : task.spec.who_has) {
-      std::optional<Residence> r = store_.residence(dep);
-      if (r == Residence::kMemory) continue;
-      inputs_in_memory = false;
-      if (r == Residence::kDisk) Unspill(dep);
-    }
-    if (!inputs_in_memory) {
-      ++i;
-      continue;
-    }
-    bool all_native = task.spec.run_spec.has_value() && !task.python_only;
-    for (const auto& [dep, holders] : task.spec.who_has)
-      all_native = all_native && native_.count(dep);
-    if (executing_ >= config_.nthreads && (!all_native || python_executing_ > 0)) break;
-    ready_.erase(ready_.begin() + static_cast<std::ptrdiff_t>(i));
-    task.state = State::kExecuting;
-    ++executing_;
-    for (const auto& [dep, holders] : task.spec.who_has) {
-      Pin(dep);
-      store_.Touch(dep);
-    }
-    if (all_native) {
-      RunNative(key);
-    } else {
-      RunPython(key);
+  return true;
+}
+
+void WorkerServer::StartExecute(const Key& key) {
+  const worker::TaskState* ts = state_.task(key);
+  if (ts == nullptr) return;
+  auto [it, fresh] = running_.try_emplace(key);
+  Running& run = it->second;
+  if (fresh) {
+    // Inputs stay in memory while the task reads them.
+    for (const worker::TaskState* dep : ts->dependencies) {
+      run.deps.push_back(dep->key);
+      Pin(dep->key);
     }
   }
+  // A task whose inputs are on disk waits for them to be read back (started here),
+  // holding its slot, as a stock worker's thread would while reading them.
+  bool inputs_in_memory = true;
+  bool lost = false;
+  for (const Key& dep : run.deps) {
+    std::optional<Residence> r = store_.residence(dep);
+    if (r == Residence::kMemory) continue;
+    inputs_in_memory = false;
+    lost = lost || !r;
+    if (r == Residence::kDisk) Unspill(dep);
+  }
+  if (!inputs_in_memory) {
+    if (std::find(awaiting_inputs_.begin(), awaiting_inputs_.end(), key) ==
+        awaiting_inputs_.end()) {
+      awaiting_inputs_.push_back(key);
+    }
+    // An input already gone fails the task, from the loop (not inside Carry).
+    if (lost) asio::post(io_, [this] { RetryAwaitingInputs(); });
+    return;
+  }
+  bool all_native = ts->run_spec.has_value() && !ts->native_declined;
+  for (const Key& dep : run.deps) {
+    all_native = all_native && native_.count(dep);
+    store_.Touch(dep);
+  }
+  run.started = true;
+  run.python = !all_native;
+  if (all_native) {
+    RunNative(key);
+  } else {
+    RunPython(key);
+  }
+}
+
+void WorkerServer::RetryAwaitingInputs() {
+  if (awaiting_inputs_.empty()) return;
+  std::vector<Key> keys = std::exchange(awaiting_inputs_, {});
+  for (const Key& key : keys) {
+    auto it = running_.find(key);
+    if (it == running_.end()) continue;
+    bool lost = false;
+    for (const Key& dep : it->second.deps) lost = lost || !store_.Contains(dep);
+    if (!lost) {
+      StartExecute(key);
+      continue;
+    }
+    // An input was freed (or its spill file lost) before the task could start.
+    EndRun(key);
+    worker::ExecuteFailureEvent ev;
+    ev.key = key;
+    ev.error.exception = Value("an input of this task is no longer held by the worker");
+    ev.error.exception_text = "an input of this task is no longer held by the worker";
+    Feed(WithStimulus(std::move(ev), Stimulus("task-erred")));
+  }
+}
+
+void WorkerServer::EndRun(const Key& key) {
+  auto it = running_.find(key);
+  if (it == running_.end()) return;
+  for (const Key& d : it->second.deps) Unpin(d);
+  if (it->second.started && it->second.python) --python_running_;
+  running_.erase(it);
 }
 
 // Native first: the run_spec is read by the protocol's pickle reader and evaluated in
 // C++ on the executor; a task it does not recognise goes to Python unchanged.
 void WorkerServer::RunNative(const Key& key) {
-  Task& task = *tasks_.at(key);
-  std::vector<Key> deps;
+  const worker::TaskState& task = *state_.task(key);
   auto values = std::make_shared<std::unordered_map<Key, native::NativeValue, KeyHash>>();
-  for (const auto& [dep, holders] : task.spec.who_has) {
-    deps.push_back(dep);
-    values->emplace(dep, native_.at(dep));
-  }
-  Pickled run_spec = *task.spec.run_spec;
-  int64_t run_id = task.spec.run_id;
-  executor_->Post([this, key, run_spec, deps, values, run_id] {
+  for (const Key& dep : running_.at(key).deps) values->emplace(dep, native_.at(dep));
+  Pickled run_spec = *task.run_spec;
+  executor_->Post([this, key, run_spec, values] {
     double start = WallTime();
     Result<native::NativeValue> out = Status::NotImplemented("unparsed");
     Result<PickleTree> tree = ReadPickle(run_spec.pickled_obj(), run_spec.frames);
@@ -135,9 +127,9 @@ void WorkerServer::RunNative(const Key& key) {
     if (TraceNative())
       std::fprintf(stderr, "native %s %.2f ms at %.4f\n", key.Repr().c_str(), (stop - start) * 1e3,
                    stop);
-    asio::post(io_, [this, key, run_id, deps, out = std::move(out), start, stop]() mutable {
+    asio::post(io_, [this, key, out = std::move(out), start, stop]() mutable {
       if (out.ok()) {
-        OnNativeExecuted(key, run_id, std::move(deps), out.MoveValueUnsafe(), start, stop);
+        OnNativeExecuted(key, out.MoveValueUnsafe(), start, stop);
         return;
       }
       if (TraceNative()) {
@@ -150,35 +142,23 @@ void WorkerServer::RunNative(const Key& key) {
             "dask-native-worker: native evaluation of %s failed (%s); running it in Python\n",
             key.Repr().c_str(), out.status().ToString().c_str());
       }
-      auto it = tasks_.find(key);
-      if (it != tasks_.end() && !it->second->cancelled && executing_ <= config_.nthreads) {
-        RunPython(key);
-        return;
-      }
-      // Gone, or every thread is taken (this task ran ahead of them): give back its
-      // slot; a task still wanted goes back to the ready queue, for Python.
-      --executing_;
-      for (const Key& d : deps) Unpin(d);
-      if (it != tasks_.end() && it->second->cancelled) {
-        tasks_.erase(it);
-      } else if (it != tasks_.end()) {
-        it->second->state = State::kReady;
-        it->second->python_only = true;
-        MarkReady(key);
-      }
-      Dispatch();
+      // The state machine runs it in Python on its thread (another Execute), or, if it
+      // ran ahead of the threads, puts it back in the ready queue.
+      EndRun(key);
+      worker::NativeDeclinedEvent ev;
+      ev.key = key;
+      Feed(WithStimulus(std::move(ev), Stimulus("native-declined")));
     });
   });
 }
 
 void WorkerServer::RunPython(const Key& key) {
-  Task& task = *tasks_.at(key);
-  std::vector<Key> deps;
+  const worker::TaskState& task = *state_.task(key);
+  std::vector<Key> deps = running_.at(key).deps;
   native_only_.erase(key);  // Python makes this value
   // Native inputs Python needs to see: one unnamed array, or a dict's named arrays.
   std::vector<std::pair<Key, std::vector<std::pair<std::string, PyArrayView>>>> exports;
-  for (const auto& [dep, holders] : task.spec.who_has) {
-    deps.push_back(dep);
+  for (const Key& dep : deps) {
     if (auto it = native_.find(dep); it != native_.end()) {
       native_only_.erase(dep);  // Python will hold a view of it
       auto view = [](const native::NdArray& a) {
@@ -204,10 +184,9 @@ void WorkerServer::RunPython(const Key& key) {
       }
     }
   }
-  Pickled run_spec = task.spec.run_spec.value_or(Pickled{});
-  int64_t run_id = task.spec.run_id;
-  ++python_executing_;
-  python_->Post([this, key, run_spec, deps, exports, run_id] {
+  Pickled run_spec = task.run_spec.value_or(Pickled{});
+  ++python_running_;
+  python_->Post([this, key, run_spec, deps, exports] {
     PyTaskOutcome outcome;
     Status exported;
     for (const auto& [k, fields] : exports) {
@@ -228,8 +207,7 @@ void WorkerServer::RunPython(const Key& key) {
     } else {
       outcome.exception_text = exported.ToString();
     }
-    asio::post(io_, [this, key, run_id, deps, outcome = std::move(outcome),
-                     array = std::move(array)]() mutable {
+    asio::post(io_, [this, key, outcome = std::move(outcome), array = std::move(array)]() mutable {
       if (array && outcome.ok) {
         Result<native::DType> dt = native::ParseDType(array->dtype);
         if (dt.ok()) {
@@ -238,100 +216,76 @@ void WorkerServer::RunPython(const Key& key) {
           a.shape = std::move(array->shape);
           a.strides = std::move(array->strides);
           a.data = std::move(array->data);
-          if (tasks_.count(key) && !tasks_.at(key)->cancelled)
-            native_[key] = native::NativeValue{std::move(a), {}};
+          native_[key] = native::NativeValue{std::move(a), {}};  // dropped if not wanted
         }
       }
-      OnExecuted(key, run_id, std::move(deps), std::move(outcome));
+      OnExecuted(key, std::move(outcome));
     });
   });
 }
 
-void WorkerServer::OnNativeExecuted(Key key, int64_t run_id, std::vector<Key> deps,
-                                    native::NativeValue value, double start, double stop) {
-  --executing_;
+void WorkerServer::OnNativeExecuted(Key key, native::NativeValue value, double start, double stop) {
+  EndRun(key);
   last_native_seconds_ = stop - start;
   ++native_tasks_;
-  for (const Key& d : deps) Unpin(d);
-  auto it = tasks_.find(key);
-  if (it != tasks_.end()) run_id = it->second->spec.run_id;
-  if (it == tasks_.end() || it->second->cancelled) {
-    if (it != tasks_.end()) tasks_.erase(it);
-    Dispatch();
-    return;
-  }
-  it->second->state = State::kMemory;
-  TaskFinished f;
-  f.key = key;
-  f.run_id = run_id;
-  f.nbytes = value.Sizeof();
+  worker::ExecuteSuccessEvent ev;
+  ev.key = key;
+  ev.nbytes = value.Sizeof();
   if (value.is_dict()) {
-    f.type = Buffer::FromString(PickleGlobalRef("builtins", "dict"));
-    f.type_name = "dict";
+    ev.type = Buffer::FromString(PickleGlobalRef("builtins", "dict"));
+    ev.type_name = "dict";
   } else {
     std::string type_name =
         value.array.scalar ? std::string(native::DTypeScalarName(value.array.dtype)) : "ndarray";
-    f.type = Buffer::FromString(PickleGlobalRef("numpy", type_name));
-    f.type_name = "numpy." + type_name;
+    ev.type = Buffer::FromString(PickleGlobalRef("numpy", type_name));
+    ev.type_name = "numpy." + type_name;
   }
-  f.thread = Value(int64_t{0});
-  f.startstops = {StartStop{"compute", start, stop}};
-  f.stimulus_id = Stimulus("task-finished");
-  SendToScheduler(f.ToValue());
-  int64_t nbytes = value.Sizeof();
+  ev.thread = Value(int64_t{0});
+  ev.start = start;
+  ev.stop = stop;
+  const int64_t nbytes = ev.nbytes;
   native_[key] = std::move(value);
   native_only_.insert(key);
-  OnStored(key, nbytes);
+  worker::Instructions instructions =
+      state_.Handle(WithStimulus(std::move(ev), Stimulus("task-finished")));
+  // Cancelled while it ran: nobody wants the result.
+  SettleStored({{key, nbytes}});
+  Carry(std::move(instructions));
+  MaybeSpill(0);
 }
 
-void WorkerServer::OnExecuted(Key key, int64_t run_id, std::vector<Key> deps,
-                              PyTaskOutcome outcome) {
-  --executing_;
-  --python_executing_;
+void WorkerServer::OnExecuted(Key key, PyTaskOutcome outcome) {
+  EndRun(key);
   ++python_tasks_;
-  for (const Key& d : deps) Unpin(d);
-  auto it = tasks_.find(key);
-  if (it != tasks_.end()) run_id = it->second->spec.run_id;  // may be newer (resumed)
-  if (it == tasks_.end() || it->second->cancelled) {
-    // Freed while it ran: nobody wants the result.
-    if (it != tasks_.end()) tasks_.erase(it);
-    if (outcome.ok && !store_.Contains(key)) python_->Post([this, key] { python_->Delete(key); });
-    Dispatch();
+  if (outcome.ok) {
+    worker::ExecuteSuccessEvent ev;
+    ev.key = key;
+    ev.nbytes = outcome.nbytes;
+    ev.type = outcome.type_pickle;
+    ev.type_name = outcome.type_name;
+    ev.thread = Value(outcome.thread);
+    ev.start = outcome.start;
+    ev.stop = outcome.stop;
+    worker::Instructions instructions =
+        state_.Handle(WithStimulus(std::move(ev), Stimulus("task-finished")));
+    SettleStored({{key, outcome.nbytes}});
+    Carry(std::move(instructions));
+    MaybeSpill(0);
     return;
   }
-  StartStop ss{"compute", outcome.start, outcome.stop};
-  if (outcome.ok) {
-    it->second->state = State::kMemory;
-    TaskFinished f;
-    f.key = key;
-    f.run_id = run_id;
-    f.nbytes = outcome.nbytes;
-    f.type = outcome.type_pickle;
-    f.type_name = outcome.type_name;
-    f.thread = Value(outcome.thread);
-    f.startstops = {ss};
-    f.stimulus_id = Stimulus("task-finished");
-    SendToScheduler(f.ToValue());
-    OnStored(key, outcome.nbytes);
-  } else {
-    it->second->state = State::kError;
-    TaskErred e;
-    e.key = key;
-    e.run_id = run_id;
-    e.exception = outcome.exception_pickle.empty()
-                      ? Value(outcome.exception_text)
-                      : Value(SerializeBytes(outcome.exception_pickle));
-    e.traceback = outcome.traceback_pickle.empty()
-                      ? Value()
-                      : Value(SerializeBytes(outcome.traceback_pickle));
-    e.exception_text = outcome.exception_text;
-    e.traceback_text = outcome.traceback_text;
-    e.thread = Value(outcome.thread);
-    e.startstops = {ss};
-    e.stimulus_id = Stimulus("task-erred");
-    SendToScheduler(e.ToValue());
-  }
-  Dispatch();
+  worker::ExecuteFailureEvent ev;
+  ev.key = key;
+  ev.error.exception = outcome.exception_pickle.empty()
+                           ? Value(outcome.exception_text)
+                           : Value(SerializeBytes(outcome.exception_pickle));
+  ev.error.traceback =
+      outcome.traceback_pickle.empty() ? Value() : Value(SerializeBytes(outcome.traceback_pickle));
+  ev.error.exception_text = outcome.exception_text;
+  ev.error.traceback_text = outcome.traceback_text;
+  ev.error.thread = Value(outcome.thread);
+  ev.error.start = outcome.start;
+  ev.error.stop = outcome.stop;
+  Feed(WithStimulus(std::move(ev), Stimulus("task-erred")));
 }
 
 }  // namespace dn

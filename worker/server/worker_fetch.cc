@@ -1,37 +1,11 @@
-// WorkerServer: fetching task inputs from peers (gather_dep): requests batched per
-// peer, pooled peer connections, retries on other holders.
+// WorkerServer: carrying out the state machine's GatherDep instructions (stock's
+// gather_dep): one get_data per instruction over pooled peer connections.
 #include "worker/server/worker_server.h"
 
 #include <cstdio>
 #include "worker/server/worker_server_internal.h"
 
 namespace dn {
-
-void WorkerServer::ScheduleFetch(const Key& key, const std::vector<std::string>& holders) {
-  const auto& failed = failed_peers_[key];
-  for (const std::string& peer : holders) {
-    if (peer == address_ || failed.count(peer)) continue;
-    fetching_.insert(key);
-    pending_fetches_[peer].push_back(key);
-    if (!fetch_flush_posted_) {
-      fetch_flush_posted_ = true;
-      asio::post(io_, [this] { FlushFetches(); });
-    }
-    return;
-  }
-  // Every known holder failed: ask the scheduler who else has it (it answers with
-  // refresh-who-has, or frees the dependents if the data is gone).
-  SendToScheduler(Value(Map{{Value("op"), Value("request-refresh-who-has")},
-                            {Value("keys"), Value(Array{key.ToValue()})},
-                            {Value("stimulus_id"), Value(Stimulus("gather-dep-failed"))}}));
-}
-
-void WorkerServer::FlushFetches() {
-  fetch_flush_posted_ = false;
-  for (auto& [peer, keys] : std::exchange(pending_fetches_, {})) {
-    asio::co_spawn(io_, Fetch(peer, std::move(keys)), asio::detached);
-  }
-}
 
 awaitable<std::shared_ptr<Connection>> WorkerServer::PeerConnection(const std::string& peer) {
   auto& idle = idle_peers_[peer];
@@ -79,52 +53,49 @@ awaitable<Result<Value>> WorkerServer::GetData(const std::string& peer,
   co_return reply;
 }
 
-awaitable<void> WorkerServer::Fetch(std::string peer, std::vector<Key> keys) {
+// Carry out a GatherDep: one get_data, store what arrives, and tell the state machine.
+awaitable<void> WorkerServer::Fetch(std::string peer, std::vector<Key> keys, int64_t total_nbytes) {
   Result<Value> reply = co_await GetData(peer, keys);
-  const Map* data = nullptr;
-  if (reply.ok()) {
-    const Value* d = reply->Find("data");
-    if (d != nullptr) data = d->map();
-  } else {
+  if (!reply.ok()) {
     std::fprintf(stderr, "dask-native-worker: get_data from %s failed: %s\n", peer.c_str(),
                  reply.status().ToString().c_str());
+    worker::GatherDepNetworkFailureEvent ev;
+    ev.worker = peer;
+    ev.total_nbytes = total_nbytes;
+    Feed(WithStimulus(std::move(ev), Stimulus("gather-dep-network-failure")));
+    co_return;
   }
-  Array added;
+  if (const Value* st = reply->Find("status"); st && st->str() && *st->str() == "busy") {
+    worker::GatherDepBusyEvent ev;  // a stock peer over its outgoing transfer limit
+    ev.worker = peer;
+    ev.total_nbytes = total_nbytes;
+    Feed(WithStimulus(std::move(ev), Stimulus("gather-dep-busy")));
+    co_return;
+  }
+  const Value* d = reply->Find("data");
+  const Map* data = d != nullptr ? d->map() : nullptr;
+  std::vector<std::pair<Key, int64_t>> stored;
   for (const Key& k : keys) {
     const Value* v = data ? FindKeyValue(*data, k.ToValue()) : nullptr;
     const Serialized* s = v ? v->get_if<Serialized>() : nullptr;
-    fetching_.erase(k);
-    if (s == nullptr || store_.Contains(k)) {
-      if (s == nullptr) {
-        // Try another holder named by a task that needs it.
-        failed_peers_[k].insert(peer);
-        std::vector<std::string> holders;
-        std::vector<Task*> waiting = TasksWaitingFor(k);
-        bool needed = !waiting.empty();
-        for (Task* task : waiting) {
-          for (auto& [dep, h] : task->spec.who_has) {
-            if (dep == k) holders.insert(holders.end(), h.begin(), h.end());
-          }
-        }
-        if (needed && !fetching_.count(k)) ScheduleFetch(k, holders);
-      }
-      continue;
-    }
-    Result<int64_t> stored = co_await StoreReceived(k, *s);
-    if (!stored.ok()) {
+    if (s == nullptr) continue;  // the peer lacks it: the state machine tries another holder
+    Result<int64_t> n = co_await StoreReceived(k, *s);
+    if (!n.ok()) {
       std::fprintf(stderr, "dask-native-worker: cannot store %s: %s\n", k.Repr().c_str(),
-                   stored.status().ToString().c_str());
+                   n.status().ToString().c_str());
       continue;
     }
-    failed_peers_.erase(k);
-    added.push_back(k.ToValue());
-    OnStored(k, *stored);
+    stored.emplace_back(k, *n);
   }
-  if (!added.empty()) {
-    SendToScheduler(Value(Map{{Value("op"), Value("add-keys")},
-                              {Value("keys"), Value(std::move(added))},
-                              {Value("stimulus_id"), Value(Stimulus("gather-dep-success"))}}));
-  }
+  worker::GatherDepSuccessEvent ev;
+  ev.worker = peer;
+  ev.total_nbytes = total_nbytes;
+  ev.data = stored;
+  worker::Instructions instructions =
+      state_.Handle(WithStimulus(std::move(ev), Stimulus("gather-dep-success")));
+  SettleStored(stored);  // a key cancelled meanwhile is dropped
+  Carry(std::move(instructions));
+  MaybeSpill(0);
 }
 
 }  // namespace dn

@@ -63,7 +63,7 @@ void WorkerServer::Spill(const Key& key) {
         store_.AbortSpill(key);
         pins_[key] += 1 << 20;  // never try this one again
       }
-      Dispatch();
+      RetryAwaitingInputs();
     });
   };
   if (auto it = native_.find(key); it != native_.end()) {
@@ -102,13 +102,14 @@ void WorkerServer::Unspill(const Key& key) {
         }
         store_.FinishUnspill(key);
       } else {
-        // The value is gone: say so, so the scheduler recomputes it elsewhere.
+        // The value is gone: the tasks waiting for it fail (RetryAwaitingInputs), as a
+        // stock worker's task fails when its input cannot be read back.
         std::fprintf(stderr, "dask-native-worker: lost spilled %s: %s\n", key.Repr().c_str(),
                      st.ToString().c_str());
         store_.AbortUnspill(key);
-        ReleaseData(key);
+        store_.Erase(key);
       }
-      Dispatch();
+      RetryAwaitingInputs();
     });
   };
   if (spilled_native_.count(key)) {
@@ -137,15 +138,20 @@ void WorkerServer::Unspill(const Key& key) {
   });
 }
 
+// Pausing is decided here (process memory) and carried out by the state machine, which
+// starts no task and no transfer while paused.
 void WorkerServer::SetPaused(bool paused) {
-  if (paused == paused_) return;
-  paused_ = paused;
+  if (paused == !state_.running()) return;
   std::fprintf(stderr, "dask-native-worker: %s (process memory %s 80%% of the limit)\n",
                paused ? "paused" : "resumed", paused ? "above" : "below");
   SendToScheduler(Value(Map{{Value("op"), Value("worker-status-change")},
                             {Value("status"), Value(paused ? "paused" : "running")},
                             {Value("stimulus_id"), Value(Stimulus("worker-memory"))}}));
-  if (!paused) Dispatch();
+  if (paused) {
+    Feed(WithStimulus(worker::PauseEvent{}, Stimulus("worker-memory")));
+  } else {
+    Feed(WithStimulus(worker::UnpauseEvent{}, Stimulus("worker-memory")));
+  }
 }
 
 awaitable<void> WorkerServer::MemoryMonitor() {

@@ -13,12 +13,56 @@
 
 namespace dn {
 
+namespace {
+
+worker::WorkerStateOptions StateOptions(const WorkerConfig& config,
+                                        std::function<bool(const worker::TaskState&)> ahead) {
+  worker::WorkerStateOptions o;
+  o.nthreads = config.nthreads;
+  o.validate = config.validate;
+  o.run_ahead = kNativeLookahead;
+  o.may_run_ahead = std::move(ahead);
+  // distributed.worker.memory.transfer: incoming transfers up to 10% of the limit.
+  if (config.memory_limit && *config.memory_limit > 0) {
+    o.transfer_incoming_bytes_limit =
+        static_cast<int64_t>(0.1 * static_cast<double>(*config.memory_limit));
+  }
+  return o;
+}
+
+std::string StimulusOf(const Value& msg, std::string_view what) {
+  const Value* sid = msg.Find("stimulus_id");
+  if (sid != nullptr && sid->str() != nullptr) return *sid->str();
+  return Stimulus(what);
+}
+
+worker::WhoHas WhoHasFrom(const Value* v) {
+  worker::WhoHas out;
+  if (v == nullptr || v->map() == nullptr) return out;
+  for (const MapEntry& e : *v->map()) {
+    auto k = Key::FromValue(e.key);
+    if (!k.ok()) continue;
+    std::vector<std::string> holders;
+    if (const Array* a = e.value.array()) {
+      for (const Value& h : *a) {
+        if (const std::string* s = h.str()) holders.push_back(*s);
+      }
+    }
+    out.emplace_back(k.MoveValueUnsafe(), std::move(holders));
+  }
+  return out;
+}
+
+}  // namespace
+
 WorkerServer::WorkerServer(asio::io_context& io, WorkerConfig config,
                            std::unique_ptr<PythonRuntime> python)
     : io_(io),
       config_(std::move(config)),
       python_(std::move(python)),
       acceptor_(io),
+      state_(
+          StateOptions(config_, [this](const worker::TaskState& ts) { return MayRunAhead(ts); })),
       store_(config_.local_directory + "/dask-native-worker-" + std::to_string(getpid()) +
              "-storage") {
   // One native thread per task slot, but never more than the CPUs the process may use
@@ -49,6 +93,10 @@ WorkerServer::~WorkerServer() {
 
 Status WorkerServer::Start() {
   DN_RETURN_NOT_OK(Listen(acceptor_, config_.listen_host, config_.listen_port));
+  if (config_.validate) {
+    std::fprintf(stderr,
+                 "dask-native-worker: validating the task state machine after every event\n");
+  }
   asio::co_spawn(
       io_, AcceptLoop(acceptor_, config_.limits, [this](auto conn) { return ServeComm(conn); }),
       asio::detached);
@@ -206,6 +254,7 @@ awaitable<void> WorkerServer::ConnectToScheduler() {
     host = local_addr.empty() ? "127.0.0.1" : local_addr;
   }
   address_ = "tcp://" + host + ":" + std::to_string(acceptor_.local_endpoint().port());
+  state_.set_address(address_);
   conn->Send(RegisterMessage());
   Result<Value> reply = co_await conn->Read();
   const Value* status = reply.ok() ? reply->Find("status") : nullptr;
@@ -220,6 +269,7 @@ awaitable<void> WorkerServer::ConnectToScheduler() {
                config_.scheduler_address.c_str(), address_.c_str());
   stream_ = conn;
   asio::co_spawn(io_, HeartbeatLoop(), asio::detached);
+  asio::co_spawn(io_, FindMissingLoop(), asio::detached);
   co_await StreamLoop();
 }
 
@@ -227,7 +277,11 @@ awaitable<void> WorkerServer::StreamLoop() {
   while (!stopping_) {
     Result<Array> batch = co_await ReadBatch(*stream_);
     if (!batch.ok()) break;
-    for (const Value& m : *batch) HandleStreamOp(m);
+    // One batch, one pass of the state machine: keys several compute-tasks need from
+    // one peer share a get_data.
+    std::vector<worker::Event> events;
+    for (const Value& m : *batch) HandleStreamOp(m, events);
+    if (!events.empty()) Carry(state_.HandleAll(std::move(events)));
   }
   // A worker without its scheduler closes, as stock workers do.
   Stop();
@@ -274,49 +328,62 @@ void WorkerServer::SendToScheduler(Value op) {
   });
 }
 
-void WorkerServer::HandleStreamOp(const Value& m) {
+void WorkerServer::HandleStreamOp(const Value& m, std::vector<worker::Event>& events) {
   std::string_view op = OpOf(m);
   if (op == ComputeTask::kOp) {
     auto spec = ComputeTask::FromValue(m);
-    if (spec.ok()) OnComputeTask(spec.MoveValueUnsafe());
+    if (!spec.ok()) return;
+    worker::ComputeTaskEvent ev;
+    ev.task = spec.MoveValueUnsafe();
+    std::string sid = ev.task.stimulus_id;
+    events.push_back(WithStimulus(std::move(ev), std::move(sid)));
   } else if (op == "free-keys") {
-    OnFreeKeys(KeysFromValue(m.Find("keys")));
-  } else if (op == "steal-request") {
-    OnStealRequest(m);
-  } else if (op == "cancel-compute") {
-    // Best effort, as stock: only a task that has not started can be dropped.
-    if (auto key = Key::FromValue(m.Find("key") ? *m.Find("key") : Value()); key.ok()) {
-      auto it = tasks_.find(*key);
-      if (it != tasks_.end() &&
-          (it->second->state == State::kReady || it->second->state == State::kFetching)) {
-        ForgetTask(*key);
-      }
+    worker::FreeKeysEvent ev;
+    ev.keys = KeysFromValue(m.Find("keys"));
+    events.push_back(WithStimulus(std::move(ev), StimulusOf(m, "free-keys")));
+  } else if (op == "steal-request" || op == "cancel-compute") {
+    auto key = Key::FromValue(m.Find("key") ? *m.Find("key") : Value());
+    if (!key.ok()) return;
+    if (op == "steal-request") {
+      worker::StealRequestEvent ev;
+      ev.key = key.MoveValueUnsafe();
+      events.push_back(WithStimulus(std::move(ev), StimulusOf(m, "steal")));
+    } else {
+      worker::CancelComputeEvent ev;
+      ev.key = key.MoveValueUnsafe();
+      events.push_back(WithStimulus(std::move(ev), StimulusOf(m, "cancel-compute")));
     }
-  } else if (op == "acquire-replicas" || op == "refresh-who-has") {
-    // Copy keys from their holders (the scheduler retiring a worker), or learn new
-    // holders of keys whose fetch failed.
-    if (const Value* who = m.Find("who_has")) OnRefreshWhoHas(*who);
-    if (op == "acquire-replicas") {
-      if (const Value* who = m.Find("who_has"); who && who->map()) {
-        for (const MapEntry& e : *who->map()) {
-          auto k = Key::FromValue(e.key);
-          if (!k.ok() || store_.Contains(*k) || fetching_.count(*k) || !e.value.array()) continue;
-          std::vector<std::string> holders;
-          for (const Value& h : *e.value.array()) {
-            if (const std::string* s = h.str()) holders.push_back(*s);
-          }
-          ScheduleFetch(*k, holders);
-        }
+  } else if (op == "acquire-replicas") {
+    // Copy keys from their holders (the scheduler retiring a worker).
+    worker::AcquireReplicasEvent ev;
+    ev.who_has = WhoHasFrom(m.Find("who_has"));
+    if (const Value* nb = m.Find("nbytes"); nb && nb->map()) {
+      for (const MapEntry& e : *nb->map()) {
+        auto k = Key::FromValue(e.key);
+        const int64_t* n = e.value.get_if<int64_t>();
+        if (k.ok()) ev.nbytes.emplace_back(k.MoveValueUnsafe(), n ? *n : 0);
       }
+    } else {
+      for (const auto& [k, holders] : ev.who_has) ev.nbytes.emplace_back(k, 0);
     }
+    events.push_back(WithStimulus(std::move(ev), StimulusOf(m, "acquire-replicas")));
+  } else if (op == "refresh-who-has") {
+    worker::RefreshWhoHasEvent ev;
+    ev.who_has = WhoHasFrom(m.Find("who_has"));
+    events.push_back(WithStimulus(std::move(ev), StimulusOf(m, "refresh-who-has")));
   } else if (op == "remove-replicas") {
-    OnRemoveReplicas(KeysFromValue(m.Find("keys")));
+    worker::RemoveReplicasEvent ev;
+    ev.keys = KeysFromValue(m.Find("keys"));
+    for (const Key& k : ev.keys) {
+      if (Pinned(k)) ev.in_use.push_back(k);
+    }
+    events.push_back(WithStimulus(std::move(ev), StimulusOf(m, "remove-replicas")));
   } else if (op == "remove-worker") {
     // A peer left: never fetch from it again.
     if (const Value* w = m.Find("worker"); w && w->str()) {
-      for (auto& [k, task] : tasks_) {
-        for (auto& [dep, holders] : task->spec.who_has) std::erase(holders, *w->str());
-      }
+      worker::RemoveWorkerEvent ev;
+      ev.worker = *w->str();
+      events.push_back(WithStimulus(std::move(ev), StimulusOf(m, "remove-worker")));
     }
   } else if (op == "worker-status-change") {
     // closing_gracefully during retirement: the scheduler stops sending work itself.
@@ -325,164 +392,94 @@ void WorkerServer::HandleStreamOp(const Value& m) {
   }
 }
 
-void WorkerServer::OnComputeTask(ComputeTask spec) {
-  Key key = spec.key;
-  if (auto it = tasks_.find(key); it != tasks_.end() && it->second->state == State::kExecuting) {
-    // Freed while running and now wanted again: report under the new run_id.
-    it->second->cancelled = false;
-    it->second->spec.run_id = spec.run_id;
-    return;
-  }
-  if (std::optional<int64_t> n = store_.nbytes(key)) {
-    TaskFinished f;
-    f.key = key;
-    f.run_id = spec.run_id;
-    f.nbytes = *n;
-    f.stimulus_id = Stimulus("task-finished");
-    SendToScheduler(f.ToValue());
-    return;
-  }
-  auto task = std::make_unique<Task>();
-  task->spec = std::move(spec);
-  for (const auto& [dep, holders] : task->spec.who_has) {
-    if (store_.Contains(dep)) continue;
-    if (task->missing.insert(dep).second) waiters_[dep].push_back(key);
-    if (!fetching_.count(dep)) ScheduleFetch(dep, holders);
-  }
-  task->state = task->missing.empty() ? State::kReady : State::kFetching;
-  if (task->state == State::kReady) MarkReady(key);
-  tasks_[key] = std::move(task);
-  Dispatch();
-}
+void WorkerServer::Feed(worker::Event ev) { Carry(state_.Handle(std::move(ev))); }
 
-void WorkerServer::ForgetTask(const Key& key) {
-  auto it = tasks_.find(key);
-  if (it != tasks_.end() && it->second->state == State::kExecuting) {
-    it->second->cancelled = true;  // OnExecuted drops it
-    return;
-  }
-  if (it != tasks_.end()) {
-    for (const Key& dep : it->second->missing) {
-      auto w = waiters_.find(dep);
-      if (w == waiters_.end()) continue;
-      std::erase(w->second, key);
-      if (w->second.empty()) waiters_.erase(w);
+void WorkerServer::Carry(worker::Instructions instructions) {
+  for (worker::Instruction& ins : instructions) {
+    if (auto* e = std::get_if<worker::Execute>(&ins)) {
+      StartExecute(e->key);
+    } else if (auto* g = std::get_if<worker::GatherDep>(&ins)) {
+      // Started from the loop, never inline: a failure must not re-enter the state
+      // machine while these instructions are being carried out.
+      asio::post(io_, [this, peer = std::move(g->worker), keys = std::move(g->keys),
+                       n = g->total_nbytes]() mutable {
+        asio::co_spawn(io_, Fetch(std::move(peer), std::move(keys), n), asio::detached);
+      });
+    } else if (auto* r = std::get_if<worker::RetryBusyWorkerLater>(&ins)) {
+      auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(150));
+      timer->async_wait([this, timer, worker = r->worker](boost::system::error_code) {
+        worker::RetryBusyWorkerEvent ev;
+        ev.worker = worker;
+        Feed(WithStimulus(std::move(ev), Stimulus("retry-busy-worker")));
+      });
+    } else if (auto* f = std::get_if<worker::TaskFinishedMsg>(&ins)) {
+      SendToScheduler(f->ToValue());
+    } else if (auto* te = std::get_if<worker::TaskErredMsg>(&ins)) {
+      SendToScheduler(te->ToValue());
+    } else if (auto* rel = std::get_if<worker::ReleaseWorkerDataMsg>(&ins)) {
+      // Data a running task still reads is dropped from the books now; Python frees the
+      // object after the task's own reference goes.
+      DropValue(rel->key);
+      SendToScheduler(rel->ToValue());
+    } else if (auto* a = std::get_if<worker::AddKeysMsg>(&ins)) {
+      SendToScheduler(a->ToValue());
+    } else if (auto* rr = std::get_if<worker::RequestRefreshWhoHasMsg>(&ins)) {
+      SendToScheduler(rr->ToValue());
+    } else if (auto* sr = std::get_if<worker::StealResponseMsg>(&ins)) {
+      SendToScheduler(sr->ToValue());
     }
-    tasks_.erase(it);
   }
-  std::erase(ready_, key);
 }
 
-std::vector<WorkerServer::Task*> WorkerServer::TasksWaitingFor(const Key& dep) {
-  std::vector<Task*> out;
-  auto w = waiters_.find(dep);
-  if (w == waiters_.end()) return out;
-  for (const Key& k : w->second) {
-    auto it = tasks_.find(k);
-    if (it == tasks_.end() || it->second->state != State::kFetching ||
-        !it->second->missing.count(dep))
-      continue;
-    // A task the scheduler sent again is listed twice.
-    if (std::find(out.begin(), out.end(), it->second.get()) == out.end())
-      out.push_back(it->second.get());
+void WorkerServer::SettleStored(const std::vector<std::pair<Key, int64_t>>& stored) {
+  for (const auto& [key, nbytes] : stored) {
+    if (state_.InMemory(key)) {
+      store_.PutInMemory(key, nbytes);
+    } else {
+      DropValue(key);
+    }
   }
-  return out;
 }
 
-void WorkerServer::ReleaseData(const Key& key) {
-  if (!store_.Erase(key)) return;
-  pins_.erase(key);
+void WorkerServer::DropValue(const Key& key) {
+  store_.Erase(key);
   native_.erase(key);
   spilled_native_.erase(key);
   if (native_only_.erase(key) == 0) python_->Post([this, key] { python_->Delete(key); });
-  SendToScheduler(Value(Map{{Value("op"), Value("release-worker-data")},
-                            {Value("key"), key.ToValue()},
-                            {Value("stimulus_id"), Value(Stimulus("free-keys"))}}));
 }
 
-void WorkerServer::OnFreeKeys(const std::vector<Key>& keys) {
-  for (const Key& k : keys) {
-    ForgetTask(k);
-    // Data a running task still reads is dropped from the books now; Python frees the
-    // object after the task's own reference goes.
-    ReleaseData(k);
-  }
-}
-
-// Work stealing (distributed/stealing.py): a task that has not started may be taken
-// away; the reply names its state so the scheduler knows whether the steal happened.
-void WorkerServer::OnStealRequest(const Value& msg) {
-  const Value* kv = msg.Find("key");
-  auto key = Key::FromValue(kv ? *kv : Value());
-  if (!key.ok()) return;
-  Value state;
-  auto it = tasks_.find(*key);
-  if (it != tasks_.end()) {
-    switch (it->second->state) {
-      case State::kFetching: state = Value("waiting"); break;
-      case State::kReady: state = Value("ready"); break;
-      case State::kExecuting: state = Value("executing"); break;
-      case State::kMemory: state = Value("memory"); break;
-      case State::kError: state = Value("error"); break;
-    }
-    if (it->second->state == State::kFetching || it->second->state == State::kReady)
-      ForgetTask(*key);
-  } else if (store_.Contains(*key)) {
-    state = Value("memory");
-  }
-  const Value* sid = msg.Find("stimulus_id");
-  SendToScheduler(Value(Map{{Value("op"), Value("steal-response")},
-                            {Value("key"), key->ToValue()},
-                            {Value("state"), std::move(state)},
-                            {Value("stimulus_id"), sid ? *sid : Value(Stimulus("steal"))}}));
-}
-
-// The scheduler dropping a replica (active memory manager): keys still needed here
-// stay and are announced back with add-keys, as stock workers do.
-void WorkerServer::OnRemoveReplicas(const std::vector<Key>& keys) {
-  Array kept;
-  for (const Key& k : keys) {
-    bool needed = Pinned(k);
-    for (auto& [tk, task] : tasks_) {
-      if (task->state == State::kMemory || task->state == State::kError) continue;
-      for (const auto& [dep, holders] : task->spec.who_has) needed = needed || dep == k;
-    }
-    if (auto it = tasks_.find(k); it != tasks_.end() && it->second->state == State::kExecuting)
-      needed = true;
-    if (needed) {
-      if (store_.Contains(k)) kept.push_back(k.ToValue());
-      continue;
-    }
-    ForgetTask(k);
-    ReleaseData(k);
-  }
-  if (!kept.empty()) {
-    SendToScheduler(Value(Map{{Value("op"), Value("add-keys")},
-                              {Value("keys"), Value(std::move(kept))},
-                              {Value("stimulus_id"), Value(Stimulus("remove-replicas"))}}));
+// Stock asks the scheduler about missing keys every second (Worker.find_missing).
+awaitable<void> WorkerServer::FindMissingLoop() {
+  while (!stopping_) {
+    asio::steady_timer t(io_, std::chrono::seconds(1));
+    boost::system::error_code ec;
+    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (stopping_) break;
+    Feed(WithStimulus(worker::FindMissingEvent{}, Stimulus("find-missing")));
   }
 }
 
-void WorkerServer::OnRefreshWhoHas(const Value& who_has) {
-  const Map* m = who_has.map();
-  if (m == nullptr) return;
-  for (const MapEntry& e : *m) {
-    auto k = Key::FromValue(e.key);
-    if (!k.ok() || !e.value.array()) continue;
-    std::vector<std::string> holders;
-    for (const Value& h : *e.value.array()) {
-      if (const std::string* s = h.str()) holders.push_back(*s);
+// Client.story: the story records that name any of `keys_or_stimuli`, as
+// WorkerState.story returns them.
+Value WorkerServer::GetStory(const Value& msg) const {
+  std::vector<Key> keys;
+  std::vector<std::string> stimuli;
+  auto add = [&](const Value& v) {
+    if (auto k = Key::FromValue(v); k.ok()) keys.push_back(k.MoveValueUnsafe());
+    if (const std::string* s = v.str()) stimuli.push_back(*s);
+  };
+  if (const Value* v = msg.Find("keys_or_stimuli")) {
+    if (const Array* a = v->array()) {
+      for (const Value& x : *a) add(x);
+    } else if (const Set* set = v->get_if<Set>()) {
+      for (const Value& x : set->items) add(x);
+    } else {
+      add(*v);
     }
-    std::vector<Task*> waiting = TasksWaitingFor(*k);
-    bool needed = !waiting.empty();
-    for (Task* task : waiting) {
-      for (auto& [dep, h] : task->spec.who_has) {
-        if (dep == *k) h = holders;
-      }
-    }
-    failed_peers_.erase(*k);
-    if (needed && !fetching_.count(*k) && !store_.Contains(*k)) ScheduleFetch(*k, holders);
   }
+  Array out;
+  for (const worker::StoryRecord* rec : state_.Story(keys, stimuli)) out.push_back(rec->ToValue());
+  return Value(std::move(out));
 }
 
 // RPCs from the scheduler, peers and clients: get_data, update_data, run, versions.
@@ -523,8 +520,12 @@ awaitable<void> WorkerServer::ServeComm(std::shared_ptr<Connection> conn) {
       for (const Key& k : store_.Keys()) keys.push_back(k.ToValue());
       reply = Value(std::move(keys));
     } else if (op == "free_keys") {
-      OnFreeKeys(KeysFromValue(msg->Find("keys")));
+      worker::FreeKeysEvent ev;
+      ev.keys = KeysFromValue(msg->Find("keys"));
+      Feed(WithStimulus(std::move(ev), StimulusOf(*msg, "free-keys")));
       reply = Value("OK");
+    } else if (op == "get_story") {
+      reply = GetStory(*msg);
     } else if (op == "terminate") {
       conn->Send(Value("OK"));
       CloseGracefully();
@@ -559,6 +560,7 @@ awaitable<Value> WorkerServer::GetDataReply(Value msg) {
 
 awaitable<Value> WorkerServer::UpdateData(Value msg) {
   Map nbytes;
+  std::vector<std::pair<Key, int64_t>> stored;
   const Value* d = msg.Find("data");
   if (d != nullptr && d->map() != nullptr) {
     for (const MapEntry& e : *d->map()) {
@@ -568,9 +570,18 @@ awaitable<Value> WorkerServer::UpdateData(Value msg) {
       Key key = *k;
       Result<int64_t> n = co_await StoreReceived(key, *s);
       if (!n.ok()) continue;
-      OnStored(key, *n);
+      stored.emplace_back(key, *n);
       nbytes.push_back(MapEntry{e.key, Value(*n)});
     }
+  }
+  if (!stored.empty()) {
+    worker::UpdateDataEvent ev;
+    ev.data = stored;
+    worker::Instructions instructions =
+        state_.Handle(WithStimulus(std::move(ev), Stimulus("update-data")));
+    SettleStored(stored);
+    MaybeSpill(0);
+    Carry(std::move(instructions));
   }
   Map reply;
   reply.push_back(MapEntry{Value("nbytes"), Value(std::move(nbytes))});
@@ -611,7 +622,14 @@ awaitable<Value> WorkerServer::GatherRpc(Value msg) {
         const Serialized* s = v ? v->get_if<Serialized>() : nullptr;
         if (s == nullptr || store_.Contains(k)) continue;
         Result<int64_t> n = co_await StoreReceived(k, *s);
-        if (n.ok()) OnStored(k, *n);
+        if (!n.ok()) continue;
+        worker::UpdateDataEvent ev;
+        ev.data = {{k, *n}};
+        worker::Instructions instructions =
+            state_.Handle(WithStimulus(std::move(ev), Stimulus("gather")));
+        SettleStored({{k, *n}});
+        MaybeSpill(0);
+        Carry(std::move(instructions));
       }
     }
     std::erase_if(wanted, [this](const auto& w) { return store_.Contains(w.first); });

@@ -13,6 +13,7 @@
 #include "worker/native/executor.h"
 #include "worker/native/ndarray.h"
 #include "worker/python/python_runtime.h"
+#include "worker/state/worker_state.h"
 #include "worker/store/data_store.h"
 
 namespace dn {
@@ -31,15 +32,18 @@ struct WorkerConfig {
   Map resources;
   double death_timeout_s = 0;  ///< 0: keep retrying to reach the scheduler
   ConnectionLimits limits;
+  bool validate = false;  ///< check the task state machine's invariants (tests)
 };
 
 /// dask-native-worker's network side, task bookkeeping and memory management.
 ///
-/// One Asio thread owns all state. Tasks run in the PythonRuntime's threads (one per
-/// --nthreads) and post their outcome back. Dependencies missing locally are fetched
-/// from the holders named in compute-task with get_data, batched per peer. The methods
-/// are implemented in worker_server.cc and, by concern, worker_fetch.cc,
-/// worker_values.cc, worker_execute.cc and worker_memory.cc.
+/// One Asio thread owns all state. The task states live in a worker::WorkerState (the
+/// pure state machine): the server turns messages and outcomes into its events and
+/// carries out its instructions (send, fetch with get_data, run natively or in the
+/// PythonRuntime's threads, which post their outcome back). It keeps the values, their
+/// books (DataStore), spilling and the comms. The methods are implemented in
+/// worker_server.cc and, by concern, worker_fetch.cc, worker_values.cc,
+/// worker_execute.cc and worker_memory.cc.
 class WorkerServer {
  public:
   WorkerServer(asio::io_context& io, WorkerConfig config, std::unique_ptr<PythonRuntime> python);
@@ -60,13 +64,11 @@ class WorkerServer {
   int exit_code() const { return exit_code_; }
 
  private:
-  enum class State : uint8_t { kFetching, kReady, kExecuting, kMemory, kError };
-  struct Task {
-    ComputeTask spec;
-    State state = State::kFetching;
-    bool cancelled = false;    ///< freed while executing: drop the result when it ends
-    bool python_only = false;  ///< native evaluation declined it: Python runs it
-    std::unordered_set<Key, KeyHash> missing;
+  /// An Execute under way: the inputs it pinned, and where it runs.
+  struct Running {
+    std::vector<Key> deps;
+    bool python = false;
+    bool started = false;  ///< posted to an executor (else waiting for spilled inputs)
   };
 
   awaitable<void> ServeComm(std::shared_ptr<Connection> conn);
@@ -75,7 +77,7 @@ class WorkerServer {
   awaitable<void> HeartbeatLoop();
   awaitable<void> MemoryMonitor();
   awaitable<void> RetireSelf();
-  awaitable<void> Fetch(std::string peer, std::vector<Key> keys);
+  awaitable<void> Fetch(std::string peer, std::vector<Key> keys, int64_t total_nbytes);
   awaitable<Result<Value>> GetData(const std::string& peer, const std::vector<Key>& keys);
   awaitable<Result<int64_t>> StoreInPython(Key key, Serialized value);
   awaitable<Result<Serialized>> SerializeStored(Key key);
@@ -86,35 +88,37 @@ class WorkerServer {
   awaitable<std::shared_ptr<Connection>> PeerConnection(const std::string& peer);
   void ReturnPeerConnection(const std::string& peer, std::shared_ptr<Connection> conn);
 
-  void HandleStreamOp(const Value& msg);
-  void OnComputeTask(ComputeTask spec);
-  void OnFreeKeys(const std::vector<Key>& keys);
-  void OnStealRequest(const Value& msg);
-  void OnRemoveReplicas(const std::vector<Key>& keys);
-  void OnRefreshWhoHas(const Value& who_has);
-  void ForgetTask(const Key& key);
-  /// Tasks still fetching `dep` (from waiters_, skipping stale entries).
-  std::vector<Task*> TasksWaitingFor(const Key& dep);
-  void ReleaseData(const Key& key);
-  /// Queue `key` for fetching from one of `holders` (skipping peers that failed for
-  /// it); requests are batched per peer once per loop turn.
-  void ScheduleFetch(const Key& key, const std::vector<std::string>& holders);
-  void FlushFetches();
-  void Dispatch();
-  void MarkReady(const Key& key) {
-    ready_.push_back(key);
-    ready_sorted_ = false;
-  }
+  /// Turn one scheduler stream op into an event (appended to `events`), or act on it.
+  void HandleStreamOp(const Value& msg, std::vector<worker::Event>& events);
+  /// Hand one event to the state machine and carry out what it says.
+  void Feed(worker::Event ev);
+  /// Carry out instructions, in order.
+  void Carry(worker::Instructions instructions);
+  /// Values the server stored for `keys` before telling the state machine: book those
+  /// now in memory, drop the others (a cancelled run or transfer).
+  void SettleStored(const std::vector<std::pair<Key, int64_t>>& stored);
+  /// Drop this worker's value of `key`: books, native value, Python object, pins.
+  void DropValue(const Key& key);
+  /// Execute: pin the inputs, read back spilled ones, then run natively or in Python.
+  void StartExecute(const Key& key);
+  /// Start the Executes whose inputs were on disk and are now back (or failed).
+  void RetryAwaitingInputs();
+  /// Whether the state machine may start `ts` beyond the threads (run-ahead).
+  bool MayRunAhead(const worker::TaskState& ts) const;
+  /// Free the pins and slot bookkeeping of a finished run.
+  void EndRun(const Key& key);
+  awaitable<void> FindMissingLoop();
+  Value GetStory(const Value& msg) const;
   void RunNative(const Key& key);
   void RunPython(const Key& key);
-  void OnExecuted(Key key, int64_t run_id, std::vector<Key> deps, PyTaskOutcome outcome);
-  void OnNativeExecuted(Key key, int64_t run_id, std::vector<Key> deps, native::NativeValue value,
-                        double start, double stop);
+  void OnExecuted(Key key, PyTaskOutcome outcome);
+  void OnNativeExecuted(Key key, native::NativeValue value, double start, double stop);
   /// Store a value received from a peer or client: natively if it is a plain numpy
   /// array, else in Python. Returns its size.
   awaitable<Result<int64_t>> StoreReceived(Key key, Serialized value);
   Result<Serialized> SerializeNative(const native::NativeValue& v) const;
   Result<Serialized> SerializeArray(const native::NdArray& a) const;
+  /// Book a value in memory in the DataStore (and spill if over the target).
   void OnStored(const Key& key, int64_t nbytes);
   void SendToScheduler(Value op);
 
@@ -143,10 +147,8 @@ class WorkerServer {
   std::shared_ptr<Connection> stream_;
   Array stream_batch_;
   bool stream_flush_posted_ = false;
-  std::unordered_map<Key, std::unique_ptr<Task>, KeyHash> tasks_;
-  /// Missing input -> the tasks waiting for it, so storing a value wakes its waiters
-  /// without scanning every task.
-  std::unordered_map<Key, std::vector<Key>, KeyHash> waiters_;
+  /// The task state machine: every task's state lives there, none here.
+  worker::WorkerState state_;
   DataStore store_;  ///< what this worker holds, and where
   /// Values held natively (the rest live in Python's worker_runtime._store).
   std::unordered_map<Key, native::NativeValue, KeyHash> native_;
@@ -162,20 +164,12 @@ class WorkerServer {
   int64_t python_tasks_ = 0;                    ///< tasks run in the embedded Python
   std::unordered_map<Key, int, KeyHash> pins_;  ///< in use by a running task or a transfer
   int64_t spilling_bytes_ = 0;
-  bool paused_ = false;
-  std::unordered_set<Key, KeyHash> fetching_;
-  std::unordered_map<Key, std::unordered_set<std::string>, KeyHash> failed_peers_;
-  std::unordered_map<std::string, std::vector<Key>> pending_fetches_;
-  bool fetch_flush_posted_ = false;
   std::unordered_map<std::string, std::vector<std::shared_ptr<Connection>>> idle_peers_;
-  /// Tasks whose inputs are all here, best priority first once Dispatch has sorted
-  /// them. Sorted only after additions (MarkReady): the scheduler sends root tasks a
-  /// few at a time, but all of a reduction's chunk tasks at once, and re-sorting those
-  /// on every completion took a tenth of the event loop's CPU in the seed's sum.
-  std::vector<Key> ready_;
-  bool ready_sorted_ = true;
-  int executing_ = 0;                 ///< tasks posted to an executor and not yet done
-  int python_executing_ = 0;          ///< of those, the ones posted to Python
+  /// Executes under way (I/O only: pins and which executor; their states are in state_).
+  std::unordered_map<Key, Running, KeyHash> running_;
+  /// Executes waiting for spilled inputs to be read back, in the order they came.
+  std::vector<Key> awaiting_inputs_;
+  int python_running_ = 0;            ///< of running_, the ones posted to Python
   double last_native_seconds_ = 1.0;  ///< how long the last native task ran
   bool stopping_ = false;
   int exit_code_ = 0;

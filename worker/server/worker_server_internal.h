@@ -34,7 +34,8 @@ inline constexpr auto kPoolIdle = std::chrono::seconds(60);
 // Threads that populate a pool miss's fresh pages together (PagePool::SetPopulateThreads).
 inline constexpr int kMaxPopulateThreads = 4;
 
-// Native tasks posted to the executor beyond its threads (WorkerServer::Dispatch), while
+// Native tasks posted to the executor beyond its threads (WorkerStateOptions::run_ahead,
+// approved by WorkerServer::MayRunAhead), while
 // native tasks are short: the next task waits in the executor's queue, so a thread goes
 // from one task to the next without waiting for the event loop to hear of the first and
 // post the second, a wake-up each way. With 4-element chunks (~40 us a task) that round
@@ -64,6 +65,14 @@ inline std::string Stimulus(std::string_view what) {
   out.append(what).push_back('-');
   out.append(digits, end);
   return out;
+}
+
+/// A state machine event stamped with its stimulus id and the time it is handled.
+template <typename E>
+E WithStimulus(E ev, std::string stimulus_id) {
+  ev.stimulus_id = std::move(stimulus_id);
+  ev.timestamp = WallTime();
+  return ev;
 }
 
 /// The process's resident memory, from /proc/self/statm.
