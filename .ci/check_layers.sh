@@ -27,4 +27,5 @@ if grep -rln 'Python\.h' worker --include=*.h --include=*.cc | grep -v '^worker/
   echo "layering: only worker/python may include Python.h" >&2; fail=1
 fi
 check worker '#include [<"]scheduler/' "scheduler/ (scheduler and worker never include each other)"
+check worker/state '#include [<"](boost/asio|Python\.h|tbb/|worker/(server|python|native|store)/)' "asio, Python, TBB or the rest of the worker (it is the pure state machine)"
 exit $fail
