@@ -12,13 +12,16 @@ import time
 import psutil
 from distributed import Client, as_completed
 
-from compat_cluster import make_cluster, scheduler_cmd
+from compat_cluster import config, make_cluster, scheduler_cmd
 
 # 1,250 groups of 8 tasks (4 leaves, 2 adds, their add, a check), one graph of 10,000
 # tasks whose group results the client gathers as they finish. A kill costs the lost
 # groups' work only: in one deep tree a kill every 2 s loses more finished partial sums
 # than the workers redo in that time, and stock dask never finishes it either.
 _GROUPS = 1250
+# Each leaf sleeps this long, so the graph runs 12-17 s unkilled on every cluster here and
+# sees 6 or more kills: native workers run a task in a fraction of a stock worker's time.
+_LEAF_SECONDS = {"native": 0.005, "mixed": 0.002}.get(config(), 0.001)
 _MEAN_KILL_INTERVAL = 2.0  # seconds
 # A worker is killed only once it has been registered this long: a stock nanny gives up
 # for good on a worker process that dies before telling it that it started (see
@@ -35,8 +38,8 @@ def _groups(n: int) -> list:
     """n delayed group results; group g returns (g, 16 g + 6), the sum of its leaves."""
     import dask
 
-    def leaf(i):
-        time.sleep(0.001)
+    def leaf(i, seconds):
+        time.sleep(seconds)
         return i
 
     def add(a, b):
@@ -47,7 +50,7 @@ def _groups(n: int) -> list:
 
     out = []
     for g in range(n):
-        a, b, c, d = (dask.delayed(leaf, pure=False)(4 * g + k) for k in range(4))
+        a, b, c, d = (dask.delayed(leaf, pure=False)(4 * g + k, _LEAF_SECONDS) for k in range(4))
         ab = dask.delayed(add, pure=False)(a, b)
         cd = dask.delayed(add, pure=False)(c, d)
         out.append(dask.delayed(check, pure=False)(g, dask.delayed(add, pure=False)(ab, cd)))
