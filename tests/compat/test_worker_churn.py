@@ -19,7 +19,7 @@ from compat_cluster import config, make_cluster, scheduler_cmd
 # groups' work only: in one deep tree a kill every 2 s loses more finished partial sums
 # than the workers redo in that time, and stock dask never finishes it either.
 _GROUPS = 1250
-# Each leaf sleeps this long, so the graph runs 12-17 s unkilled on every cluster here and
+# Each leaf sleeps this long, so the graph runs 11-17 s unkilled on every cluster here and
 # sees 6 or more kills: native workers run a task in a fraction of a stock worker's time.
 _LEAF_SECONDS = {"native": 0.005, "mixed": 0.002}.get(config(), 0.001)
 _MEAN_KILL_INTERVAL = 2.0  # seconds
