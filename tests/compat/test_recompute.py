@@ -141,6 +141,7 @@ def _kill_and_count(cluster: ProcessCluster, c: Client, tmp, name: str, fraction
     assert held == {k for k, v in asked.items() if v}, f"{name}: who_has() misses keys"
     assert held, f"{name}: nothing in memory at the freeze"
 
+    processing = {k: a for a, ks in c.processing().items() for k in ks}
     info = c.scheduler_info(n_workers=-1)["workers"]
     per_worker = {a: sum(a in v for v in who_has.values()) for a in info}
     victim_addr = max(per_worker, key=per_worker.get)
@@ -164,12 +165,25 @@ def _kill_and_count(cluster: ProcessCluster, c: Client, tmp, name: str, fraction
     # Waste: executions beyond the necessary ones, each named with what the snapshot said
     # about it (its holders; whether it was running on a survivor) for the report.
     extra = ran - Counter(need)
+    parent = {d: k for k, ds in deps.items() for d in ds}
 
     def story(k):
-        holders = ["victim" if a == victim_addr else "survivor" for a in who_has.get(k, ())]
+        def who(a):
+            return "victim" if a == victim_addr else "survivor"
+        holders = [who(a) for a in who_has.get(k, ())]
+        where = f", processing on the {who(processing[k])}" if k in processing else ""
         return (f"{k} ran {ran[k]}x, {'needed' if k in need else 'not needed'}, held by "
-                f"{holders or 'nobody'}{', running on a survivor' if k in running else ''}")
-    waste = [story(k) for k in extra]
+                f"{holders or 'nobody'}{where}{', running' if k in running else ''}")
+
+    def explain(k):
+        # A wasted key a survivor held: what its dependent and that one's other input were.
+        if k not in parent or not survivors.intersection(who_has.get(k, ())):
+            return story(k)
+        other = [d for d in deps[parent[k]] if d != k]
+        return (f"{story(k)}; its dependent {story(parent[k])}; the dependent's other "
+                f"input {story(other[0]) if other else 'none'}")
+
+    waste = [explain(k) for k in extra]
     return {"at_kill": at_kill, "final": final, "after_kill": final - at_kill,
             "necessary": len(need), "waste": sum(extra.values()),
             "necessary_not_run": len(set(need) - set(ran)), "wasted": waste,

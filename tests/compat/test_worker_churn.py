@@ -1,5 +1,5 @@
 """Worker churn: worker processes killed at random (Poisson, mean 2 s apart) under their
-nannies while a 10,000-task graph runs. The result must be exact, and the scheduler must
+nannies while an 8,000-task graph runs. The result must be exact, and the scheduler must
 end up holding what it held before: its memory back near its level after the same graph
 without kills, no file descriptor more than it had, no connection to a dead process."""
 from __future__ import annotations
@@ -14,14 +14,16 @@ from distributed import Client, as_completed
 
 from compat_cluster import config, make_cluster, scheduler_cmd
 
-# 1,250 groups of 8 tasks (4 leaves, 2 adds, their add, a check), one graph of 10,000
-# tasks whose group results the client gathers as they finish. A kill costs the lost
+# 1,000 groups of 8 tasks (4 leaves, 2 adds, their add, a check), one graph of 8,000
+# tasks whose group results the client gathers as they finish (the warm-up runs the same
+# graph, so the test stays near 40 s where stock workers or a stock scheduler pay about
+# 2 ms of CPU a task on this 2-core machine). A kill costs the lost
 # groups' work only: in one deep tree a kill every 2 s loses more finished partial sums
 # than the workers redo in that time, and stock dask never finishes it either.
-_GROUPS = 1250
-# Each leaf sleeps this long, so the graph runs 11-17 s unkilled on every cluster here and
+_GROUPS = 1000
+# Each leaf sleeps this long, so the graph runs 9-15 s unkilled on every cluster here and
 # sees 6 or more kills: native workers run a task in a fraction of a stock worker's time.
-_LEAF_SECONDS = {"native": 0.005, "mixed": 0.002}.get(config(), 0.001)
+_LEAF_SECONDS = {"native": 0.006, "mixed": 0.003}.get(config(), 0.001)
 _MEAN_KILL_INTERVAL = 2.0  # seconds
 # A worker is killed only once it has been registered this long: a stock nanny gives up
 # for good on a worker process that dies before telling it that it started (see
@@ -32,6 +34,10 @@ _MIN_WORKER_AGE = 1.0
 # keeps more keys in memory at once). A scheduler that kept this graph's tasks would fail:
 # the native scheduler's RSS grows by about 50 MB while it holds a 10,000-task graph.
 _RSS_SLACK = (1.25, 30.0)  # factor, MB: whichever allows more
+# Sockets may exceed their count after the warm-up by one per worker: a connection pool
+# keeps a connection it opened to a live peer (stock's scheduler was seen with one more).
+# A connection left to a dead peer, the leak churn causes, fails the stale check instead.
+_SOCKET_SLACK = 3
 
 
 def _groups(n: int) -> list:
@@ -167,7 +173,7 @@ def test_worker_churn_leaves_the_scheduler_as_it_found_it(tmp_path_factory, monk
     """Workers die as often as pods do on a busy Kubernetes cluster; a task may see many
     deaths (allowed-failures 1000), yet every group must come back exactly once and right,
     and the scheduler keep nothing of the dead. The native scheduler runs without
-    --validate here: checking every invariant of 10,000 tasks after each stimulus would
+    --validate here: checking every invariant of 8,000 tasks after each stimulus would
     take minutes on 2 cores (the other worker-loss tests validate)."""
     monkeypatch.setenv("DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES", "1000")
     seed = int(os.environ.get("DN_CHURN_SEED", "17"))
@@ -198,14 +204,13 @@ def test_worker_churn_leaves_the_scheduler_as_it_found_it(tmp_path_factory, monk
             c.wait_for_workers(3, timeout=60)
 
         rss_limit = max(base.rss_mb * _RSS_SLACK[0], base.rss_mb + _RSS_SLACK[1])
+        socket_limit = base.sockets + _SOCKET_SLACK
         after = _quiet_resources(pid, lambda r: not r.stale and r.rss_mb <= rss_limit
                                  and r.non_socket_fds == base.non_socket_fds
-                                 and r.sockets <= base.sockets)
+                                 and r.sockets <= socket_limit)
         print(f"churn, {where}: before {base}; after {after}")
         assert not after.stale, f"{where}: connections to dead peers: {after}; before: {base}"
         assert after.non_socket_fds == base.non_socket_fds, f"{where}: {after}; before: {base}"
-        # Sockets: the listeners, one per live worker, nanny or client connection; a
-        # restarted worker opens no more than the one it replaces.
-        assert after.sockets <= base.sockets, f"{where}: {after}; before: {base}"
+        assert after.sockets <= socket_limit, f"{where}: {after}; before: {base}"
         assert after.rss_mb <= rss_limit, (
             f"{where}: RSS over {rss_limit:.1f} MB: {after}; before: {base}")
