@@ -9,7 +9,7 @@ import time
 import pytest
 from distributed import Client
 
-from compat_cluster import make_cluster
+from compat_cluster import config, make_cluster
 
 
 def test_worker_killed_mid_graph(tmp_path_factory):
@@ -100,11 +100,8 @@ def test_a_worker_killed_under_its_nanny_registers_again_within_5s(tmp_path_fact
                 assert c.submit(lambda v: v + 1, round_, pure=False).result(timeout=30) == round_ + 1
 
 
-_TREE_LEAVES = 2000
-
-
-def _tree(counter: str):
-    """A dask.delayed binary tree of 3,999 tasks: 2,000 leaves that sleep 2 ms, then
+def _tree(counter: str, leaves: int):
+    """A dask.delayed binary tree of 2 * leaves - 1 tasks: leaves that sleep 2 ms, then
     pairwise adds. Every task appends a byte to `counter`, so the test knows exactly how
     far the graph has run."""
     import dask
@@ -123,7 +120,7 @@ def _tree(counter: str):
         mark(path)
         return a + b
 
-    level = [dask.delayed(leaf, pure=False)(i, counter) for i in range(_TREE_LEAVES)]
+    level = [dask.delayed(leaf, pure=False)(i, counter) for i in range(leaves)]
     while len(level) > 1:
         pairs = [dask.delayed(add, pure=False)(level[j], level[j + 1], counter)
                  for j in range(0, len(level) - 1, 2)]
@@ -131,33 +128,79 @@ def _tree(counter: str):
     return level[0]
 
 
+# 999 tasks: big enough that a kill at 50 % lands among hundreds of running and queued
+# tasks, small enough (1-2 s a run on this 2-core machine, the native scheduler checking
+# every invariant after each stimulus) for ten loops per case in make test.
+_TREE_LEAVES = 500
+
+# Repetitions per case of the tree test in make test: enough on our own scheduler to catch
+# a rare hang or wrong result, fewer where the scheduler under test is stock.
+_KILL_LOOPS = {"native": 10, "native-scheduler": 10, "mixed": 2, "stock-scheduler": 1}
+
+
+def kill_loops() -> int:
+    """DN_KILL_LOOPS, or the default of this cluster kind."""
+    return int(os.environ.get("DN_KILL_LOOPS", _KILL_LOOPS[config()]))
+
+
+def _size(path: str) -> int:
+    return os.path.getsize(path) if os.path.exists(path) else 0
+
+
+def _wait_for_new_worker(c: Client, before: set, timeout: float) -> None:
+    """Wait until the scheduler has 3 running workers again, one of them new (the dead
+    worker gone, its replacement or restart registered)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        now = c.scheduler_info(n_workers=-1)["workers"]
+        running = {a for a, w in now.items() if w.get("status", "running") == "running"}
+        if len(running) == 3 and running != before:
+            return
+        assert time.monotonic() < deadline, (
+            f"no third worker {timeout}s after the kill: {sorted(now)} (before: {sorted(before)})")
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("fraction", [0.5, 0.9])
 @pytest.mark.parametrize("mode", ["process-group", "under-nanny"])
 def test_a_worker_killed_mid_tree_never_hangs_the_graph(tmp_path_factory, tmp_path, mode,
                                                         fraction):
-    """SIGKILL one worker when a fraction of a 3,999-task tree has run: either its whole
+    """SIGKILL one worker when a fraction of a 999-task tree has run: either its whole
     process group (a pod gone) or only the worker process under its nanny (an OOM kill).
     The result must be exact, within a bound that fails the test instead of hanging it.
     A task handed to the worker being removed used to stay processing on it for good.
-    DN_KILL_LOOPS sets the repetitions per case (default 1)."""
-    loops = int(os.environ.get("DN_KILL_LOOPS", "1"))
+
+    One cluster serves every loop. The nanny restarts the killed worker process; a killed
+    process group gets a replacement worker of the same kind at once, as Kubernetes
+    replaces a pod, so it may join while the graph recovers. The next loop starts once 3
+    workers run again, the killed one gone. DN_KILL_LOOPS overrides the loops per case
+    (kill_loops())."""
+    loops = kill_loops()
     total = 2 * _TREE_LEAVES - 1
-    for loop in range(loops):
-        counter = str(tmp_path / f"counter-{loop}")
-        with make_cluster(tmp_path_factory, f"kill-{mode}", nanny=(mode == "under-nanny")) as cluster:
-            with Client(cluster.address, timeout=30) as c:
-                c.wait_for_workers(3, timeout=60)
-                if mode == "under-nanny":
-                    time.sleep(1)  # let stock nannies finish starting (see above)
-                fut = c.compute(_tree(counter))
+    nanny = mode == "under-nanny"
+    with make_cluster(tmp_path_factory, f"kill-{mode}", nanny=nanny) as cluster:
+        with Client(cluster.address, timeout=30) as c:
+            c.wait_for_workers(3, timeout=60)
+            if nanny:
+                time.sleep(1)  # let stock nannies finish starting (see above)
+            for loop in range(loops):
+                where = (mode, fraction, f"loop {loop + 1} of {loops}")
+                counter = str(tmp_path / f"counter-{loop}")
+                before = set(c.scheduler_info(n_workers=-1)["workers"])
+                fut = c.compute(_tree(counter, _TREE_LEAVES))
                 deadline = time.monotonic() + 60
-                while (os.path.getsize(counter) if os.path.exists(counter) else 0) < fraction * total:
-                    assert time.monotonic() < deadline, "the tree did not get that far"
-                    assert not fut.done(), "finished before the kill"
+                while _size(counter) < fraction * total:
+                    assert time.monotonic() < deadline, ("the tree did not get that far", where)
+                    assert not fut.done(), ("finished before the kill", where)
                     time.sleep(0.005)
-                nanny = cluster.procs[1 + loop % 3]
-                if mode == "process-group":
-                    os.killpg(nanny.pid, signal.SIGKILL)
+                victim = cluster.live_workers()[loop % 3]
+                if nanny:
+                    _worker_processes(victim.pid)[-1].kill()
                 else:
-                    _worker_processes(nanny.pid)[-1].kill()
-                assert fut.result(timeout=60) == sum(range(_TREE_LEAVES)), (mode, fraction, loop)
+                    os.killpg(victim.pid, signal.SIGKILL)
+                    victim.wait()
+                    # Same kind as the victim (mixed clusters).
+                    cluster.add_worker(victim.args[:victim.args.index(cluster.address)])
+                assert fut.result(timeout=60) == sum(range(_TREE_LEAVES)), where
+                del fut
+                _wait_for_new_worker(c, before, timeout=60)

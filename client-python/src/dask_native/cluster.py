@@ -78,6 +78,7 @@ class ProcessCluster:
         self.dashboard_port = free_port()
         self.address = f"tcp://127.0.0.1:{self.port}"
         self.procs: list[subprocess.Popen] = []
+        self._workers_started = 0
 
     def _spawn(self, argv: list[str], name: str) -> subprocess.Popen:
         out = subprocess.DEVNULL
@@ -99,12 +100,27 @@ class ProcessCluster:
             "--dashboard-address", f"127.0.0.1:{self.dashboard_port}"], "scheduler")
         _wait_for_port(self.port, sched, timeout)
         for i in range(self.n_workers):
-            self._spawn(self.worker_cmds[i] + [
-                self.address, "--nthreads", str(self.nthreads), "--memory-limit",
-                self.memory_limit, "--name", f"worker-{i}", "--host", "127.0.0.1",
-                "--dashboard-address", "127.0.0.1:0",
-                *([] if self.nanny else ["--no-nanny"]), *self.worker_args], f"worker-{i}")
+            self.add_worker(self.worker_cmds[i])
         return self
+
+    def add_worker(self, worker_cmd: list[str] | None = None) -> subprocess.Popen:
+        """Start one more worker (with the cluster's threads, memory limit, nanny setting
+        and extra arguments) and return its process, appended to `procs`. It is named
+        `worker-<n>`, n counting every worker this cluster has started, so a replacement
+        for a killed worker never takes a name the scheduler may still hold.
+        `worker_cmd` defaults to the command of the first worker."""
+        i = self._workers_started
+        self._workers_started += 1
+        argv = worker_cmd or self.worker_cmds[0]
+        return self._spawn(argv + [
+            self.address, "--nthreads", str(self.nthreads), "--memory-limit",
+            self.memory_limit, "--name", f"worker-{i}", "--host", "127.0.0.1",
+            "--dashboard-address", "127.0.0.1:0",
+            *([] if self.nanny else ["--no-nanny"]), *self.worker_args], f"worker-{i}")
+
+    def live_workers(self) -> list[subprocess.Popen]:
+        """The worker processes (or nannies) started by this cluster that have not exited."""
+        return [p for p in self.procs[1:] if p.poll() is None]
 
     def stop(self) -> None:
         for p in reversed(self.procs):
