@@ -304,6 +304,39 @@ TEST(SchedulerStateLossTest, ProcessingDependentOfLostDataWaitsForTheRecompute) 
   EXPECT_EQ(state.task(a.key)->status, TaskStatus::kNoWorker);
 }
 
+// A task processing on a survivor loses one input with a dead worker; its other input,
+// on the survivor, must stay there: it still needs it. Releasing the task used to let go
+// of all its inputs, so the survivor freed that one and it was computed again.
+TEST(SchedulerStateLossTest, InputsASurvivorHoldsAreKeptForTheTaskThatRunsAgain) {
+  SchedulerState state(SchedulerConfig{1.1, 3, true});
+  for (const char* w : {"tcp://w1:1", "tcp://w2:1"}) ASSERT_TRUE(state.AddWorker(W(w), kStim).ok());
+  auto on = [](GraphTask t, const char* worker) {
+    t.annotations = {{Value("workers"), Value(Array{Value(worker)})}};
+    return t;
+  };
+  std::vector<GraphTask> g{on(T("a"), "tcp://w1:1"), on(T("b"), "tcp://w2:1"),
+                           on(T("c", {"a", "b"}), "tcp://w2:1")};
+  state.UpdateGraph("client", std::move(g), {K("c")}, kStim);
+  Outbox out = state.TakeOutbox();
+  for (const auto& [worker, msgs] : out.to_workers) {
+    for (const Value& m : msgs) {
+      auto key = Key::FromValue(*m.Find("key"));
+      state.TaskFinished(worker, *key, *m.Find("run_id")->get_if<int64_t>(), 8, {}, "int", kStim);
+    }
+  }
+  state.TakeOutbox();
+  ASSERT_EQ(state.task(K("c"))->status, TaskStatus::kProcessing);  // on w2, fetching a
+  state.RemoveWorker("tcp://w1:1", "died", {"remove-worker-1", 1});
+  out = state.TakeOutbox();
+  for (const Value& m : out.to_workers["tcp://w2:1"]) {
+    if (OpOf(m) != "free-keys") continue;
+    for (const Key& k : KeysFromValue(m.Find("keys"))) EXPECT_NE(k, K("b")) << "b freed";
+  }
+  EXPECT_EQ(state.task(K("b"))->status, TaskStatus::kMemory);
+  EXPECT_EQ(state.task(K("c"))->status, TaskStatus::kWaiting);
+  EXPECT_EQ(state.task(K("a"))->status, TaskStatus::kNoWorker);  // only w1 may run it
+}
+
 // A worker died holding the only copy of an input of a task processing
 // elsewhere. Taking that task back (TransitionToReleased) fills free slots while the
 // dead worker is still registered and, its processing just emptied, the roomiest: a

@@ -461,12 +461,19 @@ void SchedulerState::TransitionReleasedMemory(TaskState* ts, TransitionArgs& arg
 void SchedulerState::ReleaseUnfinished(TaskState* ts) {
   queued_.erase(ts);
   unrunnable_.erase(ts);
+  ts->waiting_on.clear();
+  SetStatus(ts, TS::kReleased);
+  if (Needed(ts)) {
+    // It runs again (it lost an input, or its worker died): its inputs stay where they
+    // are, still awaited by it. Letting go of them here freed inputs that surviving
+    // workers held, and recomputed them; stock's _propagate_released keeps them too.
+    Recommend(ts, TS::kWaiting);
+    return;
+  }
   for (TaskState* dep : ts->dependencies) {
     dep->waiters.erase(ts);
     ReleaseIfUnneeded(dep);
   }
-  ts->waiting_on.clear();
-  SetStatus(ts, TS::kReleased);
   AfterRelease(ts);
 }
 
@@ -571,10 +578,8 @@ void SchedulerState::TransitionReleasedForgotten(TaskState* ts, TransitionArgs&)
   for (TaskState* dep : ts->dependencies) {
     dep->dependents.erase(ts);
     dep->waiters.erase(ts);
-    if (dep->dependents.empty() && !Needed(dep) &&
-        (dep->status == TS::kReleased || dep->status == TS::kErred || dep->status == TS::kMemory)) {
-      Recommend(dep, TS::kForgotten);
-    }
+    // A task released to run again still awaited its inputs (ReleaseUnfinished).
+    ReleaseIfUnneeded(dep);
   }
   ts->dependencies.clear();
   for (ClientState* cs : ts->who_wants) cs->wants_what.erase(ts);
