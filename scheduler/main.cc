@@ -94,37 +94,32 @@ int main(int argc, char** argv) {
   }
   config.state.validate = vm.count("validate") > 0 || std::getenv("DN_VALIDATE") != nullptr;
   // dask config keys, set as stock reads them from DASK_* variables.
-  if (auto v = dn::DaskConfigFromEnv("distributed.scheduler.allowed-failures")) {
-    int64_t n = 0;
-    if (!dn::ParseConfigInt(*v, &n) || n < 0) {
-      std::fprintf(stderr,
-                   "dask-native-scheduler: bad distributed.scheduler.allowed-failures '%s'\n",
-                   v->c_str());
-      return 2;
-    }
-    config.state.allowed_failures = static_cast<int>(n);
+  auto count = [](const char* key, int64_t* out) {
+    auto v = dn::DaskConfigFromEnv(key);
+    if (!v) return true;
+    if (dn::ParseConfigInt(*v, out) && *out >= 0) return true;
+    std::fprintf(stderr, "dask-native-scheduler: bad %s '%s'\n", key, v->c_str());
+    return false;
+  };
+  int64_t allowed_failures = config.state.allowed_failures;
+  int64_t log_length = static_cast<int64_t>(config.state.transition_log_length);
+  if (!count("distributed.scheduler.allowed-failures", &allowed_failures) ||
+      !count("distributed.admin.low-level-log-length", &log_length)) {
+    return 2;
   }
+  config.state.allowed_failures = static_cast<int>(allowed_failures);
+  config.state.transition_log_length = static_cast<size_t>(log_length);
   if (auto v = dn::DaskConfigFromEnv("distributed.scheduler.worker-ttl")) {
     double secs = 0;
-    if (*v == "None" || *v == "null" || *v == "") {
+    if (*v == "None" || *v == "null" || v->empty()) {
       config.worker_ttl_s = 0;  // never time out
-    } else if (!dn::ParseDuration(*v, &secs)) {
+    } else if (dn::ParseDuration(*v, &secs)) {
+      config.worker_ttl_s = secs;
+    } else {
       std::fprintf(stderr, "dask-native-scheduler: bad distributed.scheduler.worker-ttl '%s'\n",
                    v->c_str());
       return 2;
-    } else {
-      config.worker_ttl_s = secs;
     }
-  }
-  if (auto v = dn::DaskConfigFromEnv("distributed.admin.low-level-log-length")) {
-    int64_t n = 0;
-    if (!dn::ParseConfigInt(*v, &n) || n < 0) {
-      std::fprintf(stderr,
-                   "dask-native-scheduler: bad distributed.admin.low-level-log-length '%s'\n",
-                   v->c_str());
-      return 2;
-    }
-    config.state.transition_log_length = static_cast<size_t>(n);
   }
   if (vm.count("pid-file")) std::ofstream(vm["pid-file"].as<std::string>()) << getpid() << "\n";
 

@@ -59,10 +59,7 @@ WorkerState::~WorkerState() = default;
 
 Instructions WorkerState::Handle(Event ev) {
   Instructions out;
-  std::visit([this](const auto& e) { BeginEvent(e); }, ev);
-  Recs recs;
-  Dispatch(ev, recs, out);
-  RunTransitions(std::move(recs), out);
+  Step(ev, out);
   EnsureCommunicating(out);
   EndEvent();
   return out;
@@ -70,15 +67,17 @@ Instructions WorkerState::Handle(Event ev) {
 
 Instructions WorkerState::HandleAll(std::vector<Event> evs) {
   Instructions out;
-  for (Event& ev : evs) {
-    std::visit([this](const auto& e) { BeginEvent(e); }, ev);
-    Recs recs;
-    Dispatch(ev, recs, out);
-    RunTransitions(std::move(recs), out);
-  }
+  for (Event& ev : evs) Step(ev, out);
   EnsureCommunicating(out);
   EndEvent();
   return out;
+}
+
+void WorkerState::Step(Event& ev, Instructions& out) {
+  std::visit([this](const auto& e) { BeginEvent(e); }, ev);
+  Recs recs;
+  Dispatch(ev, recs, out);
+  RunTransitions(std::move(recs), out);
 }
 
 void WorkerState::Dispatch(Event& ev, Recs& recs, Instructions& out) {

@@ -121,6 +121,8 @@ class WorkerState {
   friend struct TransitionTable;
 
   // Events (worker_state.cc). Each returns recommendations in `recs`.
+  /// One event of a batch: its transitions, without the batch's closing steps.
+  void Step(Event& ev, Instructions& out);
   void Dispatch(Event& ev, Recs& recs, Instructions& out);
   void On(ComputeTaskEvent& ev, Recs& recs, Instructions& out);
   void On(FreeKeysEvent& ev, Recs& recs, Instructions& out);
