@@ -25,6 +25,24 @@ def test_unsupported_flag_is_refused():
 
 
 @native_scheduler_only
+def test_bad_dask_config_values_are_refused_by_name():
+    """DASK_* settings the scheduler reads fail at start-up, naming the key, instead of
+    silently keeping a default."""
+    import os
+    for var, value, key in [
+            ("DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES", "many",
+             "distributed.scheduler.allowed-failures"),
+            ("DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL", "soon",
+             "distributed.scheduler.worker-ttl"),
+            ("DASK_DISTRIBUTED__ADMIN__LOW_LEVEL_LOG_LENGTH", "-1",
+             "distributed.admin.low-level-log-length")]:
+        r = subprocess.run([SCHED, "--port", "0", "--no-dashboard"], capture_output=True,
+                           text=True, timeout=30, env={**os.environ, var: value})
+        assert r.returncode == 2, (var, r.returncode, r.stderr)
+        assert f"bad {key} '{value}'" in r.stderr, r.stderr
+
+
+@native_scheduler_only
 def test_scheduler_file_pid_file_and_idle_timeout(tmp_path):
     port = free_port()
     sf, pf = tmp_path / "scheduler.json", tmp_path / "scheduler.pid"
