@@ -279,6 +279,10 @@ class SchedulerState {
   std::shared_ptr<const std::string> stimulus_id_;
   double now_ = 0;  ///< the time of the stimulus being handled
   std::deque<TransitionRecord> transition_log_;
+  /// With validation: the whole state is checked at least once per this many tasks'
+  /// worth of stimuli (CloseStimulus).
+  static constexpr size_t kFullValidationTasks = 1000;
+  size_t stimuli_since_validation_ = 0;
   size_t round_robin_ = 0;
   int64_t last_root_nbytes_ = 0;  ///< the size of the last root task's result
 };
