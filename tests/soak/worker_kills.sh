@@ -4,7 +4,8 @@
 # cluster, on the native cluster and on the native scheduler with stock workers. make test
 # runs 10 loops per case there; this is the long run (100 loops take 3 to 8 minutes a
 # case on 2 cores, the stock nannies' restarts the slowest). Usage: tests/soak/worker_kills.sh [LOOPS=100] [CLUSTER...]
-# PYTHON picks the interpreter (default .venv/bin/python).
+# PYTHON picks the interpreter (default .venv/bin/python); DN_KILL_LEAVES=2000 runs the
+# 3,999-task tree of the original report instead.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 loops=${1:-100}
