@@ -61,5 +61,32 @@ TEST(ElementwiseTest, MismatchedShapesAreAnError) {
   EXPECT_EQ(Binary("pow", Operand{&a}, Operand{&a}).status().code(), StatusCode::kNotImplemented);
 }
 
+// map_overlap's reflect boundary slices one row backwards, x[-1:-2:-1]: a view whose
+// length-1 axis keeps a negative stride. The view is C-contiguous, so it is not
+// copied, but what leaves native code (the wire, a numpy view) must carry C strides:
+// numpy refuses a negative stride over a buffer's start, and the worker failed to
+// send such values forever.
+TEST(ElementwiseTest, ReversedLengthOneSliceGetsCStrides) {
+  NdArray x = Random({4, 5}, 3);
+  IndexEntry row;
+  row.start = -1;
+  row.stop = -2;
+  row.step = -1;
+  NdArray v = *GetItem(x, {row});
+  ASSERT_EQ(v.shape, (std::vector<int64_t>{1, 5}));
+  EXPECT_EQ(v.strides, (std::vector<int64_t>{40, 8}));
+  for (int64_t j = 0; j < 5; ++j) EXPECT_EQ(At(v, 0, j), At(x, 3, j));
+  // A backwards view too long to copy keeps its negative stride; AsCContiguous copies it.
+  IndexEntry all_reversed;
+  all_reversed.step = -1;
+  NdArray r = *GetItem(x, {all_reversed});
+  EXPECT_LT(r.strides[0], 0);
+  NdArray c = AsCContiguous(r);
+  EXPECT_EQ(c.strides, (std::vector<int64_t>{40, 8}));
+  for (int64_t i = 0; i < 4; ++i) {
+    for (int64_t j = 0; j < 5; ++j) EXPECT_EQ(At(c, i, j), At(x, 3 - i, j));
+  }
+}
+
 }  // namespace
 }  // namespace dn::native

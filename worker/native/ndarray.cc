@@ -95,7 +95,14 @@ NdArray NdArray::Allocate(DType dtype, std::vector<int64_t> shape, uint8_t** out
 }
 
 NdArray AsCContiguous(const NdArray& a) {
-  if (a.IsCContiguous()) return a;
+  if (a.IsCContiguous()) {
+    // Same bytes; the strides of length-1 axes become the C ones too. They address
+    // nothing, but a slice leaves whatever they were (x[-1:-2:-1] a negative one), and
+    // numpy on the far side of the wire or of a Python view checks them.
+    NdArray c = a;
+    c.strides = NdArray::CStrides(a.shape, ItemSize(a.dtype));
+    return c;
+  }
   uint8_t* out = nullptr;
   NdArray c = NdArray::Allocate(a.dtype, a.shape, &out);
   c.scalar = a.scalar;

@@ -162,8 +162,13 @@ void WorkerServer::RunPython(const Key& key) {
     if (auto it = native_.find(dep); it != native_.end()) {
       native_only_.erase(dep);  // Python will hold a view of it
       auto view = [](const native::NdArray& a) {
-        return PyArrayView{a.data, std::string(native::DTypeStr(a.dtype)), a.shape, a.strides,
-                           a.scalar};
+        // numpy views a buffer from its start, so an array read backwards (a negative
+        // stride, from a reversed slice) is handed over as a C-ordered copy.
+        bool backwards = false;
+        for (int64_t st : a.strides) backwards = backwards || st < 0;
+        const native::NdArray& c = backwards ? native::AsCContiguous(a) : a;
+        return PyArrayView{c.data, std::string(native::DTypeStr(c.dtype)), c.shape, c.strides,
+                           c.scalar};
       };
       if (it->second.records) {
         // A structured array: numpy views its packed records with the dtype rebuilt

@@ -237,7 +237,10 @@ def _materialize(expr_header: bytes, expr_frames: list, keys_packed: bytes,
                 ann.setdefault(kind, value(key) if callable(value) else value)
             ann = {k: v for k, v in ann.items() if _packable(v)}
             run_spec, buffers = writer.dumps(node)
-            frames = [memoryview(b).cast("B").tobytes() for b in buffers]
+            # raw(): the buffer's bytes as one flat view. memoryview.cast refuses an
+            # empty array's view (a zero in its shape), which cumsum's and tril's graphs
+            # carry out of band.
+            frames = [_buffer_bytes(b) for b in buffers]
             batch.append(packer.pack([key, list(node.dependencies), order.get(key, 0), ann,
                                       run_spec, frames]))
             if len(batch) == _TASKS_PER_PIECE:
@@ -248,6 +251,14 @@ def _materialize(expr_header: bytes, expr_frames: list, keys_packed: bytes,
         return pieces
     except Exception as e:  # the client gets it as task-erred for every requested key
         return _failure(e)
+
+
+def _buffer_bytes(buffer) -> bytes:
+    """The bytes of one out-of-band pickle buffer (a PickleBuffer, or any contiguous
+    buffer), whatever its shape, including zero-size ones."""
+    if isinstance(buffer, pickle.PickleBuffer):
+        return buffer.raw().tobytes()
+    return memoryview(buffer).tobytes()
 
 
 # What the stock scheduler raises when a graph cannot be deserialized (update_graph).
