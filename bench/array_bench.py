@@ -10,6 +10,12 @@ dask-native-scheduler + dask-native-worker. Workloads:
             user re-runs a cell
   10k       the same at 10000^2 with 1000^2 chunks
   small     a 100k-chunk array graph: (da.ones(400_000, chunks=4) + 1).sum()
+  fallback  tasks the native worker runs in its embedded Python, most of them calling
+            BLAS/LAPACK through numpy: qr of tall blocks, svd_compressed, matmul,
+            map_overlap (best of --repeat each)
+
+Workers run under their nanny, as `dask worker` does by default, so both kinds get
+distributed.nanny.pre-spawn-environ (one BLAS thread per worker).
 
 It also measures this machine's limit with build/bench/dn-machine-limits: MT19937
 doubles/s on one core, memory bandwidth on all cores, and the seed's floor, which is
@@ -49,16 +55,49 @@ def persist_sum(c, shape, chunk):
     return {"persist_s": t1 - t0, "sum_s": t2 - t1, "total_s": t2 - t0}
 
 
+# The Python fallback group: name -> a function of nothing returning the value to compute.
+FALLBACK = {
+    "qr": lambda: da.linalg.qr(da.random.RandomState(1).random_sample((40000, 400),
+                                                                      chunks=(4000, 400)))[1],
+    "svd_compressed": lambda: da.linalg.svd_compressed(
+        da.random.RandomState(2).random_sample((4000, 4000), chunks=(1000, 1000)), k=10,
+        seed=3)[1],
+    "matmul": lambda: (lambda x: (x @ x.T).sum())(
+        da.random.RandomState(4).random_sample((4000, 4000), chunks=(1000, 1000))),
+    "map_overlap": lambda: da.random.RandomState(5).random_sample(
+        (4000, 4000), chunks=(1000, 1000)).map_overlap(lambda b: b * 2, depth=1,
+                                                        boundary="reflect").sum(),
+}
+
+
+def timed_compute(c, make, repeat):
+    best = None
+    for _ in range(repeat):
+        x = make()
+        t0 = time.perf_counter()
+        c.compute(x).result()
+        dt = time.perf_counter() - t0
+        best = dt if best is None else min(best, dt)
+    return {"total_s": best}
+
+
 def run(kind, args):
     if kind == "stock":
         sched, worker = None, None
     else:
         sched, worker = [native_binary("dask-native-scheduler")], [native_binary("dask-native-worker")]
     out = {}
-    with ProcessCluster(n_workers=3, scheduler_cmd=sched, worker_cmd=worker) as cluster:
+    with ProcessCluster(n_workers=3, scheduler_cmd=sched, worker_cmd=worker,
+                        nanny=True) as cluster:
         with Client(cluster.address, timeout=60) as c:
             c.wait_for_workers(3, timeout=60)
             c.submit(sum, [1]).result()
+            if args.fallback_only:
+                for name, make in FALLBACK.items():
+                    c.compute(make()).result()  # warm-up: imports
+                    out[name] = timed_compute(c, make, args.repeat)
+                out["peak_mb"] = [peak_rss_mb(p.pid) for p in cluster.procs]
+                return out
             persist_sum(c, 4000, 1000)  # warm-up: imports, first task of each kind
             seed = args.seed
             # The first run at the seed's size pays for fresh pages everywhere (both
@@ -84,6 +123,10 @@ def run(kind, args):
                 t0 = time.perf_counter()
                 assert x.compute() == 2 * args.small * 4
                 out["small"] = {"total_s": time.perf_counter() - t0}
+            if args.fallback:
+                for name, make in FALLBACK.items():
+                    c.compute(make()).result()  # warm-up: imports
+                    out[name] = timed_compute(c, make, args.repeat)
             out["peak_mb"] = [peak_rss_mb(p.pid) for p in cluster.procs]
     return out
 
@@ -97,6 +140,10 @@ def main():
                     help="best of N for the array workloads (after the seed's first run)")
     ap.add_argument("--pause", type=float, default=3.0,
                     help="seconds of think time before each notebook-style seed run (0 skips them)")
+    ap.add_argument("--no-fallback", dest="fallback", action="store_false",
+                    help="skip the Python fallback group")
+    ap.add_argument("--fallback-only", action="store_true",
+                    help="only the Python fallback group")
     ap.add_argument("--quick", action="store_true", help="small sizes, one repetition")
     args = ap.parse_args()
     if args.quick:
@@ -119,7 +166,8 @@ def main():
                         ("seed_first", "  its first run"),
                         ("seed_paused", f"  median after a {args.pause:g} s pause"),
                         ("10k", "10000^2 / 1000^2 persist+sum"),
-                        ("small", f"{args.small} small chunks, sum")):
+                        ("small", f"{args.small} small chunks, sum"),
+                        *((f, f"fallback: {f}") for f in FALLBACK)):
         if name not in stock:
             continue
         s, nv = stock[name]["total_s"], native[name]["total_s"]
@@ -128,8 +176,9 @@ def main():
             for part in ("persist_s", "sum_s"):
                 print(f"  {part[:-2]:32} {stock[name][part]:9.2f} {native[name][part]:9.2f} "
                       f"{stock[name][part] / native[name][part]:12.2f}x")
-    print(f"\nnative seed vs the machine's limit: {native['seed']['total_s'] / limit_s:.2f}x the limit "
-          f"(the limit itself is {stock['seed']['total_s'] / limit_s:.2f}x faster than stock)")
+    if "seed" in native:
+        print(f"\nnative seed vs the machine's limit: {native['seed']['total_s'] / limit_s:.2f}x the limit "
+              f"(the limit itself is {stock['seed']['total_s'] / limit_s:.2f}x faster than stock)")
     print("peak resident memory (MB): scheduler, worker-0, worker-1, worker-2")
     for kind, res in (("stock", stock), ("native", native)):
         print(f"  {kind:7} " + ", ".join(f"{m:.0f}" for m in res["peak_mb"]))

@@ -104,4 +104,101 @@ bool ParseConfigInt(std::string_view text, int64_t* value) {
   return ec == std::errc() && end == text.data() + text.size() && !text.empty();
 }
 
+namespace {
+
+// A cursor over a mapping literal's text.
+class MappingReader {
+ public:
+  explicit MappingReader(std::string_view text) : text_(text) {}
+
+  bool Read(std::vector<ConfigEntry>* out) {
+    out->clear();
+    if (!Take('{')) return false;
+    if (Take('}')) return AtEnd();
+    while (true) {
+      std::string key;
+      std::optional<std::string> value;
+      if (!Scalar(&key, /*quoted_only=*/false) || !Take(':') || !Value(&value)) return false;
+      out->emplace_back(std::move(key), std::move(value));
+      if (Take('}')) return AtEnd();
+      if (!Take(',')) return false;
+      if (Take('}')) return AtEnd();  // a trailing comma, as Python allows
+    }
+  }
+
+ private:
+  void Skip() {
+    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
+  }
+  bool Take(char c) {
+    Skip();
+    if (pos_ < text_.size() && text_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+  bool AtEnd() {
+    Skip();
+    return pos_ == text_.size();
+  }
+  // A quoted string (no escapes: environment names and values need none), or a bare
+  // word up to the next delimiter.
+  bool Scalar(std::string* out, bool quoted_only) {
+    Skip();
+    if (pos_ >= text_.size()) return false;
+    const char q = text_[pos_];
+    if (q == '"' || q == '\'') {
+      const size_t end = text_.find(q, pos_ + 1);
+      if (end == std::string_view::npos) return false;
+      std::string_view body = text_.substr(pos_ + 1, end - pos_ - 1);
+      if (body.find('\\') != std::string_view::npos) return false;
+      *out = std::string(body);
+      pos_ = end + 1;
+      return true;
+    }
+    if (quoted_only) return false;
+    const size_t start = pos_;
+    while (pos_ < text_.size() &&
+           std::string_view(",:{}[]()\"'").find(text_[pos_]) == std::string_view::npos) {
+      ++pos_;
+    }
+    *out = std::string(Trim(text_.substr(start, pos_ - start)));
+    return !out->empty() && out->find_first_of(" \t") == std::string::npos;
+  }
+  bool Value(std::optional<std::string>* out) {
+    Skip();
+    if (pos_ < text_.size() && (text_[pos_] == '"' || text_[pos_] == '\'')) {
+      std::string s;
+      if (!Scalar(&s, true)) return false;
+      *out = std::move(s);
+      return true;
+    }
+    std::string word;
+    if (!Scalar(&word, false)) return false;
+    if (word == "None" || word == "null" || word == "~") {
+      *out = std::nullopt;
+    } else if (word == "True" || word == "true") {
+      *out = "True";
+    } else if (word == "False" || word == "false") {
+      *out = "False";
+    } else {
+      double number = 0;  // str() of a number: its text as written
+      auto [end, ec] = std::from_chars(word.data(), word.data() + word.size(), number);
+      if (ec != std::errc() || end != word.data() + word.size()) return false;
+      *out = std::move(word);
+    }
+    return true;
+  }
+
+  std::string_view text_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+bool ParseConfigMapping(std::string_view text, std::vector<ConfigEntry>* out) {
+  return MappingReader(text).Read(out);
+}
+
 }  // namespace dn

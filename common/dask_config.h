@@ -4,6 +4,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace dn {
 
@@ -26,5 +28,19 @@ bool ParseDuration(std::string_view text, double* seconds);
 
 /// An integer config value ("10"); false on anything else.
 bool ParseConfigInt(std::string_view text, int64_t* value);
+
+/// One entry of a config mapping: its key and its value as Python's str() of it would
+/// print, or nullopt for None (dask's way to remove a default entry).
+using ConfigEntry = std::pair<std::string, std::optional<std::string>>;
+
+/// A flat mapping given as a config value, as dask reads one from a `DASK_*` variable
+/// (ast.literal_eval) or a YAML flow mapping: `{"OMP_NUM_THREADS": 4, 'X': None}`.
+/// Keys are quoted or bare words; values are quoted strings, numbers, True/False
+/// (true/false) or None (null, ~). Nested containers are refused. False on anything
+/// it does not read.
+///
+/// Ours: the binaries read it without starting Python, and a flat mapping of scalars
+/// is all the keys that take one need (environment variables).
+bool ParseConfigMapping(std::string_view text, std::vector<ConfigEntry>* out);
 
 }  // namespace dn

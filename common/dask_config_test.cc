@@ -40,5 +40,26 @@ TEST(DaskConfigTest, DurationsAndIntegersParseAsDaskDoes) {
   EXPECT_FALSE(ParseConfigInt("", &n));
 }
 
+TEST(DaskConfigTest, MappingsReadAsLiteralEvalAndYamlFlowDo) {
+  std::vector<ConfigEntry> m;
+  ASSERT_TRUE(ParseConfigMapping(R"({"OMP_NUM_THREADS": 4, 'MKL_NUM_THREADS': '2', X: None,
+                                    FLAG: True, RATIO: 0.5,})",
+                                 &m));
+  EXPECT_EQ(m, (std::vector<ConfigEntry>{{"OMP_NUM_THREADS", "4"},
+                                         {"MKL_NUM_THREADS", "2"},
+                                         {"X", std::nullopt},
+                                         {"FLAG", "True"},
+                                         {"RATIO", "0.5"}}));
+  ASSERT_TRUE(ParseConfigMapping("{a: null, b: ~, c: false}", &m));
+  EXPECT_EQ(m,
+            (std::vector<ConfigEntry>{{"a", std::nullopt}, {"b", std::nullopt}, {"c", "False"}}));
+  ASSERT_TRUE(ParseConfigMapping(" { } ", &m));
+  EXPECT_TRUE(m.empty());
+  for (const char* bad : {"", "OMP=1", "{a: 1", "{a 1}", "{a: [1]}", "{a: {b: 1}}", "{a: 1} x",
+                          "{a: two words}", "{'a: 1}", "{a: 1,, b: 2}", "{: 1}"}) {
+    EXPECT_FALSE(ParseConfigMapping(bad, &m)) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace dn

@@ -14,10 +14,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <limits>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "common/dask_config.h"
 #include "worker/config/memory_limit.h"
+#include "worker/config/worker_environ.h"
 #include "worker/server/worker_server.h"
 
 namespace po = boost::program_options;
@@ -73,14 +78,41 @@ int RunNanny(int argc, char** argv) {
   }
 }
 
+// The environment stock's Nanny gives its worker (distributed.nanny.pre-spawn-environ
+// and .environ), set before anything reads it: the embedded Python and the BLAS numpy
+// loads read it at start-up, and the nanny's worker process inherits it. Set with or
+// without a nanny: a worker process is what needs it. False on a malformed config.
+bool ApplyWorkerEnviron() {
+  auto getenv = [](std::string_view name) -> std::optional<std::string> {
+    const char* v = std::getenv(std::string(name).c_str());
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  };
+  auto config = [](std::string_view key) { return dn::DaskConfigFromEnv(key); };
+  dn::Result<std::vector<std::pair<std::string, std::string>>> vars =
+      dn::WorkerEnviron(getenv, config);
+  if (!vars.ok()) {
+    std::fprintf(stderr, "dask-native-worker: %s\n", vars.status().ToString().c_str());
+    return false;
+  }
+  for (const auto& [name, value] : *vars) setenv(name.c_str(), value.c_str(), 1);
+  // glibc reads MALLOC_TRIM_THRESHOLD_ only when the process starts: a worker without
+  // a nanny applies it itself. Freed memory goes back to the OS promptly; without it
+  // glibc keeps freed chunk-sized blocks, process memory never falls after spilling,
+  // and a paused worker stays paused.
+  int64_t trim = 0;
+  if (const char* t = std::getenv("MALLOC_TRIM_THRESHOLD_");
+      t != nullptr && dn::ParseConfigInt(t, &trim) && trim >= 0 &&
+      trim <= std::numeric_limits<int>::max()) {
+    mallopt(M_TRIM_THRESHOLD, static_cast<int>(trim));
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Give freed memory back to the OS promptly, as stock nannies do for their workers
-  // (MALLOC_TRIM_THRESHOLD_=65536, distributed.nanny.pre-spawn-environ). Without it
-  // glibc keeps freed chunk-sized blocks, process memory never falls after spilling,
-  // and a paused worker stays paused.
-  mallopt(M_TRIM_THRESHOLD, 64 * 1024);
+  if (!ApplyWorkerEnviron()) return 2;
   po::options_description opts("dask-native-worker options (a subset of `dask worker`)");
   opts.add_options()("help,h", "show this help")("scheduler", po::value<std::string>(),
                                                  "scheduler address, e.g. tcp://host:8786")(

@@ -3,6 +3,8 @@
 #include "scheduler/server/scheduler_server.h"
 
 #include <algorithm>
+#include <map>
+#include <unordered_set>
 
 #include "scheduler/server/scheduler_server_internal.h"
 
@@ -207,6 +209,49 @@ awaitable<Value> SchedulerServer::Scatter(const Value& msg) {
   co_return Value(std::move(keys));
 }
 
+// Client.call_stack, as stock's Scheduler.get_call_stack: with keys, the tasks among
+// them being processed, and for each waiting one the processing tasks it waits on,
+// asked of the workers running them; without, every worker about all it runs. Workers
+// with nothing running are left out.
+awaitable<Value> SchedulerServer::CallStack(const Value& msg) {
+  std::vector<std::pair<std::string, Value>> asks;  // worker, its `keys` argument
+  const Value* keys = msg.Find("keys");
+  if (keys != nullptr && keys->array() != nullptr) {
+    std::vector<TaskState*> stack;
+    for (const Value& v : *keys->array()) {
+      auto k = Key::FromValue(v);
+      if (!k.ok()) continue;
+      if (TaskState* ts = state_.task(*k)) stack.push_back(ts);
+    }
+    std::unordered_set<TaskState*> seen;
+    std::map<std::string, Array> per_worker;
+    while (!stack.empty()) {
+      TaskState* ts = stack.back();
+      stack.pop_back();
+      if (!seen.insert(ts).second) continue;
+      if (ts->status == TaskStatus::kWaiting) {
+        stack.insert(stack.end(), ts->dependencies.begin(), ts->dependencies.end());
+      } else if (ts->status == TaskStatus::kProcessing && ts->processing_on != nullptr) {
+        per_worker[ts->processing_on->address].push_back(ts->key.ToValue());
+      }
+    }
+    for (auto& [addr, ks] : per_worker) asks.emplace_back(addr, Value(std::move(ks)));
+  } else {
+    for (const auto& ws : state_.workers()) asks.emplace_back(ws->address, Value());
+  }
+  Map out;
+  for (auto& [addr, ks] : asks) {
+    Value req(Map{{Value("op"), Value("call_stack")}, {Value("keys"), std::move(ks)}});
+    Result<Value> reply = co_await WorkerRpc(addr, req);
+    if (!reply.ok())
+      co_return ErrorMessage("call_stack on " + addr + " failed: " + reply.status().ToString());
+    const std::string* status = StrField(*reply, "status");
+    if (reply->map() && status && *status == "uncaught-error") co_return *reply;
+    if (reply->map() && !reply->map()->empty()) out.push_back({Value(addr), *reply});
+  }
+  co_return Value(std::move(out));
+}
+
 awaitable<Value> SchedulerServer::Broadcast(const Value& msg) {
   const Value* inner = msg.Find("msg");
   if (inner == nullptr || inner->map() == nullptr) co_return ErrorMessage("broadcast needs msg");
@@ -257,6 +302,7 @@ awaitable<std::optional<Value>> SchedulerServer::HandleRpc(std::shared_ptr<Conne
   if (op == "gather") co_return co_await Gather(msg);
   if (op == "scatter") co_return co_await Scatter(msg);
   if (op == "broadcast") co_return co_await Broadcast(msg);
+  if (op == "call_stack") co_return co_await CallStack(msg);
   if (op == "echo") co_return Field(msg, "data");
   if (op == "get_story") {  // Client.story: the transitions touching keys or stimuli
     // Each record as stock's Transition namedtuple travels: (key, start, finish,

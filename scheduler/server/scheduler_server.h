@@ -74,6 +74,7 @@ class SchedulerServer {
   awaitable<Value> Gather(const Value& msg);
   awaitable<Value> Scatter(const Value& msg);
   awaitable<Value> Broadcast(const Value& msg);
+  awaitable<Value> CallStack(const Value& msg);
   /// Retire workers gracefully: no new tasks, unique results copied elsewhere first,
   /// then (with close_workers) the worker is told to close (scheduler.py:retire_workers).
   awaitable<Value> RetireWorkers(const Value& msg);

@@ -164,27 +164,39 @@ Result<std::unique_ptr<PythonRuntime>> PythonRuntime::Start(const PythonEnvironm
     return st;
   }
   for (int i = 1; i < rt->nthreads_; ++i)
-    rt->helpers_.emplace_back([raw = rt.get()] { raw->Loop(); });
+    rt->helpers_.emplace_back([raw = rt.get()] { Loop(&raw->tasks_); });
+  rt->service_ = std::thread([raw = rt.get()] { Loop(&raw->service_jobs_); });
   return rt;
 }
 
 PythonRuntime::~PythonRuntime() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
+  auto stop = [](Queue* q) {
+    {
+      std::lock_guard<std::mutex> lock(q->mu);
+      q->stop = true;
+    }
+    q->cv.notify_all();
+  };
+  // The main thread finalizes the interpreter once the task queue stops, so every
+  // other thread is done with Python before that.
+  stop(&service_jobs_);
+  if (service_.joinable()) service_.join();
+  stop(&tasks_);
   for (auto& t : helpers_) t.join();
   if (main_.joinable()) main_.join();
 }
 
-void PythonRuntime::Post(std::function<void()> job) {
+void PythonRuntime::Push(Queue* q, std::function<void()> job) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    jobs_.push_back(std::move(job));
+    std::lock_guard<std::mutex> lock(q->mu);
+    q->jobs.push_back(std::move(job));
   }
-  cv_.notify_one();
+  q->cv.notify_one();
 }
+
+void PythonRuntime::Post(std::function<void()> job) { Push(&service_jobs_, std::move(job)); }
+
+void PythonRuntime::PostTask(std::function<void()> job) { Push(&tasks_, std::move(job)); }
 
 void PythonRuntime::Main(const PythonEnvironment& env, std::promise<Status>* started) {
   Status st = StartInterpreter(env);
@@ -210,22 +222,22 @@ void PythonRuntime::Main(const PythonEnvironment& env, std::promise<Status>* sta
   }
   PyThreadState* saved = PyEval_SaveThread();
   started->set_value(Status::OK());
-  Loop();
+  Loop(&tasks_);
   PyEval_RestoreThread(saved);
   Py_XDECREF(module);
   g_python_finalized = true;
   Py_FinalizeEx();
 }
 
-void PythonRuntime::Loop() {
+void PythonRuntime::Loop(Queue* q) {
   while (true) {
     std::function<void()> job;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
-      if (stop_ && jobs_.empty()) return;
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
+      std::unique_lock<std::mutex> lock(q->mu);
+      q->cv.wait(lock, [q] { return q->stop || !q->jobs.empty(); });
+      if (q->stop && q->jobs.empty()) return;
+      job = std::move(q->jobs.front());
+      q->jobs.pop_front();
     }
     GilLock gil;
     job();
@@ -351,6 +363,14 @@ Result<PyArrayView> PythonRuntime::ExportArray(const Key& key) {
 void PythonRuntime::WithoutGil(const std::function<void()>& fn) {
   Py_BEGIN_ALLOW_THREADS fn();
   Py_END_ALLOW_THREADS
+}
+
+Result<Value> PythonRuntime::CallStacks(const std::vector<Key>& keys) {
+  PyObject* wanted = PyList_New(static_cast<Py_ssize_t>(keys.size()));
+  for (size_t i = 0; i < keys.size(); ++i) PyList_SET_ITEM(wanted, i, KeyBytes(keys[i]));
+  PyRef r(PyObject_CallMethod(static_cast<PyObject*>(module_), "call_stack", "(N)", wanted));
+  if (!r) return PyError("worker_runtime.call_stack");
+  return DecodeMsgpack(BufferOf(r.get()), MapConvention::kPlain);
 }
 
 Result<PySerialized> PythonRuntime::RunFunction(const Buffer& function, const Buffer& args,

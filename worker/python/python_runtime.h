@@ -51,9 +51,14 @@ struct PyArrayView {
 /// run jobs with the GIL held; everything Python-specific is in python_runtime.cc,
 /// the only worker code that includes Python.h.
 ///
-/// Post() may be called from any thread; the methods below it must be called from a
-/// job (they use the GIL the job holds). Values stay in Python (worker_runtime._store)
-/// keyed by the msgpack bytes of their key.
+/// Tasks run on `nthreads` task threads (PostTask). Everything else the worker asks of
+/// Python (serializing a result for a peer, storing one received, spilling, client.run,
+/// call stacks) runs on one service thread (Post), so a long task never holds up a
+/// transfer: the two take turns at the GIL as stock's event loop and task threads do.
+///
+/// Post() and PostTask() may be called from any thread; the methods below them must be
+/// called from a job (they use the GIL the job holds). Values stay in Python
+/// (worker_runtime._store) keyed by the msgpack bytes of their key.
 class PythonRuntime {
  public:
   /// Start the interpreter of `env` and `nthreads` job threads; fails if the environment
@@ -61,8 +66,10 @@ class PythonRuntime {
   static Result<std::unique_ptr<PythonRuntime>> Start(const PythonEnvironment& env, int nthreads);
   ~PythonRuntime();
 
-  /// Run `job` on a runtime thread with the GIL held, in submission order.
+  /// Run `job` on the service thread with the GIL held, in submission order.
   void Post(std::function<void()> job);
+  /// Run `job` (a task) on a task thread with the GIL held, in submission order.
+  void PostTask(std::function<void()> job);
 
   // --- inside a job only ----------------------------------------------------------
   PyTaskOutcome Execute(const Key& key, const Pickled& run_spec, const std::vector<Key>& deps);
@@ -80,6 +87,9 @@ class PythonRuntime {
   Result<PyArrayView> ExportArray(const Key& key);
   /// Run `fn` with the GIL released (file I/O, compression), as stock threads do.
   void WithoutGil(const std::function<void()>& fn);
+  /// What the Python tasks running now are doing, as stock's Worker.get_call_stack
+  /// reports it: for each key, its thread's frames as text lines, outermost first.
+  Result<Value> CallStacks(const std::vector<Key>& keys);
   /// client.run: ("OK", value) or an error text.
   Result<PySerialized> RunFunction(const Buffer& function, const Buffer& args,
                                    const Buffer& kwargs);
@@ -88,15 +98,22 @@ class PythonRuntime {
  private:
   PythonRuntime() = default;
   void Main(const PythonEnvironment& env, std::promise<Status>* started);
-  void Loop();
+  // A queue of jobs and the threads that take from it.
+  struct Queue {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::function<void()>> jobs;
+    bool stop = false;
+  };
+  static void Push(Queue* q, std::function<void()> job);
+  static void Loop(Queue* q);
 
-  std::thread main_;
-  std::vector<std::thread> helpers_;
+  std::thread main_;                  // starts the interpreter, then takes tasks
+  std::vector<std::thread> helpers_;  // more task threads
+  std::thread service_;
   int nthreads_ = 1;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;
-  bool stop_ = false;
+  Queue tasks_;
+  Queue service_jobs_;
   void* module_ = nullptr;  // PyObject* dask_native.worker_runtime
   Value versions_;
 };

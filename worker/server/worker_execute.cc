@@ -68,6 +68,7 @@ void WorkerServer::StartExecute(const Key& key) {
     store_.Touch(dep);
   }
   run.started = true;
+  run.started_at = WallTime();
   run.python = !all_native;
   if (all_native) {
     RunNative(key);
@@ -191,7 +192,7 @@ void WorkerServer::RunPython(const Key& key) {
   }
   Pickled run_spec = task.run_spec.value_or(Pickled{});
   ++python_running_;
-  python_->Post([this, key, run_spec, deps, exports] {
+  python_->PostTask([this, key, run_spec, deps, exports] {
     PyTaskOutcome outcome;
     Status exported;
     for (const auto& [k, fields] : exports) {

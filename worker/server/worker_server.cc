@@ -7,6 +7,7 @@
 #include <random>
 
 #include "common/clock.h"
+#include "common/dask_config.h"
 #include "common/page_pool.h"
 #include "protocol/comm/listener.h"
 #include "worker/server/worker_server_internal.h"
@@ -84,6 +85,8 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerConfig config,
 }
 
 WorkerServer::~WorkerServer() {
+  watch_stop_ = true;
+  if (watch_thread_.joinable()) watch_thread_.join();
   // Native values may hold Python arrays (exported results): drop them while the
   // interpreter is alive, after the executor's jobs are done.
   executor_.reset();
@@ -102,7 +105,58 @@ Status WorkerServer::Start() {
       asio::detached);
   asio::co_spawn(io_, ConnectToScheduler(), asio::detached);
   asio::co_spawn(io_, MemoryMonitor(), asio::detached);
+  if (std::optional<std::string> limit = DaskConfigFromEnv("distributed.admin.tick.limit")) {
+    if (!ParseDuration(*limit, &tick_limit_) || tick_limit_ <= 0) {
+      return Status::Invalid("bad distributed.admin.tick.limit '" + *limit + "'");
+    }
+  }
+  last_tick_ = WallTime();
+  asio::co_spawn(io_, Watchdog(), asio::detached);
+  watch_thread_ = std::thread([this] { WatchLoop(); });
   return Status::OK();
+}
+
+// On the event loop: beat, and log tasks that have run long (after a minute, then each
+// time their run time doubles), so a task that makes no progress never hides: the log
+// says which, and Client.call_stack shows where it is.
+awaitable<void> WorkerServer::Watchdog() {
+  constexpr auto kTick = std::chrono::milliseconds(100);
+  constexpr double kFirstReport = 60;
+  while (!stopping_) {
+    asio::steady_timer t(io_, kTick);
+    boost::system::error_code ec;
+    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    const double now = WallTime();
+    last_tick_ = now;
+    for (auto& [key, run] : running_) {
+      if (!run.started) continue;
+      const double ran = now - run.started_at;
+      if (ran < std::max(kFirstReport, 2 * run.reported_at)) continue;
+      run.reported_at = ran;
+      std::fprintf(stderr,
+                   "dask-native-worker: task %s has been running for %.0f s (%s); "
+                   "Client.call_stack() shows where\n",
+                   key.Repr().c_str(), ran, run.python ? "Python" : "native kernel");
+    }
+  }
+}
+
+// On its own thread: stock logs "Event loop was unresponsive" once the loop is back
+// (distributed.admin.tick.limit); this also says so while it is still blocked.
+void WorkerServer::WatchLoop() {
+  double stalled_since = 0;
+  while (!watch_stop_) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    const double last = last_tick_, lag = WallTime() - last;
+    if (lag > tick_limit_ && stalled_since != last) {
+      stalled_since = last;
+      std::fprintf(stderr, "dask-native-worker: event loop unresponsive for %.1f s so far\n", lag);
+    } else if (lag <= tick_limit_ && stalled_since != 0) {
+      std::fprintf(stderr, "dask-native-worker: event loop was unresponsive in Worker for %.2fs\n",
+                   last - stalled_since);
+      stalled_since = 0;
+    }
+  }
 }
 
 void WorkerServer::Stop() {
@@ -526,6 +580,8 @@ awaitable<void> WorkerServer::ServeComm(std::shared_ptr<Connection> conn) {
       reply = Value("OK");
     } else if (op == "get_story") {
       reply = GetStory(*msg);
+    } else if (op == "call_stack") {
+      reply = co_await CallStack(*msg);
     } else if (op == "terminate") {
       conn->Send(Value("OK"));
       CloseGracefully();
@@ -538,6 +594,48 @@ awaitable<void> WorkerServer::ServeComm(std::shared_ptr<Connection> conn) {
     if (wants_reply) conn->Send(reply);
   }
   conn->CloseAfterFlush();  // a reply may still be queued
+}
+
+// The `call_stack` RPC (Client.call_stack), as stock's Worker.get_call_stack: for each
+// running task among `keys` (all if nil), what its thread is doing, outermost frame
+// first. Python tasks report their frames, taken on the service thread while the task
+// runs; a native kernel has no Python frames and reports one line naming it.
+awaitable<Value> WorkerServer::CallStack(Value msg) {
+  std::optional<std::vector<Key>> wanted;
+  if (const Value* k = msg.Find("keys"); k && k->array()) wanted = KeysFromValue(k);
+  Map out;
+  std::vector<Key> python_keys;
+  const double now = WallTime();
+  for (const auto& [key, run] : running_) {
+    if (!run.started) continue;
+    if (wanted && std::find(wanted->begin(), wanted->end(), key) == wanted->end()) continue;
+    if (run.python) {
+      python_keys.push_back(key);
+      continue;
+    }
+    char line[160];
+    std::snprintf(line, sizeof line,
+                  "  File \"dask-native-worker\", line 0, in native kernel\n\t%s, running for "
+                  "%.1f s",
+                  KeySplit(key).c_str(), now - run.started_at);
+    out.push_back({key.ToValue(), Value(Array{Value(std::string(line))})});
+  }
+  if (!python_keys.empty()) {
+    std::function<Result<Value>()> job = [this, python_keys] {
+      return python_->CallStacks(python_keys);
+    };
+    Result<Value> stacks = co_await InPython<Result<Value>>(std::move(job));
+    if (stacks.ok() && stacks->array()) {
+      for (const Value& entry : *stacks->array()) {
+        const Array* pair = entry.array();
+        if (pair && pair->size() == 2) out.push_back({(*pair)[0], (*pair)[1]});
+      }
+    } else if (!stacks.ok()) {
+      std::fprintf(stderr, "dask-native-worker: call_stack: %s\n",
+                   stacks.status().ToString().c_str());
+    }
+  }
+  co_return Value(std::move(out));
 }
 
 awaitable<Value> WorkerServer::GetDataReply(Value msg) {

@@ -2,9 +2,11 @@
 
 #include "protocol/comm/connection.h"
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -68,7 +70,9 @@ class WorkerServer {
   struct Running {
     std::vector<Key> deps;
     bool python = false;
-    bool started = false;  ///< posted to an executor (else waiting for spilled inputs)
+    bool started = false;    ///< posted to an executor (else waiting for spilled inputs)
+    double started_at = 0;   ///< wall time when posted
+    double reported_at = 0;  ///< run time at which Watchdog last logged it
   };
 
   awaitable<void> ServeComm(std::shared_ptr<Connection> conn);
@@ -76,11 +80,14 @@ class WorkerServer {
   awaitable<void> StreamLoop();
   awaitable<void> HeartbeatLoop();
   awaitable<void> MemoryMonitor();
+  awaitable<void> Watchdog();
+  void WatchLoop();
   awaitable<void> RetireSelf();
   awaitable<void> Fetch(std::string peer, std::vector<Key> keys, int64_t total_nbytes);
   awaitable<Result<Value>> GetData(const std::string& peer, const std::vector<Key>& keys);
   awaitable<Result<int64_t>> StoreInPython(Key key, Serialized value);
   awaitable<Result<Serialized>> SerializeStored(Key key);
+  awaitable<Value> CallStack(Value msg);
   awaitable<Value> GetDataReply(Value msg);
   awaitable<Value> UpdateData(Value msg);
   awaitable<Value> RunFunction(Value msg);
@@ -172,6 +179,12 @@ class WorkerServer {
   int python_running_ = 0;            ///< of running_, the ones posted to Python
   double last_native_seconds_ = 1.0;  ///< how long the last native task ran
   bool stopping_ = false;
+  // The event loop's pulse: Watchdog() stores the time every kTick, and watch_thread_
+  // reports when it stops beating (a blocked loop cannot report itself).
+  std::atomic<double> last_tick_{0};
+  std::atomic<bool> watch_stop_{false};
+  std::thread watch_thread_;
+  double tick_limit_ = 3;  ///< distributed.admin.tick.limit
   int exit_code_ = 0;
 };
 

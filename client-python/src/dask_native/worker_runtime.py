@@ -35,6 +35,7 @@ def execute(key_packed: bytes, run_spec: bytes, buffers: list, dep_keys: list) -
     ("OK", nbytes, type_pickle, typename, thread, start, stop) or
     ("error", exc_pickle, tb_pickle, exc_text, tb_text, thread, start, stop)."""
     start = time.time()
+    _running[key_packed] = threading.get_ident()
     try:
         task = dpickle.loads(run_spec, buffers=buffers)
         data = {_key(k): _store[k] for k in dep_keys}
@@ -55,6 +56,29 @@ def execute(key_packed: bytes, run_spec: bytes, buffers: list, dep_keys: list) -
             tb = b""
         return ("error", exc, tb, repr(e), "".join(traceback.format_tb(e.__traceback__)),
                 threading.get_ident(), start, stop)
+    finally:
+        _running.pop(key_packed, None)
+
+
+# The tasks running now: their key's msgpack bytes -> the thread running them.
+_running: dict = {}
+
+
+def call_stack(wanted: list | None) -> bytes:
+    """msgpack of [[key, frames], ...] for the running tasks among `wanted` (key
+    msgpack bytes; None for all): each thread's stack as stock's Worker.get_call_stack
+    reports it (distributed.profile.call_stack: text lines, outermost first)."""
+    from distributed.profile import call_stack as frames_text
+
+    frames = sys._current_frames()
+    out = []
+    for key_packed, thread in list(_running.items()):
+        if wanted is not None and key_packed not in wanted:
+            continue
+        frame = frames.get(thread)
+        if frame is not None:
+            out.append([msgpack.unpackb(key_packed, **_UNPACK), frames_text(frame)])
+    return msgpack.packb(out, use_bin_type=True)
 
 
 def serialize(key_packed: bytes):
