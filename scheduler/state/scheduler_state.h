@@ -281,7 +281,7 @@ class SchedulerState {
   std::deque<TransitionRecord> transition_log_;
   /// With validation: the whole state is checked at least once per this many tasks'
   /// worth of stimuli (CloseStimulus).
-  static constexpr size_t kFullValidationTasks = 1000;
+  static constexpr size_t kFullValidationTasks = 100;
   size_t stimuli_since_validation_ = 0;
   size_t round_robin_ = 0;
   int64_t last_root_nbytes_ = 0;  ///< the size of the last root task's result

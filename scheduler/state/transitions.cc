@@ -609,7 +609,8 @@ void SchedulerState::CloseStimulus() {
   // has_what agreeing, leaks) after every stimulus while it is small, and after every
   // k-th stimulus for k = tasks / kFullValidationTasks once it is larger, so a check
   // costs about as much per stimulus at any size: after each stimulus, a 10,000-task graph
-  // took minutes on 2 cores.
+  // took minutes on 2 cores, and with k = tasks / 1000 two 3,000-task cumsum chains
+  // took 16 s instead of 3.6.
   if (config_.validate && ++stimuli_since_validation_ * kFullValidationTasks >= tasks_.size()) {
     stimuli_since_validation_ = 0;
     Status st = Validate();

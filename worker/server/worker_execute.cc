@@ -192,27 +192,11 @@ void WorkerServer::RunPython(const Key& key) {
   }
   Pickled run_spec = task.run_spec.value_or(Pickled{});
   ++python_running_;
-  python_->PostTask([this, key, run_spec, deps, exports] {
-    PyTaskOutcome outcome;
-    Status exported;
-    for (const auto& [k, fields] : exports) {
-      exported = fields.size() == 1 && fields[0].first.empty()
-                     ? python_->PutArray(k, fields[0].second)
-                     : python_->PutDict(k, fields);
-      if (!exported.ok()) break;
-    }
-    std::optional<PyArrayView> array;
-    if (exported.ok()) {
-      outcome = python_->Execute(key, run_spec, deps);
-      // A plain ndarray result is shared with the native side (no copy), so native
-      // tasks downstream of a Python task still run natively.
-      if (outcome.ok) {
-        Result<PyArrayView> v = python_->ExportArray(key);
-        if (v.ok()) array = v.MoveValueUnsafe();
-      }
-    } else {
-      outcome.exception_text = exported.ToString();
-    }
+  // The inputs are made visible to Python on the service thread, behind every store
+  // and delete of a Python value posted before (a delete of a stale copy of an input,
+  // or of this task's own key, must not land after the task put it there); then the
+  // task runs on a task thread.
+  auto done = [this, key](PyTaskOutcome outcome, std::optional<PyArrayView> array) {
     asio::post(io_, [this, key, outcome = std::move(outcome), array = std::move(array)]() mutable {
       if (array && outcome.ok) {
         Result<native::DType> dt = native::ParseDType(array->dtype);
@@ -226,6 +210,29 @@ void WorkerServer::RunPython(const Key& key) {
         }
       }
       OnExecuted(key, std::move(outcome));
+    });
+  };
+  python_->Post([this, key, run_spec, deps, exports, done] {
+    for (const auto& [k, fields] : exports) {
+      Status exported = fields.size() == 1 && fields[0].first.empty()
+                            ? python_->PutArray(k, fields[0].second)
+                            : python_->PutDict(k, fields);
+      if (!exported.ok()) {
+        PyTaskOutcome outcome;
+        outcome.exception_text = exported.ToString();
+        return done(std::move(outcome), std::nullopt);
+      }
+    }
+    python_->PostTask([this, key, run_spec, deps, done] {
+      PyTaskOutcome outcome = python_->Execute(key, run_spec, deps);
+      // A plain ndarray result is shared with the native side (no copy), so native
+      // tasks downstream of a Python task still run natively.
+      std::optional<PyArrayView> array;
+      if (outcome.ok) {
+        Result<PyArrayView> v = python_->ExportArray(key);
+        if (v.ok()) array = v.MoveValueUnsafe();
+      }
+      done(std::move(outcome), std::move(array));
     });
   });
 }
