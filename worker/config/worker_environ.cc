@@ -47,9 +47,9 @@ Result<std::vector<ConfigEntry>> ConfigMapping(const EnvReader& config, std::str
 
 Result<std::vector<std::pair<std::string, std::string>>> WorkerEnviron(const EnvReader& getenv,
                                                                        const EnvReader& config) {
-  DN_ASSIGN_OR_RETURN(std::vector<ConfigEntry> pre_spawn,
-                      ConfigMapping(config, "distributed.nanny.pre-spawn-environ",
-                                    PreSpawnDefaults()));
+  DN_ASSIGN_OR_RETURN(
+      std::vector<ConfigEntry> pre_spawn,
+      ConfigMapping(config, "distributed.nanny.pre-spawn-environ", PreSpawnDefaults()));
   DN_ASSIGN_OR_RETURN(std::vector<ConfigEntry> environ,
                       ConfigMapping(config, "distributed.nanny.environ", {}));
   std::vector<std::pair<std::string, std::string>> out;

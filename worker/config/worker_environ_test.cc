@@ -39,10 +39,9 @@ TEST(WorkerEnvironTest, TheProcessEnvironmentWinsOverTheConfig) {
 
 TEST(WorkerEnvironTest, ConfigReplacesRemovesAndAddsEntries) {
   Result<Vars> env = WorkerEnviron(
-      From({}),
-      From({{"distributed.nanny.pre-spawn-environ",
-             "{'OMP_NUM_THREADS': 2, 'MKL_NUM_THREADS': None, 'PYTHONHASHSEED': 7}"},
-            {"distributed.nanny.environ", "{\"MY_VAR\": \"x\"}"}}));
+      From({}), From({{"distributed.nanny.pre-spawn-environ",
+                       "{'OMP_NUM_THREADS': 2, 'MKL_NUM_THREADS': None, 'PYTHONHASHSEED': 7}"},
+                      {"distributed.nanny.environ", "{\"MY_VAR\": \"x\"}"}}));
   ASSERT_TRUE(env.ok()) << env.status().ToString();
   EXPECT_EQ(*env, (Vars{{"MALLOC_TRIM_THRESHOLD_", "65536"},
                         {"OMP_NUM_THREADS", "2"},
