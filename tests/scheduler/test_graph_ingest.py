@@ -138,3 +138,18 @@ def test_buffer_bytes_of_zero_size_and_transposed_arrays():
         bufs = []
         pickle.dumps(a, protocol=5, buffer_callback=bufs.append)
         assert [_buffer_bytes(b) for b in bufs] == [a.tobytes(order="A")]
+
+
+def test_keys_holding_numpy_integers_pack_as_the_numbers_they_equal():
+    # da.diag of a da.from_array names blocks ('array-...', numpy.int64(1), ...): the
+    # ingestion failed with "can not serialize 'numpy.int64' object".
+    import msgpack
+    import numpy as np
+
+    from dask_native.graph_ingest import _numpy_scalar
+
+    key = ("array-x", np.int64(1), np.uint8(0))
+    packed = msgpack.packb(key, use_bin_type=True, default=_numpy_scalar)
+    assert packed == msgpack.packb(("array-x", 1, 0), use_bin_type=True)
+    with pytest.raises(TypeError, match="can not serialize"):
+        msgpack.packb(object(), default=_numpy_scalar)

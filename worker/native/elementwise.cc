@@ -117,9 +117,14 @@ void Run(Op op, const Laid& a, const Laid& b, const std::vector<int64_t>& shape,
   if (total == 0) return;
   const int64_t inner = nd ? shape[nd - 1] : 1;
   const int64_t sa = nd ? a.strides[nd - 1] : 0, sb = nd ? b.strides[nd - 1] : 0;
-  const bool fast =
-      a.dtype == b.dtype && sizeof(C) == static_cast<size_t>(ItemSize(a.dtype)) &&
-      (a.dtype == DType::kFloat64 || a.dtype == DType::kFloat32 || a.dtype == DType::kInt64);
+  // Operands already in the compute type are read in place. Same size is not enough:
+  // int64 / int64 computes in float64, and its operands must be converted.
+  constexpr DType kCompute = std::is_same_v<C, double>  ? DType::kFloat64
+                             : std::is_same_v<C, float> ? DType::kFloat32
+                                                        : DType::kInt64;
+  static_assert(std::is_same_v<C, double> || std::is_same_v<C, float> ||
+                std::is_same_v<C, int64_t>);
+  const bool fast = a.dtype == kCompute && b.dtype == kCompute;
   constexpr int64_t kItem = sizeof(C);
   auto rows_in = [&](int64_t first, int64_t last) {
     // The index of `first` over the outer axes, then counted up row by row.
@@ -375,6 +380,8 @@ Result<NdArray> GetItem(const NdArray& x, const std::vector<IndexEntry>& index) 
   v.data =
       Buffer(x.data.owner(), x.data.data() + offset, x.data.size() - static_cast<size_t>(offset));
   v.writeable = x.writeable;
+  // numpy: indexing every axis with an integer gives a scalar (np.int64), not a 0-d array.
+  v.scalar = v.shape.empty();
   // dask copies a view holding at most half the elements (the copy is C-ordered); a
   // view that is already C-contiguous has that layout anyway.
   if (x.size() >= 2 * v.size()) return AsCContiguous(v);

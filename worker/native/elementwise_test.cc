@@ -88,5 +88,40 @@ TEST(ElementwiseTest, ReversedLengthOneSliceGetsCStrides) {
   }
 }
 
+// numpy: int64 / int64 is float64. The operands share the result's item size, and the
+// kernel read their bits as doubles (values like 9e164 where 1.0 was due).
+TEST(ElementwiseTest, Int64TrueDivisionConvertsBothOperands) {
+  uint8_t* pa = nullptr;
+  uint8_t* pb = nullptr;
+  NdArray a = NdArray::Allocate(DType::kInt64, {2, 3}, &pa);
+  NdArray b = NdArray::Allocate(DType::kInt64, {2, 3}, &pb);
+  const int64_t x[] = {1, -7, 1000000007, 4, 0, int64_t{1} << 60};
+  const int64_t y[] = {1, 2, 3, -8, 5, 3};
+  std::memcpy(pa, x, sizeof x);
+  std::memcpy(pb, y, sizeof y);
+  NdArray q = *Binary("truediv", Operand{&a}, Operand{&b});
+  ASSERT_EQ(q.dtype, DType::kFloat64);
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(q.ptr<double>()[i], static_cast<double>(x[i]) / static_cast<double>(y[i])) << i;
+  }
+}
+
+// numpy: x[4, -5] is a numpy scalar; x[4] a 1-d array.
+TEST(ElementwiseTest, IndexingEveryAxisWithAnIntegerGivesAScalar) {
+  NdArray x = Random({6, 7}, 4);
+  IndexEntry row, col;
+  row.is_int = true;
+  row.index = 4;
+  col.is_int = true;
+  col.index = -5;
+  NdArray s = *GetItem(x, {row, col});
+  EXPECT_TRUE(s.scalar);
+  EXPECT_TRUE(s.shape.empty());
+  EXPECT_EQ(*s.ptr<double>(), At(x, 4, 2));
+  NdArray r = *GetItem(x, {row});
+  EXPECT_FALSE(r.scalar);
+  EXPECT_EQ(r.shape, (std::vector<int64_t>{7}));
+}
+
 }  // namespace
 }  // namespace dn::native

@@ -154,6 +154,18 @@ def _cull(dsk: dict, keys: set) -> dict:
     return out
 
 
+def _numpy_scalar(v):
+    """msgpack's fallback: a numpy scalar as the Python number it equals. Keys may hold
+    them (da.diag and da.diagonal of a da.from_array name its blocks
+    ('array-...', numpy.int64(1), numpy.int64(0))); equal numbers hash alike, so the
+    client's futures still match the keys it gets back."""
+    if type(v).__module__ == "numpy" and hasattr(v, "item") and getattr(v, "ndim", None) == 0:
+        item = v.item()
+        if isinstance(item, (bool, int, float)):
+            return item
+    raise TypeError(f"can not serialize {type(v).__name__!r} object")
+
+
 def _packable(v):
     try:
         msgpack.packb(v, use_bin_type=True)
@@ -225,7 +237,7 @@ def _materialize(expr_header: bytes, expr_frames: list, keys_packed: bytes,
         # Each task is packed as soon as its run_spec is pickled, and every few thousand
         # tasks make a piece, so that the pickles, the reply and the scheduler's copy of
         # it are never all alive at once (~300 MB each for a 300k-task graph).
-        packer = msgpack.Packer(use_bin_type=True)
+        packer = msgpack.Packer(use_bin_type=True, default=_numpy_scalar)
         pieces, batch = [], []
         writer = _RunSpecWriter()
         for key, node in dsk.items():
