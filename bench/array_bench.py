@@ -81,6 +81,14 @@ def timed_compute(c, make, repeat):
     return {"total_s": best}
 
 
+def run_fallback(c, repeat):
+    out = {}
+    for name, make in FALLBACK.items():
+        c.compute(make()).result()  # warm-up: imports
+        out[name] = timed_compute(c, make, repeat)
+    return out
+
+
 def run(kind, args):
     if kind == "stock":
         sched, worker = None, None
@@ -93,9 +101,7 @@ def run(kind, args):
             c.wait_for_workers(3, timeout=60)
             c.submit(sum, [1]).result()
             if args.fallback_only:
-                for name, make in FALLBACK.items():
-                    c.compute(make()).result()  # warm-up: imports
-                    out[name] = timed_compute(c, make, args.repeat)
+                out.update(run_fallback(c, args.repeat))
                 out["peak_mb"] = [peak_rss_mb(p.pid) for p in cluster.procs]
                 return out
             persist_sum(c, 4000, 1000)  # warm-up: imports, first task of each kind
@@ -124,9 +130,7 @@ def run(kind, args):
                 assert x.compute() == 2 * args.small * 4
                 out["small"] = {"total_s": time.perf_counter() - t0}
             if args.fallback:
-                for name, make in FALLBACK.items():
-                    c.compute(make()).result()  # warm-up: imports
-                    out[name] = timed_compute(c, make, args.repeat)
+                out.update(run_fallback(c, args.repeat))
             out["peak_mb"] = [peak_rss_mb(p.pid) for p in cluster.procs]
     return out
 
