@@ -1,9 +1,13 @@
 #include "protocol/messages/key.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <functional>
+
+#include "protocol/pickle/pickle_reader.h"
 
 namespace dn {
 
@@ -22,7 +26,84 @@ Result<Key> Key::FromValue(const Value& v) {
     }
     return Key(std::move(t));
   }
+  if (const Pickled* p = std::get_if<Pickled>(&var)) {
+    // The stock scheduler's msgpack pickles what it cannot pack, e.g. the numpy.int64
+    // inside ('array-…', numpy.int64(1), 0) that da.diag names its blocks with.
+    DN_ASSIGN_OR_RETURN(PickleTree tree, ReadPickle(p->pickled_obj(), p->frames));
+    return FromPickle(tree, tree.root());
+  }
   return Status::Invalid("not a valid dask key: " + v.ToDebugString());
+}
+
+namespace {
+
+// The value of a numpy bool, integer or float scalar, as the Python number it equals
+// (numpy.int64(1) == 1 with the same hash, so the key is the same key).
+Result<Key> NumpyScalarKey(const NumpyScalarPickle& s) {
+  const std::string& d = s.dtype_name;
+  if (d.size() != 2 || (d[1] != '1' && d[1] != '2' && d[1] != '4' && d[1] != '8') ||
+      s.raw.size() != static_cast<size_t>(d[1] - '0')) {
+    return Status::Invalid("not a valid dask key: numpy scalar of dtype " + d);
+  }
+  uint8_t b[8];
+  std::memcpy(b, s.raw.data(), s.raw.size());
+  if (s.byteorder == ">") std::reverse(b, b + s.raw.size());
+  uint64_t bits = 0;
+  for (size_t i = s.raw.size(); i-- > 0;) bits = (bits << 8) | b[i];
+  const int width = 8 * static_cast<int>(s.raw.size());
+  switch (d[0]) {
+    case 'b': return Key(int64_t{bits != 0});
+    case 'u':
+      if (bits > static_cast<uint64_t>(INT64_MAX)) break;
+      return Key(static_cast<int64_t>(bits));
+    case 'i': {
+      // Sign-extend from `width` bits.
+      const uint64_t sign = uint64_t{1} << (width - 1);
+      return Key(static_cast<int64_t>((bits ^ sign) - sign));
+    }
+    case 'f':
+      if (width == 64) {
+        double x;
+        std::memcpy(&x, &bits, 8);
+        return Key(x);
+      }
+      if (width == 32) {
+        float x;
+        uint32_t lo = static_cast<uint32_t>(bits);
+        std::memcpy(&x, &lo, 4);
+        return Key(static_cast<double>(x));
+      }
+      break;
+    default: break;
+  }
+  return Status::Invalid("not a valid dask key: numpy scalar of dtype " + d);
+}
+
+}  // namespace
+
+Result<Key> Key::FromPickle(const PickleTree& tree, NodeId id) {
+  if (id == kNoNode || id >= tree.size()) return Status::Invalid("not a valid dask key: no node");
+  const PickleNode& n = tree.node(id);
+  switch (n.kind) {
+    case PickleKind::kStr: return Key(std::string(tree.str(id)));
+    case PickleKind::kInt: return Key(n.int_value);
+    case PickleKind::kBool: return Key(int64_t{n.flag});
+    case PickleKind::kFloat: return Key(n.float_value);
+    case PickleKind::kTuple: {
+      Tuple t;
+      t.reserve(n.items.size());
+      for (NodeId c : n.items) {
+        DN_ASSIGN_OR_RETURN(Key k, FromPickle(tree, c));
+        t.push_back(std::move(k));
+      }
+      return Key(std::move(t));
+    }
+    case PickleKind::kReduce:
+      if (auto s = MatchNumpyScalar(tree, id)) return NumpyScalarKey(*s);
+      break;
+    default: break;
+  }
+  return Status::Invalid("not a valid dask key: pickled " + std::string(ToString(n.kind)));
 }
 
 Value Key::ToValue() const {

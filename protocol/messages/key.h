@@ -8,6 +8,7 @@
 
 #include "common/result.h"
 #include "protocol/msgpack/value.h"
+#include "protocol/pickle/pickle_tree.h"
 
 namespace dn {
 
@@ -26,7 +27,12 @@ class Key {
 
   /// Convert a decoded wire value. Arrays become tuples; bools become ints, as Python
   /// treats them; anything else (nil, bin, maps, ints beyond int64) is Invalid.
+  /// A `Pickled` value (what the stock scheduler sends for a key holding a numpy
+  /// scalar) is read with FromPickle.
   static Result<Key> FromValue(const Value& v);
+  /// Convert node `id` of a pickle: str, int, bool, float, a numpy bool/int/float
+  /// scalar (as the Python number it equals) or a tuple of those.
+  static Result<Key> FromPickle(const PickleTree& tree, NodeId id);
   /// Return the wire form (str, int, float64 or array).
   Value ToValue() const;
 

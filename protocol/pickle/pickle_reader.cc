@@ -495,12 +495,16 @@ Result<PickleTree> ReadPickle(const Buffer& data, std::span<const Buffer> buffer
 }
 
 std::optional<NumpyScalarPickle> MatchNumpyScalar(const PickleTree& t) {
+  return MatchNumpyScalar(t, t.root());
+}
+
+std::optional<NumpyScalarPickle> MatchNumpyScalar(const PickleTree& t, NodeId id) {
   auto valid = [&t](NodeId id) { return id != kNoNode && id < t.size(); };
   auto tuple_items = [&](NodeId id) -> const std::vector<NodeId>* {
     return valid(id) && t.node(id).kind == PickleKind::kTuple ? &t.node(id).items : nullptr;
   };
-  if (!valid(t.root())) return std::nullopt;
-  const PickleNode& root = t.node(t.root());
+  if (!valid(id)) return std::nullopt;
+  const PickleNode& root = t.node(id);
   if (root.kind != PickleKind::kReduce || root.items.size() != 2 || root.state != kNoNode ||
       !(t.IsGlobal(root.items[0], "numpy._core.multiarray", "scalar") ||
         t.IsGlobal(root.items[0], "numpy.core.multiarray", "scalar"))) {

@@ -42,5 +42,7 @@ struct NumpyScalarPickle {
 /// Match a tree read by ReadPickle against that shape (numpy 1.x or 2.x module names);
 /// nullopt for anything else.
 std::optional<NumpyScalarPickle> MatchNumpyScalar(const PickleTree& tree);
+/// The same match at node `id` of the tree (e.g. a numpy integer inside a key tuple).
+std::optional<NumpyScalarPickle> MatchNumpyScalar(const PickleTree& tree, NodeId id);
 
 }  // namespace dn

@@ -107,6 +107,15 @@ TEST(PickleReaderTest, LimitsOnNodes) {
   EXPECT_TRUE(ReadPickle(B(p)).ok());
 }
 
+TEST(PickleWriterTest, BuiltinExceptionPickleMatchesCPython) {
+  using namespace std::string_literals;
+  // pickle.dumps(RuntimeError("boom"), protocol=5)
+  EXPECT_EQ(PickleBuiltinException("RuntimeError", "boom"),
+            "\x80\x05\x95\x28\x00\x00\x00\x00\x00\x00\x00\x8c\x08"
+            "builtins\x94\x8c\x0cRuntimeError\x94\x93\x94\x8c\x04"
+            "boom\x94\x85\x94R\x94."s);
+}
+
 TEST(PickleWriterTest, TypeAndScalarPicklesMatchCPython) {
   // The exact bytes stock workers send (native-ops.md §6.1 and §6.2).
   using namespace std::string_literals;

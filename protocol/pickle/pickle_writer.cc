@@ -559,6 +559,14 @@ std::string PickleGlobalRef(std::string_view module, std::string_view name, int 
   return WritePickle(t, protocol).ValueOrDie();
 }
 
+std::string PickleBuiltinException(std::string_view name, std::string_view message,
+                                  int protocol) {
+  PickleTree t;
+  NodeId cls = t.AddGlobal("builtins", name);
+  t.set_root(t.AddReduce(cls, t.AddTuple({t.AddStr(message)})));
+  return WritePickle(t, protocol).ValueOrDie();
+}
+
 std::string PickleNumpyScalar(std::string_view multiarray_module, std::string_view dtype_name,
                               std::string_view byteorder, std::string_view raw, int protocol) {
   PickleTree t;

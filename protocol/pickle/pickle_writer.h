@@ -22,6 +22,12 @@ Result<std::string> WritePickle(const PickleTree& tree, int protocol,
 /// `type`, e.g. numpy.ndarray), as `pickle.dumps(cls, protocol)` gives it.
 std::string PickleGlobalRef(std::string_view module, std::string_view name, int protocol = 5);
 
+/// Return the pickle of `builtins.<name>(message)`, e.g. RuntimeError, as
+/// `pickle.dumps(RuntimeError(message), protocol)` gives it: what a worker sends as a
+/// task's exception when the failure is its own rather than the task code's.
+std::string PickleBuiltinException(std::string_view name, std::string_view message,
+                                   int protocol = 5);
+
 /// Return the pickle of a numpy scalar as numpy pickles it:
 /// `multiarray_module.scalar(numpy.dtype(dtype_name, False, True), raw)` with dtype state
 /// `(3, byteorder, None, None, None, -1, -1, 0)`. `multiarray_module` is

@@ -873,36 +873,14 @@ def suite_client(native_cluster):
         yield c
 
 
-try:
-    import scipy  # noqa: F401  dask.array.linalg's solve, lstsq, cholesky, inv and lu
-    HAVE_SCIPY = True
-except ImportError:
-    HAVE_SCIPY = False
+# An int16 masked array is not in the suite: numpy's default fill_value 999999 makes
+# dask's masked-array serializer refuse it on the receiving worker, so the cluster's
+# result is an error where the synchronous scheduler's is an array (the native worker
+# errs the dependent task; a stock one leaves it waiting, dask/distributed#6705).
+# tests/compat/test_array_programs.py checks that error.
 
 
-# Groups expected to fail, with their cause. (An int16 masked array, whose default
-# fill_value numpy 2 refuses on the receiving worker, is left out altogether: the
-# native worker fetches it again forever, and the storm would slow every later test on
-# the session's cluster; docs/known-gaps.md.)
-# Skipped, not run as xfail: the dropped compute-tasks stay "processing" on the stock
-# scheduler and hold up the groups after them.
-_PICKLED_KEYS = pytest.mark.skipif(
-    config() == "stock-scheduler",
-    reason="keys holding numpy.int64 (da.diag, da.eye, da.meshgrid of from_array blocks): "
-    "the stock scheduler's msgpack falls back to pickling them (__Pickled__ sub-frames), "
-    "which dask-native-worker does not read as a key, so it drops the compute-task")
-KNOWN: dict = {"creation-diag": _PICKLED_KEYS, "creation-eye": _PICKLED_KEYS,
-               "creation-meshgrid": _PICKLED_KEYS}
-
-
-def _marks(g: str):
-    if g.startswith("linalg-scipy"):
-        return [pytest.mark.skipif(not HAVE_SCIPY,
-                                   reason="scipy is not installed (not in requirements.txt)")]
-    return [KNOWN[g]] if g in KNOWN else []
-
-
-@pytest.mark.parametrize("group", [pytest.param(g, marks=_marks(g)) for g in GROUPS])
+@pytest.mark.parametrize("group", list(GROUPS))
 def test_array_suite(suite_client, group):
     # A known hang fails sooner: waiting out the full bound proves nothing more.
     _run_group(suite_client, GROUPS[group])

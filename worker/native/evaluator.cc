@@ -81,25 +81,9 @@ class Evaluator {
   }
 
   Result<Key> KeyOf(NodeId id) const {
-    DN_ASSIGN_OR_RETURN(Value v, KeyValue(id));
-    return Key::FromValue(v);
-  }
-  Result<Value> KeyValue(NodeId id) const {
-    const PickleNode& n = N(id);
-    switch (n.kind) {
-      case PickleKind::kStr: return Value(std::string(t_.str(id)));
-      case PickleKind::kInt: return Value(n.int_value);
-      case PickleKind::kFloat: return Value(n.float_value);
-      case PickleKind::kTuple: {
-        Array a;
-        for (NodeId c : n.items) {
-          DN_ASSIGN_OR_RETURN(Value v, KeyValue(c));
-          a.push_back(std::move(v));
-        }
-        return Value(std::move(a));
-      }
-      default: return Unsupported("key of kind " + std::string(ToString(n.kind)));
-    }
+    auto k = Key::FromPickle(t_, id);
+    if (!k.ok()) return Unsupported(k.status().message());
+    return k;
   }
 
   Result<Obj> Lookup(const Key& key, const Scope* scope) {

@@ -93,8 +93,9 @@ void WorkerServer::RetryAwaitingInputs() {
     EndRun(key);
     worker::ExecuteFailureEvent ev;
     ev.key = key;
-    ev.error.exception = Value("an input of this task is no longer held by the worker");
-    ev.error.exception_text = "an input of this task is no longer held by the worker";
+    constexpr std::string_view kLost = "an input of this task is no longer held by the worker";
+    ev.error.exception = WorkerException("RuntimeError", kLost);
+    ev.error.exception_text = std::string("RuntimeError('") + std::string(kLost) + "')";
     Feed(WithStimulus(std::move(ev), Stimulus("task-erred")));
   }
 }

@@ -75,6 +75,7 @@ awaitable<void> WorkerServer::Fetch(std::string peer, std::vector<Key> keys, int
   const Value* d = reply->Find("data");
   const Map* data = d != nullptr ? d->map() : nullptr;
   std::vector<std::pair<Key, int64_t>> stored;
+  std::vector<std::pair<Key, worker::TaskError>> unreadable;
   for (const Key& k : keys) {
     const Value* v = data ? FindKeyValue(*data, k.ToValue()) : nullptr;
     const Serialized* s = v ? v->get_if<Serialized>() : nullptr;
@@ -83,6 +84,12 @@ awaitable<void> WorkerServer::Fetch(std::string peer, std::vector<Key> keys, int
     if (!n.ok()) {
       std::fprintf(stderr, "dask-native-worker: cannot store %s: %s\n", k.Repr().c_str(),
                    n.status().ToString().c_str());
+      worker::TaskError e;
+      e.exception_text = n.status().message();
+      e.exception = WorkerException("RuntimeError", "cannot deserialize " + k.Repr() +
+                                                        " received from " + peer + ": " +
+                                                        e.exception_text);
+      unreadable.emplace_back(k, std::move(e));
       continue;
     }
     stored.emplace_back(k, *n);
@@ -91,6 +98,7 @@ awaitable<void> WorkerServer::Fetch(std::string peer, std::vector<Key> keys, int
   ev.worker = peer;
   ev.total_nbytes = total_nbytes;
   ev.data = stored;
+  ev.unreadable = std::move(unreadable);
   worker::Instructions instructions =
       state_.Handle(WithStimulus(std::move(ev), Stimulus("gather-dep-success")));
   SettleStored(stored);  // a key cancelled meanwhile is dropped

@@ -382,11 +382,34 @@ void WorkerServer::SendToScheduler(Value op) {
   });
 }
 
+void WorkerServer::RejectComputeTask(const Value& m, const Status& why) {
+  // Never drop a task silently: the scheduler would wait for it forever. If the key
+  // reads, the task errs (the client sees why); if not, nothing can name it to the
+  // scheduler, and the log is all there is.
+  const Value* key_field = m.Find("key");
+  auto key = key_field ? Key::FromValue(*key_field) : Result<Key>(Status::Invalid("no key"));
+  std::fprintf(stderr, "dask-native-worker: cannot read compute-task %s: %s\n",
+               key.ok() ? key->Repr().c_str() : "(unreadable key)", why.ToString().c_str());
+  if (!key.ok()) return;
+  TaskErred te;
+  te.key = key.MoveValueUnsafe();
+  const Value* run_id = m.Find("run_id");
+  if (run_id && run_id->get_if<int64_t>()) te.run_id = *run_id->get_if<int64_t>();
+  const std::string text = "dask-native-worker cannot read this compute-task: " + why.ToString();
+  te.exception = WorkerException("RuntimeError", text);
+  te.exception_text = "RuntimeError('" + text + "')";
+  te.stimulus_id = Stimulus("compute-task-unreadable");
+  SendToScheduler(te.ToValue());
+}
+
 void WorkerServer::HandleStreamOp(const Value& m, std::vector<worker::Event>& events) {
   std::string_view op = OpOf(m);
   if (op == ComputeTask::kOp) {
     auto spec = ComputeTask::FromValue(m);
-    if (!spec.ok()) return;
+    if (!spec.ok()) {
+      RejectComputeTask(m, spec.status());
+      return;
+    }
     worker::ComputeTaskEvent ev;
     ev.task = spec.MoveValueUnsafe();
     std::string sid = ev.task.stimulus_id;

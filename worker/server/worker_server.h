@@ -95,6 +95,8 @@ class WorkerServer {
   awaitable<std::shared_ptr<Connection>> PeerConnection(const std::string& peer);
   void ReturnPeerConnection(const std::string& peer, std::shared_ptr<Connection> conn);
 
+  /// Err a compute-task that does not parse (or log it, if not even its key does).
+  void RejectComputeTask(const Value& m, const Status& why);
   /// Turn one scheduler stream op into an event (appended to `events`), or act on it.
   void HandleStreamOp(const Value& msg, std::vector<worker::Event>& events);
   /// Hand one event to the state machine and carry out what it says.

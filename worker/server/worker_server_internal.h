@@ -15,6 +15,8 @@
 #include <string_view>
 
 #include "common/clock.h"
+#include "protocol/pickle/pickle_writer.h"
+#include "protocol/serialize/bytes_serializer.h"
 #include "worker/server/worker_server.h"
 
 namespace dn {
@@ -65,6 +67,12 @@ inline std::string Stimulus(std::string_view what) {
   out.append(what).push_back('-');
   out.append(digits, end);
   return out;
+}
+
+/// A task exception raised by the worker itself, not by the task's code: a pickled
+/// `builtins.<type>(text)` the client raises as it would any task's exception.
+inline Value WorkerException(std::string_view type, std::string_view text) {
+  return Value(SerializeBytes(Buffer::FromString(PickleBuiltinException(type, text))));
 }
 
 /// A state machine event stamped with its stimulus id and the time it is handled.

@@ -89,10 +89,14 @@ struct NativeDeclinedEvent : EventBase {
 
 /// A GatherDep instruction ended with a reply. `data` holds the keys the server stored
 /// (with their sizes); keys of the request missing from it were not there.
+/// `unreadable` (ours) holds keys that arrived but failed to deserialize: they go to
+/// `error`, as stock's GatherDepFailureEvent takes them, and so do the tasks here that
+/// wait for them (stock leaves those waiting forever, dask/distributed#6705).
 struct GatherDepSuccessEvent : EventBase {
   std::string worker;
   int64_t total_nbytes = 0;
   std::vector<std::pair<Key, int64_t>> data;
+  std::vector<std::pair<Key, TaskError>> unreadable;
 };
 /// A GatherDep instruction ended with the peer answering that it is busy.
 struct GatherDepBusyEvent : EventBase {

@@ -1,7 +1,9 @@
 // WorkerState's transitions, one function per (start, finish) pair of stock's
 // _TRANSITIONS_TABLE (distributed/worker_state_machine.py), minus the states we do not
 // have (constrained, long-running, rescheduled), plus executing -> ready (a task the
-// native evaluator declined that ran ahead of the threads; see NativeDeclinedEvent).
+// native evaluator declined that ran ahead of the threads; see NativeDeclinedEvent) and
+// waiting -> error (an input that arrived but cannot be deserialized; see
+// GatherDepSuccessEvent::unreadable).
 #include <algorithm>
 #include <array>
 
@@ -44,6 +46,7 @@ struct TransitionTable {
     set(S::kFetch, S::kFlight, &W::TransitionFetchFlight);
     set(S::kFetch, S::kMissing, &W::TransitionFetchMissing);
     set(S::kFetch, S::kReleased, &W::TransitionFetchReleased);
+    set(S::kFlight, S::kError, &W::TransitionGenericError);
     set(S::kFlight, S::kFetch, &W::TransitionFlightFetch);
     set(S::kFlight, S::kMemory, &W::TransitionFlightMemory);
     set(S::kFlight, S::kMissing, &W::TransitionFlightMissing);
@@ -61,6 +64,7 @@ struct TransitionTable {
     set(S::kReleased, S::kWaiting, &W::TransitionReleasedWaiting);
     set(S::kWaiting, S::kReady, &W::TransitionWaitingReady);
     set(S::kWaiting, S::kReleased, &W::TransitionGenericReleased);
+    set(S::kWaiting, S::kError, &W::TransitionWaitingError);
   }
 };
 
@@ -117,6 +121,15 @@ void WorkerState::TransitionGenericError(TaskState* ts, Recs&, Instructions& out
   msg.startstops = {StartStop{"compute", ts->error->start, ts->error->stop}};
   msg.stimulus_id = stimulus_id_;
   out.push_back(std::move(msg));
+}
+
+// Ours: the task will never get its inputs. It stops waiting for the rest, which are
+// released with it when the scheduler frees it, and errs.
+void WorkerState::TransitionWaitingError(TaskState* ts, Recs& recs, Instructions& out) {
+  waiting_.erase(ts);
+  for (TaskState* dep : ts->waiting_for_data) dep->waiters.erase(ts);
+  ts->waiting_for_data.clear();
+  TransitionGenericError(ts, recs, out);
 }
 
 void WorkerState::TransitionReleasedWaiting(TaskState* ts, Recs& recs, Instructions&) {

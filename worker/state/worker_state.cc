@@ -656,6 +656,23 @@ void WorkerState::On(GatherDepSuccessEvent& ev, Recs& recs, Instructions&) {
       Recommend(recs, ts, S::kMemory);
       continue;
     }
+    auto bad = std::find_if(ev.unreadable.begin(), ev.unreadable.end(),
+                            [ts](const auto& d) { return d.first == ts->key; });
+    if (bad != ev.unreadable.end()) {
+      // Asking again would bring the same bytes: the key and its waiters err instead.
+      Log(ts, "gather-dep-failed");
+      for (TaskState* waiter : ts->waiters) {
+        if (waiter->state != S::kWaiting) continue;
+        TaskError e = bad->second;
+        e.exception_text = "input " + ts->key.Repr() + " failed to deserialize: " +
+                           bad->second.exception_text;
+        waiter->error = std::move(e);
+        Recommend(recs, waiter, S::kError);
+      }
+      ts->error = std::move(bad->second);
+      Recommend(recs, ts, S::kError);
+      continue;
+    }
     Log(ts, "missing-dep");
     std::erase(ts->who_has, ev.worker);
     if (auto it = has_what_.find(ev.worker); it != has_what_.end()) {

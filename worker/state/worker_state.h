@@ -187,6 +187,7 @@ class WorkerState {
   void TransitionFlightMemory(TaskState* ts, Recs& recs, Instructions& out);
   void TransitionFlightReleased(TaskState* ts, Recs& recs, Instructions& out);
   void TransitionWaitingReady(TaskState* ts, Recs& recs, Instructions& out);
+  void TransitionWaitingError(TaskState* ts, Recs& recs, Instructions& out);
   void TransitionReadyExecuting(TaskState* ts, Recs& recs, Instructions& out);
   void TransitionExecutingMemory(TaskState* ts, Recs& recs, Instructions& out);
   void TransitionExecutingReleased(TaskState* ts, Recs& recs, Instructions& out);

@@ -247,6 +247,39 @@ TEST_F(WorkerStateTest, DependencyLostInFlightGoesMissingThenFetchedAgain) {
   EXPECT_EQ(Of<Execute>(out).size(), 1u);
 }
 
+// An input arrives but cannot be deserialized: fetching it again would bring the same
+// bytes, so the input and the task waiting for it err, and nothing is fetched again.
+TEST_F(WorkerStateTest, UnreadableInputErrsItAndItsWaiter) {
+  WorkerState ws(Options());
+  ws.Handle(Compute("x", {{"a", {kA, kB}}, {"b", {kA}}}, 0, 7));
+  ASSERT_EQ(State(ws, "a"), TaskStatus::kFlight);
+  GatherDepSuccessEvent ev = Gathered(kA, {"b"}, 200);
+  TaskError e;
+  e.exception = Value("ValueError()");
+  e.exception_text = "Cannot convert fill_value 999999 to dtype int16";
+  ev.unreadable.emplace_back(K("a"), e);
+  Instructions out = ws.Handle(std::move(ev));
+  EXPECT_EQ(State(ws, "a"), TaskStatus::kError);
+  EXPECT_EQ(State(ws, "b"), TaskStatus::kMemory);
+  EXPECT_EQ(State(ws, "x"), TaskStatus::kError);
+  EXPECT_TRUE(Of<GatherDep>(out).empty());
+  EXPECT_TRUE(Of<Execute>(out).empty());
+  auto erred = Of<TaskErredMsg>(out);
+  ASSERT_EQ(erred.size(), 2u);  // stock also reports the input, which its scheduler ignores
+  const TaskErredMsg* for_x = erred[0]->key == K("x") ? erred[0] : erred[1];
+  EXPECT_EQ(for_x->key, K("x"));
+  EXPECT_EQ(for_x->run_id, 7);
+  EXPECT_EQ(for_x->exception_text,
+            "input 'a' failed to deserialize: Cannot convert fill_value 999999 to dtype int16");
+  // The scheduler frees the erred task, then the replicas it was told of.
+  ws.Handle(Free({"x"}));
+  EXPECT_EQ(State(ws, "x"), TaskStatus::kForgotten);
+  EXPECT_EQ(State(ws, "b"), TaskStatus::kMemory);
+  ws.Handle(Free({"a", "b"}));
+  EXPECT_EQ(State(ws, "a"), TaskStatus::kForgotten);
+  EXPECT_EQ(State(ws, "b"), TaskStatus::kForgotten);
+}
+
 // A peer dies mid-transfer: its keys come from another holder, or go missing.
 TEST_F(WorkerStateTest, PeerDyingMidTransferTriesOtherHolderOrGoesMissing) {
   WorkerState ws(Options());
