@@ -559,8 +559,7 @@ std::string PickleGlobalRef(std::string_view module, std::string_view name, int 
   return WritePickle(t, protocol).ValueOrDie();
 }
 
-std::string PickleBuiltinException(std::string_view name, std::string_view message,
-                                  int protocol) {
+std::string PickleBuiltinException(std::string_view name, std::string_view message, int protocol) {
   PickleTree t;
   NodeId cls = t.AddGlobal("builtins", name);
   t.set_root(t.AddReduce(cls, t.AddTuple({t.AddStr(message)})));

@@ -86,9 +86,9 @@ awaitable<void> WorkerServer::Fetch(std::string peer, std::vector<Key> keys, int
                    n.status().ToString().c_str());
       worker::TaskError e;
       e.exception_text = n.status().message();
-      e.exception = WorkerException("RuntimeError", "cannot deserialize " + k.Repr() +
-                                                        " received from " + peer + ": " +
-                                                        e.exception_text);
+      e.exception =
+          WorkerException("RuntimeError", "cannot deserialize " + k.Repr() + " received from " +
+                                              peer + ": " + e.exception_text);
       unreadable.emplace_back(k, std::move(e));
       continue;
     }

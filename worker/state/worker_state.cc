@@ -664,8 +664,8 @@ void WorkerState::On(GatherDepSuccessEvent& ev, Recs& recs, Instructions&) {
       for (TaskState* waiter : ts->waiters) {
         if (waiter->state != S::kWaiting) continue;
         TaskError e = bad->second;
-        e.exception_text = "input " + ts->key.Repr() + " failed to deserialize: " +
-                           bad->second.exception_text;
+        e.exception_text =
+            "input " + ts->key.Repr() + " failed to deserialize: " + bad->second.exception_text;
         waiter->error = std::move(e);
         Recommend(recs, waiter, S::kError);
       }
