@@ -45,8 +45,11 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
 fi
 
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
-# Relative paths in the cache keys, so a fresh clone elsewhere reuses the cache.
+# Relative paths in the cache keys, so a fresh clone elsewhere reuses the cache. With -g,
+# ccache also hashes the working directory unless told not to; the debug info of a hit
+# then names the first clone's directory, which no test reads.
 export CCACHE_BASEDIR=$PWD
+export CCACHE_NOHASHDIR=1
 echo "== build: build/ (gcc, RelWithDebInfo)"
 [ -f build/build.ninja ] || cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
