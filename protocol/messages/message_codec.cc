@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "protocol/pickle/pickle_writer.h"
+
 namespace dn {
 
 namespace {
@@ -135,6 +137,16 @@ Value ErrorMessage(std::string_view text, std::string_view status) {
                    {Value("traceback"), Value()},
                    {Value("exception_text"), Value(text)},
                    {Value("traceback_text"), Value("")}});
+}
+
+Value TypedErrorMessage(std::string_view type, std::string_view text, std::string_view status) {
+  std::string shown = std::string(type) + ": " + std::string(text);
+  return Value(
+      Map{{Value("status"), Value(status)},
+          {Value("exception"), Value(Bin{Buffer::FromString(PickleBuiltinException(type, text))})},
+          {Value("traceback"), Value()},
+          {Value("exception_text"), Value(shown)},
+          {Value("traceback_text"), Value("")}});
 }
 
 std::string_view OpOf(const Value& message) {

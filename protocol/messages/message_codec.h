@@ -48,6 +48,11 @@ Status CompressSubFrames(std::string_view codec, Map* header, std::vector<Buffer
 /// (which clean_exception accepts): status "uncaught-error" for a failed RPC, or
 /// "error" where a handler returns the error as a value (e.g. the run RPC).
 Value ErrorMessage(std::string_view text, std::string_view status = "uncaught-error");
+/// The same reply with the exception pickled as `builtins.<type>(text)` (e.g.
+/// "TimeoutError", "KeyError", "ValueError"), so the client raises that type, as it
+/// would from a stock handler; exception_text is "<type>: <text>".
+Value TypedErrorMessage(std::string_view type, std::string_view text,
+                        std::string_view status = "uncaught-error");
 
 /// Return the "op" of a message map, or "" if there is none.
 std::string_view OpOf(const Value& message);

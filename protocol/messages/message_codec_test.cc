@@ -8,6 +8,7 @@
 #include "protocol/frame/frame_encoder.h"
 #include "protocol/messages/handshake.h"
 #include "protocol/messages/key.h"
+#include "protocol/pickle/pickle_reader.h"
 #include "tests/testing/test_util.h"
 
 namespace dn {
@@ -118,6 +119,22 @@ TEST(MessageCodecTest, AllCapturesRoundTripByteForByte) {
     }
   }
   EXPECT_GE(count, 60);
+}
+
+TEST(MessageCodecTest, TypedErrorCarriesAPickledBuiltinException) {
+  Value reply = TypedErrorMessage("TimeoutError", "Task 'x' unknown to scheduler.");
+  EXPECT_EQ(*reply.Find("status")->str(), "uncaught-error");
+  EXPECT_EQ(*reply.Find("exception_text")->str(), "TimeoutError: Task 'x' unknown to scheduler.");
+  // clean_exception unpickles bin exceptions; the pickle is builtins.TimeoutError(text).
+  const Bin* bin = reply.Find("exception")->get_if<Bin>();
+  ASSERT_NE(bin, nullptr);
+  ASSERT_OK_AND_ASSIGN(PickleTree t, ReadPickle(bin->data));
+  const PickleNode& root = t.node(t.root());
+  ASSERT_EQ(root.kind, PickleKind::kReduce);
+  EXPECT_TRUE(t.IsGlobal(root.items[0], "builtins", "TimeoutError"));
+  const PickleNode& args = t.node(root.items[1]);
+  ASSERT_EQ(args.items.size(), 1u);
+  EXPECT_EQ(t.str(args.items[0]), "Task 'x' unknown to scheduler.");
 }
 
 TEST(MessageCodecTest, PlaceholderPastTheEndIsAnError) {
