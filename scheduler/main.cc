@@ -121,6 +121,10 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (dn::Status st = dn::ReadLocksConfig(&config.locks); !st.ok()) {
+    std::fprintf(stderr, "dask-native-scheduler: %s\n", st.message().c_str());
+    return 2;
+  }
   if (vm.count("pid-file")) std::ofstream(vm["pid-file"].as<std::string>()) << getpid() << "\n";
 
   auto env = dn::ResolvePythonEnvironment(vm.count("python") ? vm["python"].as<std::string>() : "");

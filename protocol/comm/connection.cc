@@ -129,6 +129,16 @@ awaitable<Result<Value>> Connection::Read() {
   co_return v;
 }
 
+awaitable<bool> Connection::WaitPeerClosed() {
+  if (closed_) co_return true;
+  boost::system::error_code ec;
+  co_await socket_.async_wait(tcp::socket::wait_read,
+                              asio::redirect_error(asio::use_awaitable, ec));
+  if (ec || closed_) co_return true;
+  // Readable with nothing to read is the peer's end of stream.
+  co_return socket_.available(ec) == 0 || ec;
+}
+
 void Connection::Send(const Value& message) {
   Result<std::vector<Buffer>> frames = EncodeMessage(message);
   if (!frames.ok()) {

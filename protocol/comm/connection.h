@@ -59,6 +59,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// Queue an already-encoded message.
   void SendFrames(std::vector<Buffer> frames);
 
+  /// Wait, without reading, until the peer closes or sends something; true when it
+  /// closed (or the socket failed). For a handler that blocks long before it replies on
+  /// a comm whose peer sends nothing meanwhile (the coordination primitives' waits), so
+  /// a caller that went away stops being waited for. Another Read may follow.
+  awaitable<bool> WaitPeerClosed();
+
   /// Send `request` and read one reply (an RPC on a dedicated connection).
   awaitable<Result<Value>> Request(const Value& request);
 

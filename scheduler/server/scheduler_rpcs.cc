@@ -414,6 +414,7 @@ awaitable<std::optional<Value>> SchedulerServer::HandleRpc(std::shared_ptr<Conne
     co_return Value(std::move(out));
   }
   if (op == "retire_workers") co_return co_await RetireWorkers(msg);
+  if (Coordination::IsRpc(op)) co_return co_await coordination_->HandleRpc(conn, msg);
   if (op == "register_nanny") {
     // scheduler.py:add_nanny: plugins now, then wait while the nanny starts its worker
     // (it writes {"status": "ok"|"error"}), then the ordinary nil reply.

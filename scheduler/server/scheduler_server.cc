@@ -19,6 +19,8 @@ SchedulerServer::SchedulerServer(asio::io_context& io, ServerConfig config,
       config_(std::move(config)),
       ingestor_(std::move(ingestor)),
       state_(config_.state),
+      coordination_(std::make_unique<CoordinationService>(
+          io, state_, [this] { Flush(); }, config_.locks)),
       acceptor_(io) {
   id_ = NewId("Scheduler");
   started_ = Now();
@@ -52,6 +54,7 @@ Status SchedulerServer::Start() {
       io_, AcceptLoop(acceptor_, config_.limits, [this](auto conn) { return HandleComm(conn); }),
       asio::detached);
   asio::co_spawn(io_, Housekeeping(), asio::detached);
+  coordination_->Start();
   last_activity_ = Now();
   return Status::OK();
 }
@@ -67,6 +70,7 @@ void SchedulerServer::WriteSchedulerFile() const {
 void SchedulerServer::Stop(bool close_workers) {
   if (stopping_) return;
   stopping_ = true;
+  coordination_->Stop();
   boost::system::error_code ec;
   acceptor_.close(ec);
   for (auto& [addr, conn] : worker_streams_) {
@@ -184,6 +188,7 @@ awaitable<void> SchedulerServer::ClientStream(std::shared_ptr<Connection> conn,
   if (client_streams_[id] == conn) client_streams_.erase(id);
   client_batches_.erase(id);
   client_next_send_.erase(id);
+  coordination_->RemoveClient(id);
   state_.RemoveClient(id, MakeStimulus(Value(), "client-stream-closed"));
   Flush();
 }
@@ -212,6 +217,8 @@ void SchedulerServer::HandleClientOp(const std::string& client, const Value& msg
     state_.RemoveClient(client, stim);
   } else if (op == "publish_flush_batched_send") {
     OnFlush(Field(msg, "uid"));
+  } else if (Coordination::IsStreamOp(op)) {
+    coordination_->HandleClientOp(client, msg);
   } else if (op == "subscribe-topic" || op == "unsubscribe-topic") {
     // Topics (print/warn forwarding) carry no events from native workers yet.
   } else {

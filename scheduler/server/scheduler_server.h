@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "scheduler/graph/graph_ingestor.h"
+#include "scheduler/server/scheduler_coordination.h"
 #include "scheduler/state/scheduler_state.h"
 
 namespace dn {
@@ -26,6 +27,7 @@ struct ServerConfig {
   /// are exempt); stock clients reopen pooled comms as needed.
   double idle_comm_timeout_s = 600;
   SchedulerConfig state;
+  LocksConfig locks;  ///< `distributed.scheduler.locks.*`
   ConnectionLimits limits;
 };
 
@@ -94,6 +96,8 @@ class SchedulerServer {
   ServerConfig config_;
   std::unique_ptr<GraphIngestor> ingestor_;
   SchedulerState state_;
+  /// Lock, Semaphore, MultiLock, Event, Queue and Variable (scheduler_coordination.h).
+  std::unique_ptr<CoordinationService> coordination_;
   tcp::acceptor acceptor_;
   std::string address_;
   std::string id_;
