@@ -31,15 +31,14 @@ bool TopicsOf(const Value* v, std::vector<std::string>* out) {
   return true;
 }
 
-// get_metadata's `default`: the client sends dask's `no_default` sentinel when none was
-// given, an enum that is not msgpack, so it arrives pickled.
+// get_metadata's `default`: absent, or dask's `no_default` sentinel when none was given.
+// That is an Enum, which distributed's msgpack encodes as {"__Enum__": True, "name":
+// "no_default", "__module__": "dask.typing", "__name__": "_NoDefault"}.
 bool IsNoDefault(const Value* v) {
   if (v == nullptr) return true;
-  const Pickled* p = v->get_if<Pickled>();
-  if (p == nullptr) return false;
-  Buffer bytes = p->pickled_obj();
-  std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  return text.find("_NoDefault") != std::string_view::npos;
+  if (v->map() == nullptr || v->Find("__Enum__") == nullptr) return false;
+  const std::string* type = StrField(*v, "__name__");
+  return type != nullptr && *type == "_NoDefault";
 }
 
 Array PathOf(const Value* keys) {
