@@ -14,6 +14,7 @@ check protocol '#include [<"](scheduler|worker)/' "scheduler/worker"
 check protocol '#include [<"](boost/asio|Python\.h|tbb/)' "asio, Python or TBB (only protocol/comm may use asio)"
 check scheduler/state '#include [<"](boost/asio|Python\.h|tbb/)' "asio, Python or TBB (it is the pure state machine)"
 check scheduler/coordination '#include [<"](boost/asio|Python\.h|tbb/|scheduler/(server|graph|state)/)' "asio, Python, TBB or other scheduler parts (it is pure)"
+check scheduler/diagnostics '#include [<"](boost/asio|Python\.h|tbb/)' "asio, Python or TBB (pure, like state/)"
 check scheduler '#include [<"]worker/' "worker/ (scheduler and worker never include each other)"
 if grep -rln 'Python\.h' common --include=*.h --include=*.cc | grep -v '^common/python/'; then
   echo "layering: only common/python may include Python.h in common/" >&2; fail=1

@@ -1,5 +1,6 @@
 // dask-native-scheduler: the flags of `dask scheduler` that users and the dask Helm
 // chart pass -> ServerConfig -> GraphIngestor + SchedulerServer on one event loop.
+#include <algorithm>
 #include <utility>
 
 #include <boost/asio.hpp>
@@ -109,6 +110,14 @@ int main(int argc, char** argv) {
   }
   config.state.allowed_failures = static_cast<int>(allowed_failures);
   config.state.transition_log_length = static_cast<size_t>(log_length);
+  // The task stream keeps as many records as stock's TaskStreamPlugin: the larger of
+  // the dashboard's two task-stream lengths.
+  int64_t stream_status = 1000, stream_tasks = 100000;
+  if (!count("distributed.scheduler.dashboard.status.task-stream-length", &stream_status) ||
+      !count("distributed.scheduler.dashboard.tasks.task-stream-length", &stream_tasks)) {
+    return 2;
+  }
+  config.task_stream_length = static_cast<size_t>(std::max(stream_status, stream_tasks));
   if (auto v = dn::DaskConfigFromEnv("distributed.scheduler.worker-ttl")) {
     double secs = 0;
     if (*v == "None" || *v == "null" || v->empty()) {

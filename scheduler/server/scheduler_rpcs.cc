@@ -435,6 +435,7 @@ awaitable<std::optional<Value>> SchedulerServer::HandleRpc(std::shared_ptr<Conne
     Stop(/*close_workers=*/true);
     co_return std::nullopt;
   }
+  if (std::optional<Value> reply = DiagnosticsRpc(op, msg)) co_return std::move(*reply);
   std::fprintf(stderr, "dask-native-scheduler: unknown RPC op '%.*s' from %s\n",
                static_cast<int>(op.size()), op.data(), conn->peer().c_str());
   // As core.py's Server: the caller gets an error instead of a silent None.

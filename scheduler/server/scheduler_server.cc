@@ -190,6 +190,7 @@ awaitable<void> SchedulerServer::ClientStream(std::shared_ptr<Connection> conn,
   client_next_send_.erase(id);
   coordination_->RemoveClient(id);
   state_.RemoveClient(id, MakeStimulus(Value(), "client-stream-closed"));
+  broker_.RemoveSubscriber(id);
   Flush();
 }
 
@@ -220,7 +221,7 @@ void SchedulerServer::HandleClientOp(const std::string& client, const Value& msg
   } else if (Coordination::IsStreamOp(op)) {
     coordination_->HandleClientOp(client, msg);
   } else if (op == "subscribe-topic" || op == "unsubscribe-topic") {
-    // Topics (print/warn forwarding) carry no events from native workers yet.
+    SubscribeTopic(client, msg, op == "subscribe-topic");
   } else {
     std::fprintf(stderr, "dask-native-scheduler: unknown client stream op '%.*s'\n",
                  static_cast<int>(op.size()), op.data());
@@ -358,13 +359,17 @@ void SchedulerServer::HandleWorkerOp(const std::string& worker, const Value& msg
       type = OwnedTaskType(t->get_if<Bin>()->data);
     }
     const std::string* tn = StrField(msg, "typename");
-    state_.TaskFinished(worker, *key, IntField(msg, "run_id", -1), IntField(msg, "nbytes", 0),
-                        std::move(type), tn ? *tn : "", stim);
+    if (state_.TaskFinished(worker, *key, IntField(msg, "run_id", -1), IntField(msg, "nbytes", 0),
+                            std::move(type), tn ? *tn : "", stim)) {
+      RecordTaskStream(worker, msg, stim);
+    }
   } else if (op == "task-erred") {
     auto key = Key::FromValue(Field(msg, "key"));
     if (!key.ok()) return;
-    state_.TaskErred(worker, *key, IntField(msg, "run_id", -1), Field(msg, "exception"),
-                     Field(msg, "traceback"), stim);
+    if (state_.TaskErred(worker, *key, IntField(msg, "run_id", -1), Field(msg, "exception"),
+                         Field(msg, "traceback"), stim)) {
+      RecordTaskStream(worker, msg, stim);
+    }
   } else if (op == "add-keys") {
     state_.AddKeys(worker, KeysFromValue(msg.Find("keys")), stim);
   } else if (op == "release-worker-data") {
@@ -374,8 +379,10 @@ void SchedulerServer::HandleWorkerOp(const std::string& worker, const Value& msg
     if (const std::string* s = StrField(msg, "status")) state_.WorkerStatusChange(worker, *s, stim);
   } else if (op == "request-refresh-who-has") {
     state_.RequestRefreshWhoHas(worker, KeysFromValue(msg.Find("keys")), stim);
-  } else if (op == "keep-alive" || op == "log-event" || op == "steal-response" ||
-             op == "long-running" || op == "reschedule") {
+  } else if (op == "log-event") {
+    LogWorkerEvent(worker, msg);
+  } else if (op == "keep-alive" || op == "steal-response" || op == "long-running" ||
+             op == "reschedule") {
     // Accepted; work stealing and secession are not implemented yet.
   } else {
     std::fprintf(stderr, "dask-native-scheduler: unknown worker stream op '%.*s'\n",

@@ -8,6 +8,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "scheduler/diagnostics/task_stream.h"
+#include "scheduler/diagnostics/topic_broker.h"
 #include "scheduler/graph/graph_ingestor.h"
 #include "scheduler/server/scheduler_coordination.h"
 #include "scheduler/state/scheduler_state.h"
@@ -29,6 +31,9 @@ struct ServerConfig {
   SchedulerConfig state;
   LocksConfig locks;  ///< `distributed.scheduler.locks.*`
   ConnectionLimits limits;
+  /// The larger of `distributed.scheduler.dashboard.{status,tasks}.task-stream-length`:
+  /// the task-stream records kept.
+  size_t task_stream_length = 100000;
 };
 
 /// The scheduler's network side: accepts comms, speaks dask's RPCs and batched
@@ -85,6 +90,21 @@ class SchedulerServer {
   awaitable<Result<Value>> WorkerRpc(const std::string& address, const Value& request,
                                      bool get_data_ack = false);
 
+  // --- topics, metadata, retry, task stream (scheduler_diagnostics.cc) -----------
+  /// Serve log_event, events, set/get_metadata, retry, get_task_stream(_index), nbytes,
+  /// get_task_status and set_restrictions; nullopt when `op` is none of them.
+  std::optional<Value> DiagnosticsRpc(std::string_view op, const Value& msg);
+  /// A client stream's subscribe-topic (`subscribe`) or unsubscribe-topic.
+  void SubscribeTopic(const std::string& client, const Value& msg, bool subscribe);
+  /// A worker stream's log-event (scheduler.py:log_worker_event).
+  void LogWorkerEvent(const std::string& worker, const Value& msg);
+  /// Log `msg` under `topics` and queue the `event` op for their subscribers.
+  void LogEvent(const std::vector<std::string>& topics, const Value& msg);
+  /// Record a task-finished or task-erred report that moved its task out of
+  /// processing, once the task stream has been asked for.
+  void RecordTaskStream(const std::string& worker, const Value& msg, const Stimulus& stim);
+  TaskStream& StartedTaskStream();
+
   /// Send the state machine's pending messages, one batch per recipient.
   void Flush();
   double Now() const;
@@ -98,6 +118,10 @@ class SchedulerServer {
   SchedulerState state_;
   /// Lock, Semaphore, MultiLock, Event, Queue and Variable (scheduler_coordination.h).
   std::unique_ptr<CoordinationService> coordination_;
+  /// Event topics, each keeping `distributed.admin.low-level-log-length` events.
+  TopicBroker broker_{config_.state.transition_log_length};
+  /// Started by the first get_task_stream(_index), as stock adds its TaskStreamPlugin.
+  std::optional<TaskStream> task_stream_;
   tcp::acceptor acceptor_;
   std::string address_;
   std::string id_;

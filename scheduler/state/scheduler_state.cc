@@ -461,13 +461,14 @@ void SchedulerState::RemoveWorker(const std::string& address, std::string_view r
   (void)reason;
 }
 
-void SchedulerState::TaskFinished(const std::string& worker_address, const Key& key, int64_t run_id,
+bool SchedulerState::TaskFinished(const std::string& worker_address, const Key& key, int64_t run_id,
                                   int64_t nbytes, Buffer type, std::string type_name,
                                   const Stimulus& stim) {
   TaskState* ts = task(key);
   WorkerState* ws = worker(worker_address);
-  if (ws == nullptr) return;
+  if (ws == nullptr) return false;
   OpenStimulus(stim);
+  bool finished = false;
   if (ts == nullptr) {
     SendToWorker(worker_address, Value(Map{{Value("op"), Value("free-keys")},
                                            {Value("keys"), Value(Array{key.ToValue()})},
@@ -490,21 +491,24 @@ void SchedulerState::TaskFinished(const std::string& worker_address, const Key& 
     args.type_name = std::move(type_name);
     Status st = Transition(ts, TaskStatus::kMemory, args);
     DN_CHECK(st.ok(), st.ToString());
+    finished = true;
   }
   CloseStimulus();
+  return finished;
 }
 
-void SchedulerState::TaskErred(const std::string& worker_address, const Key& key, int64_t run_id,
+bool SchedulerState::TaskErred(const std::string& worker_address, const Key& key, int64_t run_id,
                                Value exception, Value traceback, const Stimulus& stim) {
   TaskState* ts = task(key);
   WorkerState* ws = worker(worker_address);
   if (ts == nullptr || ws == nullptr || ts->status != TaskStatus::kProcessing ||
       ts->processing_on != ws || ts->run_id != run_id) {
-    return;
+    return false;
   }
   OpenStimulus(stim);
   Status st;
-  if (ts->retries > 0) {
+  const bool retried = ts->retries > 0;
+  if (retried) {
     ts->retries--;
     st = Transition(ts, TaskStatus::kReleased);  // then waiting again
   } else {
@@ -516,6 +520,7 @@ void SchedulerState::TaskErred(const std::string& worker_address, const Key& key
   }
   DN_CHECK(st.ok(), st.ToString());
   CloseStimulus();
+  return !retried;
 }
 
 void SchedulerState::RequestRefreshWhoHas(const std::string& worker_address,

@@ -14,6 +14,7 @@
 
 #include "common/result.h"
 #include "protocol/messages/key.h"
+#include "scheduler/state/task_metadata.h"
 #include "scheduler/state/task_state.h"
 #include "scheduler/state/worker_state.h"
 
@@ -106,9 +107,12 @@ class SchedulerState {
   /// A heartbeat: the worker is alive and reports `metrics` (nullptr: none). False
   /// if the worker is unknown.
   bool WorkerHeartbeat(const std::string& address, const Value* metrics, const Stimulus& stim);
-  void TaskFinished(const std::string& worker, const Key& key, int64_t run_id, int64_t nbytes,
+  /// Returns true when the report moved the task from processing to memory (what the
+  /// task stream records); false for a stale or unknown one.
+  bool TaskFinished(const std::string& worker, const Key& key, int64_t run_id, int64_t nbytes,
                     Buffer type, std::string type_name, const Stimulus& stim);
-  void TaskErred(const std::string& worker, const Key& key, int64_t run_id, Value exception,
+  /// Returns true when the task went from processing to erred (no retries left).
+  bool TaskErred(const std::string& worker, const Key& key, int64_t run_id, Value exception,
                  Value traceback, const Stimulus& stim);
   void AddKeys(const std::string& worker, const std::vector<Key>& keys, const Stimulus& stim);
   /// One round of retire_workers: for each result only the `retiring` workers hold
@@ -124,6 +128,23 @@ class SchedulerState {
   /// holders (refresh-who-has; an empty list for keys no longer in memory).
   void RequestRefreshWhoHas(const std::string& worker, const std::vector<Key>& keys,
                             const Stimulus& stim);
+
+  // --- client requests (client_requests.cc) ----------------------------------------
+  /// Client.retry (scheduler.py:stimulus_retry): from each of `keys`, follow erred
+  /// dependencies down to the tasks with none, and recommend those to waiting; their
+  /// release sends `task-retried` to the clients wanting them and recommends their
+  /// erred dependents to waiting in turn. Returns every key visited, or NotFound
+  /// (message: the key's repr, stock's KeyError) for an unknown key, changing nothing.
+  Result<std::vector<Key>> Retry(const std::vector<Key>& keys, const Stimulus& stim);
+  /// scheduler.py:set_restrictions: each task may run only on the workers named (by
+  /// address, host or name; an empty list lifts the restriction). Takes effect at the
+  /// next placement. NotFound (the key's repr) at the first unknown key; the ones
+  /// before it are set, as stock's loop leaves them.
+  Status SetRestrictions(const std::vector<std::pair<Key, std::vector<std::string>>>& restrictions);
+  /// Client.set_metadata / get_metadata: the nested dict stock keeps as
+  /// `task_metadata`; a task's top-level entry goes when the task is forgotten.
+  TaskMetadata& task_metadata() { return task_metadata_; }
+  const TaskMetadata& task_metadata() const { return task_metadata_; }
 
   // --- queries -----------------------------------------------------------------
   TaskState* task(const Key& key) const;
@@ -279,6 +300,7 @@ class SchedulerState {
   std::shared_ptr<const std::string> stimulus_id_;
   double now_ = 0;  ///< the time of the stimulus being handled
   std::deque<TransitionRecord> transition_log_;
+  TaskMetadata task_metadata_;
   /// With validation: the whole state is checked at least once per this many tasks'
   /// worth of stimuli (CloseStimulus).
   static constexpr size_t kFullValidationTasks = 100;

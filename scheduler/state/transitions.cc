@@ -537,6 +537,13 @@ void SchedulerState::TransitionErredReleased(TaskState* ts, TransitionArgs&) {
   ts->exception = Value();
   ts->traceback = Value();
   ts->exception_blame = nullptr;
+  // As stock's _transition_erred_released: the tasks that erred because of this one
+  // are tried again with it (Retry), and the clients waiting on it hear it is pending.
+  for (TaskState* dts : ts->dependents) {
+    if (dts->status == TS::kErred) Recommend(dts, TS::kWaiting);
+  }
+  ReportToClients(
+      ts, Value(Map{{Value("op"), Value("task-retried")}, {Value("key"), ts->key.ToValue()}}));
   SetStatus(ts, TS::kReleased);
   AfterRelease(ts);
 }
@@ -602,6 +609,7 @@ void SchedulerState::CloseStimulus() {
   // Forgotten tasks leave the map only now, when nothing refers to them any more.
   for (TaskState* ts : forgotten_) {
     Key k = ts->key;
+    if (!task_metadata_.empty()) task_metadata_.Forget(k);
     tasks_.erase(k);
   }
   forgotten_.clear();
