@@ -11,22 +11,13 @@ import warnings
 
 import distributed
 import pytest
-from distributed import Client, get_task_stream
+from distributed import get_task_stream
 
 from compat_cluster import has_native_workers
-from dask_native.cluster import ProcessCluster
 
 needs_stock_workers = pytest.mark.skipif(
     has_native_workers(),
     reason="needs get_worker() inside the task, which native workers do not provide yet")
-
-
-@pytest.fixture(scope="module")
-def stock_client(tmp_path_factory):
-    with ProcessCluster(n_workers=2, log_dir=str(tmp_path_factory.mktemp("stock-api"))) as cluster:
-        with Client(cluster.address, timeout=30) as c:
-            c.wait_for_workers(2, timeout=60)
-            yield c
 
 
 def _both(stock_client, client, fn):

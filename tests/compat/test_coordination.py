@@ -7,35 +7,16 @@ not offer yet; those tests skip on kinds with native workers."""
 from __future__ import annotations
 
 import operator
-import os
-import signal
 import time
 import uuid
 
 import pytest
-from distributed import Client, Event, Lock, MultiLock, Queue, Semaphore, Variable, wait
+from distributed import Event, Lock, MultiLock, Queue, Semaphore, Variable, wait
 
 from compat_cluster import has_native_workers
-from dask_native.cluster import ProcessCluster
 
 needs_client_in_tasks = pytest.mark.skipif(
     has_native_workers(), reason="tasks on native workers have no get_client() yet")
-
-
-@pytest.fixture(scope="module")
-def stock_client(tmp_path_factory):
-    with ProcessCluster(n_workers=3, log_dir=str(tmp_path_factory.mktemp("stock"))) as cluster:
-        with Client(cluster.address, timeout=30) as c:
-            c.wait_for_workers(3, timeout=60)
-            yield c
-            c.shutdown()
-        # A stock worker whose tasks made a worker client sometimes takes 10 s to close
-        # (its executor shutdown is cancelled); it has nothing left to do here.
-        deadline = time.monotonic() + 3
-        while cluster.live_workers() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        for p in cluster.live_workers():
-            os.killpg(p.pid, signal.SIGKILL)
 
 
 def _both(stock_client, client, fn):

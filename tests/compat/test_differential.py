@@ -8,17 +8,7 @@ import operator
 import dask.array as da
 import numpy as np
 import pytest
-from distributed import Client
 
-from dask_native.cluster import ProcessCluster
-
-
-@pytest.fixture(scope="module")
-def stock_client(tmp_path_factory):
-    with ProcessCluster(n_workers=3, log_dir=str(tmp_path_factory.mktemp("stock"))) as cluster:
-        with Client(cluster.address, timeout=30) as c:
-            c.wait_for_workers(3, timeout=60)
-            yield c
 
 
 def _both(stock_client, client, fn):

@@ -76,7 +76,7 @@ class ProcessCluster:
                  scheduler_cmd: list[str] | None = None, worker_cmd: list[str] | None = None,
                  log_dir: str | None = None, nanny: bool = False,
                  worker_cmds: list[list[str]] | None = None,
-                 worker_args: list[str] | None = None):
+                 worker_args: list[str] | None = None, stop_grace: float = 10.0):
         bindir = os.path.dirname(sys.executable)
         self.scheduler_cmd = scheduler_cmd or [os.path.join(bindir, "dask"), "scheduler"]
         self.worker_cmd = worker_cmd or [os.path.join(bindir, "dask"), "worker"]
@@ -93,6 +93,8 @@ class ProcessCluster:
         self.address = f"tcp://127.0.0.1:{self.port}"
         self.procs: list[subprocess.Popen] = []
         self._workers_started = 0
+        # Seconds stop() waits after SIGTERM before it SIGKILLs what is left.
+        self.stop_grace = stop_grace
 
     def _spawn(self, argv: list[str], name: str) -> subprocess.Popen:
         out = subprocess.DEVNULL
@@ -140,7 +142,7 @@ class ProcessCluster:
         for p in reversed(self.procs):
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + self.stop_grace
         for p in reversed(self.procs):
             try:
                 p.wait(max(0.1, deadline - time.monotonic()))
