@@ -80,7 +80,12 @@ awaitable<WorkerServer::RpcOutcome> WorkerServer::HandleRpc(std::shared_ptr<Conn
   if (auto it = routes.find(op); it != routes.end()) {
     const RpcRoute& route = it->second;
     if (route.sync != nullptr) co_return RpcOutcome{.reply = route.sync(*this, msg)};
-    if (route.async != nullptr) co_return RpcOutcome{.reply = co_await (this->*route.async)(msg)};
+    if (route.async != nullptr) {
+      // Awaited into a local first: GCC 12 miscompiles co_await inside a braced
+      // initializer (the worker crashed on update_data).
+      Value reply = co_await (this->*route.async)(msg);
+      co_return RpcOutcome{.reply = std::move(reply)};
+    }
     co_return co_await (this->*route.on_comm)(std::move(conn), msg);
   }
   if (const RefusedOp* refused = FindRefusedOp(WorkerRefusedRpcs(), op)) {

@@ -34,9 +34,10 @@ constexpr RefusedOp kRpcs[] = {
     {"run_coroutine", "run_coroutine", "a legacy op stock distributed no longer calls"},
 };
 
+// The native nanny (worker/main.cc RunNanny) only restarts a worker process that died;
+// native workers register with nanny=None, so the scheduler never calls it.
 constexpr std::string_view kNannyWhy =
-    "the native nanny is a process supervisor without a listener; native workers register "
-    "with nanny=None, so nothing calls it (issue 19)";
+    "the native nanny is a process supervisor with no listener (issue 19)";
 
 constexpr RefusedOp kNannyRpcs[] = {
     {"kill", "restart through the nanny", kNannyWhy},
