@@ -50,7 +50,9 @@ int main(int argc, char** argv) {
       "python", po::value<std::string>(),
       "the Python environment's interpreter to embed (default: $DN_PYTHON, the active "
       "venv or conda env, python3 beside this binary, python3 on PATH)")(
-      "validate", "check every state machine invariant after each stimulus (tests)");
+      "validate", "check every state machine invariant after each stimulus (tests)")(
+      "list-handlers",
+      "print the RPC and stream ops served and refused on purpose, as JSON, and exit");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, opts), vm);
@@ -64,6 +66,10 @@ int main(int argc, char** argv) {
   }
   if (vm.count("help")) {
     std::cout << opts << "\n";
+    return 0;
+  }
+  if (vm.count("list-handlers")) {
+    std::cout << dn::SchedulerServer::HandlersJson() << "\n";
     return 0;
   }
   if (vm.count("protocol") && vm["protocol"].as<std::string>() != "tcp") {

@@ -133,7 +133,10 @@ int main(int argc, char** argv) {
       "python", po::value<std::string>(),
       "the Python environment's interpreter to embed (default: $DN_PYTHON, the active "
       "venv or conda env, python3 beside this binary, python3 on PATH)")(
-      "validate", "check every task state machine invariant after each event (tests)");
+      "validate", "check every task state machine invariant after each event (tests)")(
+      "list-handlers",
+      "print the RPC and stream ops served and refused on purpose (the worker's and its "
+      "nanny's), as JSON, and exit");
   po::positional_options_description pos;
   pos.add("scheduler", 1);
   po::variables_map vm;
@@ -144,6 +147,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "dask-native-worker: %s\n(unsupported flags are refused; see --help)\n",
                  e.what());
     return 2;
+  }
+  if (vm.count("list-handlers")) {
+    std::cout << dn::WorkerServer::HandlersJson() << "\n";
+    return 0;
   }
   if (vm.count("help") || !vm.count("scheduler")) {
     std::cout << "usage: dask-native-worker SCHEDULER_ADDRESS [options]\n" << opts << "\n";

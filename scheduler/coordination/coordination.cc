@@ -92,6 +92,10 @@ bool Coordination::IsStreamOp(std::string_view op) {
   return std::find(kStreamOps.begin(), kStreamOps.end(), op) != kStreamOps.end();
 }
 
+std::span<const std::string_view> Coordination::RpcOps() { return kRpcs; }
+
+std::span<const std::string_view> Coordination::StreamOps() { return kStreamOps; }
+
 bool Coordination::ReturnsFutures(std::string_view op) {
   return op == "queue_get" || op == "variable_get";
 }

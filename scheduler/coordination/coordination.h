@@ -4,6 +4,7 @@
 // Lock and Semaphore, MultiLock, Event, Queue and Variable. See README.md.
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -41,6 +42,10 @@ class Coordination {
   /// True for the client stream ops served here (queue-future-release, queue_release,
   /// variable-future-received-confirm, variable_delete).
   static bool IsStreamOp(std::string_view op);
+  /// Every RPC op IsRpc accepts, for the server's dispatch table.
+  static std::span<const std::string_view> RpcOps();
+  /// Every client stream op IsStreamOp accepts.
+  static std::span<const std::string_view> StreamOps();
   /// True for RPCs that give a Future record back (queue_get, variable_get): the caller
   /// adds the key's state (and exception) to each, as stock does when it answers.
   static bool ReturnsFutures(std::string_view op);

@@ -115,117 +115,129 @@ TaskStream& SchedulerServer::StartedTaskStream() {
   return *task_stream_;
 }
 
-std::optional<Value> SchedulerServer::DiagnosticsRpc(std::string_view op, const Value& msg) {
-  if (op == "log_event") {
-    std::vector<std::string> topics;
-    if (!TopicsOf(msg.Find("topic"), &topics)) {
-      return TypedErrorMessage("TypeError", "topic must be a str or a list of str");
-    }
-    LogEvent(topics, Field(msg, "msg"));
-    return Value();
-  }
-  if (op == "events") {
-    const std::string* topic = StrField(msg, "topic");
-    return topic ? broker_.Events(*topic) : broker_.AllEvents();
-  }
-  if (op == "set_metadata") {
-    if (auto err = state_.task_metadata().Set(PathOf(msg.Find("keys")), Field(msg, "value"))) {
-      return TypedErrorMessage(err->type, err->text);
-    }
-    return Value();
-  }
-  if (op == "get_metadata") {
-    const Value* def = msg.Find("default");
-    auto got =
-        state_.task_metadata().Get(PathOf(msg.Find("keys")), IsNoDefault(def) ? nullptr : def);
-    if (const PyException* err = std::get_if<PyException>(&got)) {
-      return TypedErrorMessage(err->type, err->text);
-    }
-    return std::get<Value>(std::move(got));
-  }
-  if (op == "retry") {  // scheduler.py:stimulus_retry
-    std::vector<Key> keys = KeysFromValue(msg.Find("keys"));
-    const std::string* client = StrField(msg, "client");
-    if (client != nullptr && !client->empty()) {
-      LogEvent({*client}, Value(Map{{Value("action"), Value("retry")},
-                                    {Value("count"), Value(static_cast<int64_t>(keys.size()))}}));
-    }
-    char id[48];
-    std::snprintf(id, sizeof id, "stimulus-retry-%.6f", Now());
-    Result<std::vector<Key>> seen = state_.Retry(keys, Stimulus{id, Now()});
-    if (!seen.ok()) return KeyErrorReply(seen.status());
-    Flush();
-    Array out;
-    for (const Key& k : *seen) out.push_back(k.ToValue());
-    return Value(std::move(out));
-  }
-  if (op == "get_task_stream") {
-    const double now = Now();
-    TaskStreamQuery q;
-    q.start = TimeBound(msg.Find("start"), now);
-    q.stop = TimeBound(msg.Find("stop"), now);
-    q.count = IntBound(msg.Find("count"));
-    q.start_index = IntBound(msg.Find("start_index"));
-    return StartedTaskStream().Collect(q);
-  }
-  if (op == "get_task_stream_index") return Value(StartedTaskStream().index());
-  if (op == "nbytes") {  // scheduler.py:get_nbytes
-    std::vector<std::pair<const TaskState*, Value>> sizes;
-    if (const Value* keys = msg.Find("keys"); keys != nullptr && !keys->is_nil()) {
-      for (const Key& k : KeysFromValue(keys)) {
-        const TaskState* ts = state_.task(k);
-        if (ts == nullptr) return TypedErrorMessage("KeyError", k.str() ? *k.str() : k.Repr());
-        sizes.emplace_back(ts, k.ToValue());
-      }
-    } else {
-      for (const auto& [k, ts] : state_.tasks()) {
-        if (ts->nbytes >= 0) sizes.emplace_back(ts.get(), k.ToValue());
-      }
-    }
-    const Value* summary = msg.Find("summary");
-    Map out;
-    if (summary == nullptr || !summary->is<bool>() || *summary->get_if<bool>()) {
-      for (const auto& [ts, key] : sizes) {
-        if (Value* total = FindKey(out, ts->prefix)) {
-          *total = Value(*total->get_if<int64_t>() + ts->nbytes);
-        } else {
-          out.push_back({Value(ts->prefix), Value(ts->nbytes)});
-        }
-      }
-    } else {
-      for (const auto& [ts, key] : sizes) out.push_back({key, Value(ts->nbytes)});
-    }
-    return Value(std::move(out));
-  }
-  if (op == "get_task_status") {
-    Map out;
-    for (const Key& k : KeysFromValue(msg.Find("keys"))) {
-      const TaskState* ts = state_.task(k);
-      out.push_back({k.ToValue(), ts ? Value(std::string(ToString(ts->status))) : Value()});
-    }
-    return Value(std::move(out));
-  }
-  if (op == "set_restrictions") {  // {key: worker | [workers] | None}
-    std::vector<std::pair<Key, std::vector<std::string>>> restrictions;
-    const Value* w = msg.Find("worker");
-    if (w != nullptr && w->map() != nullptr) {
-      for (const MapEntry& e : *w->map()) {
-        auto k = Key::FromValue(e.key);
-        if (!k.ok()) return TypedErrorMessage("KeyError", e.key.ToDebugString());
-        std::vector<std::string> names;
-        if (const std::string* s = e.value.str()) names.push_back(*s);
-        if (const Array* a = e.value.array()) {
-          for (const Value& x : *a) {
-            if (const std::string* s = x.str()) names.push_back(*s);
-          }
-        }
-        restrictions.emplace_back(std::move(*k), std::move(names));
-      }
-    }
-    if (Status st = state_.SetRestrictions(restrictions); !st.ok()) return KeyErrorReply(st);
-    return Value();
-  }
-  return std::nullopt;
+std::span<const std::pair<std::string_view, SchedulerServer::RpcRoute>>
+SchedulerServer::DiagnosticsRoutes() {
+  using S = SchedulerServer;
+  static const std::pair<std::string_view, RpcRoute> kRoutes[] = {
+      {"log_event", {.sync = [](S& srv, const Value& msg) -> Value {
+         std::vector<std::string> topics;
+         if (!TopicsOf(msg.Find("topic"), &topics)) {
+           return TypedErrorMessage("TypeError", "topic must be a str or a list of str");
+         }
+         srv.LogEvent(topics, Field(msg, "msg"));
+         return Value();
+       }}},
+      {"events", {.sync = [](S& srv, const Value& msg) -> Value {
+         const std::string* topic = StrField(msg, "topic");
+         return topic ? srv.broker_.Events(*topic) : srv.broker_.AllEvents();
+       }}},
+      {"set_metadata", {.sync = [](S& srv, const Value& msg) -> Value {
+         if (auto err =
+                 srv.state_.task_metadata().Set(PathOf(msg.Find("keys")), Field(msg, "value"))) {
+           return TypedErrorMessage(err->type, err->text);
+         }
+         return Value();
+       }}},
+      {"get_metadata", {.sync = [](S& srv, const Value& msg) -> Value {
+         const Value* def = msg.Find("default");
+         auto got = srv.state_.task_metadata().Get(PathOf(msg.Find("keys")),
+                                                   IsNoDefault(def) ? nullptr : def);
+         if (const PyException* err = std::get_if<PyException>(&got)) {
+           return TypedErrorMessage(err->type, err->text);
+         }
+         return std::get<Value>(std::move(got));
+       }}},
+      {"retry", {.sync = [](S& srv, const Value& msg) -> Value {  // scheduler.py:stimulus_retry
+         std::vector<Key> keys = KeysFromValue(msg.Find("keys"));
+         const std::string* client = StrField(msg, "client");
+         if (client != nullptr && !client->empty()) {
+           srv.LogEvent({*client},
+                        Value(Map{{Value("action"), Value("retry")},
+                                  {Value("count"), Value(static_cast<int64_t>(keys.size()))}}));
+         }
+         char id[48];
+         std::snprintf(id, sizeof id, "stimulus-retry-%.6f", srv.Now());
+         Result<std::vector<Key>> seen = srv.state_.Retry(keys, Stimulus{id, srv.Now()});
+         if (!seen.ok()) return KeyErrorReply(seen.status());
+         srv.Flush();
+         Array out;
+         for (const Key& k : *seen) out.push_back(k.ToValue());
+         return Value(std::move(out));
+       }}},
+      {"get_task_stream", {.sync = [](S& srv, const Value& msg) -> Value {
+         const double now = srv.Now();
+         TaskStreamQuery q;
+         q.start = TimeBound(msg.Find("start"), now);
+         q.stop = TimeBound(msg.Find("stop"), now);
+         q.count = IntBound(msg.Find("count"));
+         q.start_index = IntBound(msg.Find("start_index"));
+         return srv.StartedTaskStream().Collect(q);
+       }}},
+      {"get_task_stream_index", {.sync = [](S& srv, const Value&) -> Value {
+         return Value(srv.StartedTaskStream().index());
+       }}},
+      {"nbytes", {.sync = [](S& srv, const Value& msg) -> Value {  // scheduler.py:get_nbytes
+         std::vector<std::pair<const TaskState*, Value>> sizes;
+         if (const Value* keys = msg.Find("keys"); keys != nullptr && !keys->is_nil()) {
+           for (const Key& k : KeysFromValue(keys)) {
+             const TaskState* ts = srv.state_.task(k);
+             if (ts == nullptr) {
+               return TypedErrorMessage("KeyError", k.str() ? *k.str() : k.Repr());
+             }
+             sizes.emplace_back(ts, k.ToValue());
+           }
+         } else {
+           for (const auto& [k, ts] : srv.state_.tasks()) {
+             if (ts->nbytes >= 0) sizes.emplace_back(ts.get(), k.ToValue());
+           }
+         }
+         const Value* summary = msg.Find("summary");
+         Map out;
+         if (summary == nullptr || !summary->is<bool>() || *summary->get_if<bool>()) {
+           for (const auto& [ts, key] : sizes) {
+             if (Value* total = FindKey(out, ts->prefix)) {
+               *total = Value(*total->get_if<int64_t>() + ts->nbytes);
+             } else {
+               out.push_back({Value(ts->prefix), Value(ts->nbytes)});
+             }
+           }
+         } else {
+           for (const auto& [ts, key] : sizes) out.push_back({key, Value(ts->nbytes)});
+         }
+         return Value(std::move(out));
+       }}},
+      {"get_task_status", {.sync = [](S& srv, const Value& msg) -> Value {
+         Map out;
+         for (const Key& k : KeysFromValue(msg.Find("keys"))) {
+           const TaskState* ts = srv.state_.task(k);
+           out.push_back({k.ToValue(), ts ? Value(std::string(ToString(ts->status))) : Value()});
+         }
+         return Value(std::move(out));
+       }}},
+      {"set_restrictions",
+       {.sync = [](S& srv, const Value& msg) -> Value {  // {key: worker | [workers] | None}
+         std::vector<std::pair<Key, std::vector<std::string>>> restrictions;
+         const Value* w = msg.Find("worker");
+         if (w != nullptr && w->map() != nullptr) {
+           for (const MapEntry& e : *w->map()) {
+             auto k = Key::FromValue(e.key);
+             if (!k.ok()) return TypedErrorMessage("KeyError", e.key.ToDebugString());
+             std::vector<std::string> names;
+             if (const std::string* s = e.value.str()) names.push_back(*s);
+             if (const Array* a = e.value.array()) {
+               for (const Value& x : *a) {
+                 if (const std::string* s = x.str()) names.push_back(*s);
+               }
+             }
+             restrictions.emplace_back(std::move(*k), std::move(names));
+           }
+         }
+         if (Status st = srv.state_.SetRestrictions(restrictions); !st.ok()) {
+           return KeyErrorReply(st);
+         }
+         return Value();
+       }}},
+  };
+  return kRoutes;
 }
-
 }  // namespace dn

@@ -6,6 +6,7 @@
 #include <map>
 #include <unordered_set>
 
+#include "scheduler/server/scheduler_refusals.h"
 #include "scheduler/server/scheduler_server_internal.h"
 
 namespace dn {
@@ -294,151 +295,209 @@ awaitable<Value> SchedulerServer::Broadcast(const Value& msg) {
   co_return Value(std::move(out));
 }
 
+Value SchedulerServer::Ncores(const Value& msg, bool running_only) const {
+  std::optional<std::vector<std::string>> only = RequestedWorkers(msg);
+  Map out;
+  for (const auto& ws : state_.workers()) {
+    if (running_only && !ws->running()) continue;
+    if (only && std::find(only->begin(), only->end(), ws->address) == only->end()) continue;
+    out.push_back({Value(ws->address), Value(ws->nthreads)});
+  }
+  return Value(std::move(out));
+}
+
+awaitable<std::optional<Value>> SchedulerServer::CoordinationRpc(std::shared_ptr<Connection> conn,
+                                                                 const Value& msg) {
+  co_return co_await coordination_->HandleRpc(std::move(conn), msg);
+}
+
+// scheduler.py:add_nanny: plugins now, then wait while the nanny starts its worker (it
+// writes {"status": "ok"|"error"}), then the ordinary nil reply.
+awaitable<std::optional<Value>> SchedulerServer::RegisterNanny(std::shared_ptr<Connection> conn,
+                                                               const Value&) {
+  conn->Send(Value(Map{{Value("status"), Value("OK")}, {Value("nanny-plugins"), Value(Map{})}}));
+  Result<Value> started = co_await conn->Read();
+  (void)started;
+  co_return Value();
+}
+
+awaitable<std::optional<Value>> SchedulerServer::Terminate(std::shared_ptr<Connection>,
+                                                           const Value&) {
+  Stop(/*close_workers=*/true);
+  co_return std::nullopt;
+}
+
+awaitable<Value> SchedulerServer::PublishDeleteRpc(const Value& msg) {
+  co_await WaitForFlush(Field(msg, "uid"));
+  co_return PublishDelete(msg);
+}
+
+const std::unordered_map<std::string_view, SchedulerServer::RpcRoute>&
+SchedulerServer::RpcRoutes() {
+  using S = SchedulerServer;
+  static const auto* routes = [] {
+    auto* r = new std::unordered_map<std::string_view, RpcRoute>{
+        {"identity",
+         {.sync = [](S& s,
+                     const Value& msg) { return s.Identity(IntField(msg, "n_workers", -1)); }}},
+        {"heartbeat_worker",
+         {.sync = [](S& s, const Value& msg) { return s.HeartbeatWorker(msg); }}},
+        {"gather", {.async = &S::Gather}},
+        {"scatter", {.async = &S::Scatter}},
+        {"broadcast", {.async = &S::Broadcast}},
+        {"call_stack", {.async = &S::CallStack}},
+        {"echo", {.sync = [](S&, const Value& msg) { return Field(msg, "data"); }}},
+        {"get_story",
+         {.sync =
+              [](S& s, const Value& msg) {
+                // Client.story: the transitions touching keys or stimuli. Each record as
+                // stock's Transition namedtuple travels: (key, start, finish, {key:
+                // recommended state}, stimulus_id, timestamp).
+                Array out;
+                for (const TransitionRecord* r :
+                     s.state_.Story(KeysFromValue(msg.Find("keys_or_stimuli")))) {
+                  Map recs;
+                  for (const auto& [k, finish] : r->recommendations) {
+                    recs.push_back({k.ToValue(), Value(std::string(ToString(finish)))});
+                  }
+                  out.push_back(
+                      Value(Array{r->key.ToValue(), Value(std::string(ToString(r->start))),
+                                  Value(std::string(ToString(r->finish))), Value(std::move(recs)),
+                                  Value(*r->stimulus_id), Value(r->timestamp)}));
+                }
+                return Value(std::move(out));
+              }}},
+        {"who_has",
+         {.sync =
+              [](S& s, const Value& msg) {  // keys nil: every task the scheduler knows
+                Map out;
+                auto add = [&out](const Key& k, const TaskState* ts) {
+                  Array holders;
+                  if (ts != nullptr) {
+                    for (WorkerState* ws : ts->who_has) holders.emplace_back(ws->address);
+                  }
+                  out.push_back({k.ToValue(), Value(std::move(holders))});
+                };
+                if (const Value* keys = msg.Find("keys"); keys == nullptr || keys->is_nil()) {
+                  for (const auto& [k, ts] : s.state_.tasks()) add(k, ts.get());
+                } else {
+                  for (const Key& k : KeysFromValue(keys)) add(k, s.state_.task(k));
+                }
+                return Value(std::move(out));
+              }}},
+        {"has_what",
+         {.sync =
+              [](S& s, const Value& msg) {  // a requested worker that is not here holds nothing
+                std::optional<std::vector<std::string>> only = s.RequestedWorkers(msg);
+                std::vector<std::string> addresses;
+                if (only) {
+                  addresses = std::move(*only);
+                } else {
+                  for (const auto& ws : s.state_.workers()) addresses.push_back(ws->address);
+                }
+                Map out;
+                for (const std::string& addr : addresses) {
+                  Array keys;
+                  if (const WorkerState* ws = s.state_.worker(addr)) {
+                    for (TaskState* ts : ws->has_what) keys.push_back(ts->key.ToValue());
+                  }
+                  out.push_back({Value(addr), Value(std::move(keys))});
+                }
+                return Value(std::move(out));
+              }}},
+        {"unregister",
+         {.sync =
+              [](S& s, const Value& msg) {
+                // A nanny whose worker process died (Nanny._on_worker_exit), before its
+                // stream closes: forget the worker now, as Scheduler.remove_worker.
+                const std::string* addr = StrField(msg, "address");
+                if (addr == nullptr || s.state_.worker(*addr) == nullptr) {
+                  return Value("already-removed");
+                }
+                std::string address = *addr;
+                s.state_.RemoveWorker(address, "unregister", s.MakeStimulus(msg, "unregister"));
+                if (auto it = s.worker_streams_.find(address); it != s.worker_streams_.end()) {
+                  it->second->Close();
+                }
+                s.Flush();
+                return Value("OK");
+              }}},
+        {"processing",
+         {.sync =
+              [](S& s, const Value& msg) {  // {worker: [keys being computed there]}
+                std::optional<std::vector<std::string>> only = s.RequestedWorkers(msg);
+                Map out;
+                for (const auto& ws : s.state_.workers()) {
+                  if (only && std::find(only->begin(), only->end(), ws->address) == only->end())
+                    continue;
+                  Array keys;
+                  for (TaskState* ts : ws->processing) keys.push_back(ts->key.ToValue());
+                  out.push_back({Value(ws->address), Value(std::move(keys))});
+                }
+                return Value(std::move(out));
+              }}},
+        {"ncores", {.sync = [](S& s, const Value& msg) { return s.Ncores(msg, false); }}},
+        {"ncores_running", {.sync = [](S& s, const Value& msg) { return s.Ncores(msg, true); }}},
+        {"publish_put", {.async = &S::PublishPut}},
+        {"publish_delete", {.async = &S::PublishDeleteRpc}},
+        {"publish_get",
+         {.sync =
+              [](S& s, const Value& msg) {
+                Array out;
+                if (const Value* names = msg.Find("names"); names && names->array()) {
+                  for (const Value& n : *names->array()) {
+                    auto k = Key::FromValue(n);
+                    auto it = k.ok() ? s.datasets_.find(*k) : s.datasets_.end();
+                    out.push_back(it == s.datasets_.end()
+                                      ? Value()
+                                      : Value(Map{{Value("data"), it->second.data},
+                                                  {Value("keys"), it->second.keys}}));
+                  }
+                }
+                return Value(std::move(out));
+              }}},
+        {"publish_list",
+         {.sync =
+              [](S& s, const Value&) {
+                std::vector<std::pair<std::string, Value>> names;
+                for (const auto& [k, d] : s.datasets_)
+                  names.emplace_back(k.str() ? *k.str() : k.Repr(), k.ToValue());
+                std::sort(names.begin(), names.end(),
+                          [](const auto& a, const auto& b) { return a.first < b.first; });
+                Array out;
+                for (auto& n : names) out.push_back(std::move(n.second));
+                return Value(std::move(out));
+              }}},
+        {"retire_workers", {.async = &S::RetireWorkers}},
+        {"register_nanny", {.on_comm = &S::RegisterNanny}},
+        {"versions", {.sync = [](S& s, const Value&) { return s.ingestor_->versions(); }}},
+        {"terminate", {.on_comm = &S::Terminate}},
+    };
+    for (std::string_view op : Coordination::RpcOps())
+      r->emplace(op, RpcRoute{.on_comm = &S::CoordinationRpc});
+    for (const auto& [op, route] : DiagnosticsRoutes()) r->emplace(op, route);
+    return r;
+  }();
+  return *routes;
+}
+
 awaitable<std::optional<Value>> SchedulerServer::HandleRpc(std::shared_ptr<Connection> conn,
                                                            const Value& msg) {
   std::string_view op = OpOf(msg);
-  if (op == "identity") co_return Identity(IntField(msg, "n_workers", -1));
-  if (op == "heartbeat_worker") co_return HeartbeatWorker(msg);
-  if (op == "gather") co_return co_await Gather(msg);
-  if (op == "scatter") co_return co_await Scatter(msg);
-  if (op == "broadcast") co_return co_await Broadcast(msg);
-  if (op == "call_stack") co_return co_await CallStack(msg);
-  if (op == "echo") co_return Field(msg, "data");
-  if (op == "get_story") {  // Client.story: the transitions touching keys or stimuli
-    // Each record as stock's Transition namedtuple travels: (key, start, finish,
-    // {key: recommended state}, stimulus_id, timestamp).
-    Array out;
-    for (const TransitionRecord* r : state_.Story(KeysFromValue(msg.Find("keys_or_stimuli")))) {
-      Map recs;
-      for (const auto& [k, finish] : r->recommendations) {
-        recs.push_back({k.ToValue(), Value(std::string(ToString(finish)))});
-      }
-      out.push_back(Value(Array{r->key.ToValue(), Value(std::string(ToString(r->start))),
-                                Value(std::string(ToString(r->finish))), Value(std::move(recs)),
-                                Value(*r->stimulus_id), Value(r->timestamp)}));
-    }
-    co_return Value(std::move(out));
+  const auto& routes = RpcRoutes();
+  if (auto it = routes.find(op); it != routes.end()) {
+    const RpcRoute& route = it->second;
+    if (route.sync != nullptr) co_return route.sync(*this, msg);
+    if (route.async != nullptr) co_return co_await (this->*route.async)(msg);
+    co_return co_await (this->*route.on_comm)(std::move(conn), msg);
   }
-  if (op == "who_has") {  // keys nil: every task the scheduler knows (get_who_has)
-    Map out;
-    auto add = [&out](const Key& k, const TaskState* ts) {
-      Array holders;
-      if (ts != nullptr) {
-        for (WorkerState* ws : ts->who_has) holders.emplace_back(ws->address);
-      }
-      out.push_back({k.ToValue(), Value(std::move(holders))});
-    };
-    if (const Value* keys = msg.Find("keys"); keys == nullptr || keys->is_nil()) {
-      for (const auto& [k, ts] : state_.tasks()) add(k, ts.get());
-    } else {
-      for (const Key& k : KeysFromValue(keys)) add(k, state_.task(k));
-    }
-    co_return Value(std::move(out));
+  if (const RefusedOp* refused = FindRefusedOp(SchedulerRefusedRpcs(), op)) {
+    co_return RefusalReply(*refused, "dask-native-scheduler");
   }
-  if (op == "has_what") {  // a requested worker that is not here holds nothing
-    std::optional<std::vector<std::string>> only = RequestedWorkers(msg);
-    std::vector<std::string> addresses;
-    if (only) {
-      addresses = std::move(*only);
-    } else {
-      for (const auto& ws : state_.workers()) addresses.push_back(ws->address);
-    }
-    Map out;
-    for (const std::string& addr : addresses) {
-      Array keys;
-      if (const WorkerState* ws = state_.worker(addr)) {
-        for (TaskState* ts : ws->has_what) keys.push_back(ts->key.ToValue());
-      }
-      out.push_back({Value(addr), Value(std::move(keys))});
-    }
-    co_return Value(std::move(out));
-  }
-  if (op == "unregister") {
-    // A nanny whose worker process died (Nanny._on_worker_exit), before its stream
-    // closes: forget the worker now, as Scheduler.remove_worker.
-    const std::string* addr = StrField(msg, "address");
-    if (addr == nullptr || state_.worker(*addr) == nullptr) co_return Value("already-removed");
-    std::string address = *addr;
-    state_.RemoveWorker(address, "unregister", MakeStimulus(msg, "unregister"));
-    if (auto it = worker_streams_.find(address); it != worker_streams_.end()) it->second->Close();
-    Flush();
-    co_return Value("OK");
-  }
-  if (op == "processing") {  // Client.processing: {worker: [keys being computed there]}
-    std::optional<std::vector<std::string>> only = RequestedWorkers(msg);
-    Map out;
-    for (const auto& ws : state_.workers()) {
-      if (only && std::find(only->begin(), only->end(), ws->address) == only->end()) continue;
-      Array keys;
-      for (TaskState* ts : ws->processing) keys.push_back(ts->key.ToValue());
-      out.push_back({Value(ws->address), Value(std::move(keys))});
-    }
-    co_return Value(std::move(out));
-  }
-  if (op == "ncores" || op == "ncores_running") {
-    std::optional<std::vector<std::string>> only = RequestedWorkers(msg);
-    Map out;
-    for (const auto& ws : state_.workers()) {
-      if (op == "ncores_running" && !ws->running()) continue;
-      if (only && std::find(only->begin(), only->end(), ws->address) == only->end()) continue;
-      out.push_back({Value(ws->address), Value(ws->nthreads)});
-    }
-    co_return Value(std::move(out));
-  }
-  if (op == "publish_put") co_return co_await PublishPut(msg);
-  if (op == "publish_delete") {
-    co_await WaitForFlush(Field(msg, "uid"));
-    co_return PublishDelete(msg);
-  }
-  if (op == "publish_get") {
-    Array out;
-    if (const Value* names = msg.Find("names"); names && names->array()) {
-      for (const Value& n : *names->array()) {
-        auto k = Key::FromValue(n);
-        auto it = k.ok() ? datasets_.find(*k) : datasets_.end();
-        out.push_back(it == datasets_.end() ? Value()
-                                            : Value(Map{{Value("data"), it->second.data},
-                                                        {Value("keys"), it->second.keys}}));
-      }
-    }
-    co_return Value(std::move(out));
-  }
-  if (op == "publish_list") {
-    std::vector<std::pair<std::string, Value>> names;
-    for (const auto& [k, d] : datasets_)
-      names.emplace_back(k.str() ? *k.str() : k.Repr(), k.ToValue());
-    std::sort(names.begin(), names.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
-    Array out;
-    for (auto& n : names) out.push_back(std::move(n.second));
-    co_return Value(std::move(out));
-  }
-  if (op == "retire_workers") co_return co_await RetireWorkers(msg);
-  if (Coordination::IsRpc(op)) co_return co_await coordination_->HandleRpc(conn, msg);
-  if (op == "register_nanny") {
-    // scheduler.py:add_nanny: plugins now, then wait while the nanny starts its worker
-    // (it writes {"status": "ok"|"error"}), then the ordinary nil reply.
-    conn->Send(Value(Map{{Value("status"), Value("OK")}, {Value("nanny-plugins"), Value(Map{})}}));
-    Result<Value> started = co_await conn->Read();
-    (void)started;
-    co_return Value();
-  }
-  if (op == "versions") co_return ingestor_->versions();  // core.py:Server.versions
-  if (op == "run_function") {
-    co_return Value(
-        Map{{Value("status"), Value("error")},
-            {Value("exception"), Value("NotImplementedError: run_on_scheduler is not "
-                                       "available: dask-native's scheduler runs no user code")},
-            {Value("traceback"), Value()}});
-  }
-  if (op == "terminate") {
-    Stop(/*close_workers=*/true);
-    co_return std::nullopt;
-  }
-  if (std::optional<Value> reply = DiagnosticsRpc(op, msg)) co_return std::move(*reply);
   std::fprintf(stderr, "dask-native-scheduler: unknown RPC op '%.*s' from %s\n",
                static_cast<int>(op.size()), op.data(), conn->peer().c_str());
-  // As core.py's Server: the caller gets an error instead of a silent None.
+  // Stock replies None to an op it lacks (and logs it); an error that names the op tells
+  // the caller more than a silent None.
   co_return ErrorMessage("No handler " + std::string(op) + " found in Scheduler");
 }
 

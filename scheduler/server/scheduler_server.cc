@@ -124,17 +124,17 @@ awaitable<void> SchedulerServer::HandleComm(std::shared_ptr<Connection> conn) {
         break;
       }
       std::string_view op = OpOf(*msg);
-      if (op == "register-client") {
+      if (op == kRegisterClientOp) {
         co_await ClientStream(conn, *msg);
         break;
       }
-      if (op == "register-worker") {
+      if (op == kRegisterWorkerOp) {
         co_await WorkerStream(conn, *msg);
         break;
       }
       const Value* reply_flag = msg->Find("reply");
       bool reply = !(reply_flag && reply_flag->is<bool>() && !*reply_flag->get_if<bool>());
-      if (op == "close") {
+      if (op == kCloseCommOp) {
         if (reply) conn->Send(Value("OK"));
         break;
       }
@@ -171,12 +171,11 @@ awaitable<void> SchedulerServer::ClientStream(std::shared_ptr<Connection> conn,
     if (!batch.ok()) break;
     for (const Value& m : *batch) {
       std::string_view op = OpOf(m);
-      if (op == "close-stream" || op == "close-client") {
-        closing = closing || op == "close-stream";
-        if (op == "close-client") HandleClientOp(id, m);
+      if (op == kCloseStreamOp) {
+        closing = true;
         continue;
       }
-      if (op == "update-graph") {
+      if (op == kUpdateGraphOp) {
         Flush();
         co_await UpdateGraph(id, m);
       } else {
@@ -192,40 +191,6 @@ awaitable<void> SchedulerServer::ClientStream(std::shared_ptr<Connection> conn,
   state_.RemoveClient(id, MakeStimulus(Value(), "client-stream-closed"));
   broker_.RemoveSubscriber(id);
   Flush();
-}
-
-void SchedulerServer::HandleClientOp(const std::string& client, const Value& msg) {
-  std::string_view op = OpOf(msg);
-  const Stimulus stim = MakeStimulus(msg, op);
-  if (op == "client-releases-keys") {
-    state_.ClientReleasesKeys(client, KeysFromValue(msg.Find("keys")), stim);
-  } else if (op == "client-desires-keys") {
-    const std::string* c = StrField(msg, "client");
-    state_.ClientDesiresKeys(c ? *c : client, KeysFromValue(msg.Find("keys")), stim);
-  } else if (op == "heartbeat-client") {
-    state_.ClientHeartbeat(client, stim);
-    auto it = client_streams_.find(client);
-    if (it != client_streams_.end()) {
-      it->second->Send(Value(Array{Value(Map{{Value("op"), Value("adjust-heartbeat-interval")},
-                                             {Value("interval"), Value(5.0)}})}));
-    }
-  } else if (op == "cancel-keys") {
-    state_.CancelKeys(client, KeysFromValue(msg.Find("keys")), stim);
-  } else if (op == "report-key") {
-    std::vector<Key> keys = KeysFromValue(msg.Find("key"));
-    state_.ClientDesiresKeys(client, keys, stim);
-  } else if (op == "close-client") {
-    state_.RemoveClient(client, stim);
-  } else if (op == "publish_flush_batched_send") {
-    OnFlush(Field(msg, "uid"));
-  } else if (Coordination::IsStreamOp(op)) {
-    coordination_->HandleClientOp(client, msg);
-  } else if (op == "subscribe-topic" || op == "unsubscribe-topic") {
-    SubscribeTopic(client, msg, op == "subscribe-topic");
-  } else {
-    std::fprintf(stderr, "dask-native-scheduler: unknown client stream op '%.*s'\n",
-                 static_cast<int>(op.size()), op.data());
-  }
 }
 
 awaitable<Result<IngestResult>> SchedulerServer::Ingest(IngestRequest request) {
@@ -320,7 +285,7 @@ awaitable<void> SchedulerServer::WorkerStream(std::shared_ptr<Connection> conn, 
     Result<Array> batch = co_await ReadBatch(*conn);
     if (!batch.ok()) break;
     for (const Value& m : *batch) {
-      if (OpOf(m) == "close-stream") {
+      if (OpOf(m) == kCloseStreamOp) {
         closing = true;
         continue;
       }
@@ -346,48 +311,6 @@ Buffer SchedulerServer::OwnedTaskType(const Buffer& type) {
   Buffer owned = Buffer::CopyFrom(bytes);
   if (task_types_.size() < kMaxSharedTypes) task_types_.emplace(std::move(bytes), owned);
   return owned;
-}
-
-void SchedulerServer::HandleWorkerOp(const std::string& worker, const Value& msg) {
-  std::string_view op = OpOf(msg);
-  const Stimulus stim = MakeStimulus(msg, op);
-  if (op == "task-finished") {
-    auto key = Key::FromValue(Field(msg, "key"));
-    if (!key.ok()) return;
-    Buffer type;
-    if (const Value* t = msg.Find("type"); t && t->is<Bin>()) {
-      type = OwnedTaskType(t->get_if<Bin>()->data);
-    }
-    const std::string* tn = StrField(msg, "typename");
-    if (state_.TaskFinished(worker, *key, IntField(msg, "run_id", -1), IntField(msg, "nbytes", 0),
-                            std::move(type), tn ? *tn : "", stim)) {
-      RecordTaskStream(worker, msg, stim);
-    }
-  } else if (op == "task-erred") {
-    auto key = Key::FromValue(Field(msg, "key"));
-    if (!key.ok()) return;
-    if (state_.TaskErred(worker, *key, IntField(msg, "run_id", -1), Field(msg, "exception"),
-                         Field(msg, "traceback"), stim)) {
-      RecordTaskStream(worker, msg, stim);
-    }
-  } else if (op == "add-keys") {
-    state_.AddKeys(worker, KeysFromValue(msg.Find("keys")), stim);
-  } else if (op == "release-worker-data") {
-    if (auto key = Key::FromValue(Field(msg, "key")); key.ok())
-      state_.ReleaseWorkerData(worker, *key, stim);
-  } else if (op == "worker-status-change") {
-    if (const std::string* s = StrField(msg, "status")) state_.WorkerStatusChange(worker, *s, stim);
-  } else if (op == "request-refresh-who-has") {
-    state_.RequestRefreshWhoHas(worker, KeysFromValue(msg.Find("keys")), stim);
-  } else if (op == "log-event") {
-    LogWorkerEvent(worker, msg);
-  } else if (op == "keep-alive" || op == "steal-response" || op == "long-running" ||
-             op == "reschedule") {
-    // Accepted; work stealing and secession are not implemented yet.
-  } else {
-    std::fprintf(stderr, "dask-native-scheduler: unknown worker stream op '%.*s'\n",
-                 static_cast<int>(op.size()), op.data());
-  }
 }
 
 void SchedulerServer::Flush() {

@@ -4,10 +4,13 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "protocol/messages/handler_inventory.h"
 #include "scheduler/diagnostics/task_stream.h"
 #include "scheduler/diagnostics/topic_broker.h"
 #include "scheduler/graph/graph_ingestor.h"
@@ -56,7 +59,39 @@ class SchedulerServer {
   void Stop(bool close_workers = false);
   const std::string& address() const { return address_; }
 
+  /// The RPCs served (read from the dispatch tables, so the list cannot drift from what
+  /// HandleRpc answers) and refused on purpose (scheduler_refusals.h).
+  static DispatchInventory RpcInventory();
+  /// The same for stream ops, client and worker streams together (stock keeps one
+  /// dict for both).
+  static DispatchInventory StreamInventory();
+  /// `--list-handlers`: {"rpc": RpcInventory, "stream": StreamInventory} as JSON.
+  static std::string HandlersJson();
+
  private:
+  /// How one RPC is answered: exactly one member is set. `sync` answers at once;
+  /// `async` waits (on workers, a flush); `on_comm` also uses the comm itself (writes
+  /// its own reply, or none: nullopt).
+  struct RpcRoute {
+    Value (*sync)(SchedulerServer&, const Value& msg) = nullptr;
+    awaitable<Value> (SchedulerServer::*async)(const Value& msg) = nullptr;
+    awaitable<std::optional<Value>> (SchedulerServer::*on_comm)(std::shared_ptr<Connection> conn,
+                                                                const Value& msg) = nullptr;
+  };
+  /// The RPC dispatch table, op -> route (scheduler_rpcs.cc), built on first use.
+  static const std::unordered_map<std::string_view, RpcRoute>& RpcRoutes();
+  /// The diagnostics RPCs' routes (scheduler_diagnostics.cc), part of RpcRoutes.
+  static std::span<const std::pair<std::string_view, RpcRoute>> DiagnosticsRoutes();
+  /// A stream op's handler: `peer` is the stream's client id or worker address.
+  using StreamOpHandler = void (*)(SchedulerServer&, const std::string& peer, const Value& msg,
+                                   const Stimulus& stim);
+  /// The client and worker stream dispatch tables, op -> handler (scheduler_server.cc).
+  static const std::unordered_map<std::string_view, StreamOpHandler>& ClientOpRoutes();
+  static const std::unordered_map<std::string_view, StreamOpHandler>& WorkerOpRoutes();
+  /// A refused stream op: log it the first time, otherwise ignore it (stock would
+  /// close the stream on an op it lacks; ours keeps it open). False if not refused.
+  static bool IgnoreRefusedStreamOp(std::span<const RefusedOp> table, std::string_view op);
+
   awaitable<void> HandleComm(std::shared_ptr<Connection> conn);
   awaitable<void> ClientStream(std::shared_ptr<Connection> conn, const Value& first);
   awaitable<void> WorkerStream(std::shared_ptr<Connection> conn, const Value& first);
@@ -78,6 +113,8 @@ class SchedulerServer {
   /// absent: every worker). Unknown entries stay as given.
   std::optional<std::vector<std::string>> RequestedWorkers(const Value& msg) const;
   Value HeartbeatWorker(const Value& msg);
+  /// ncores / ncores_running: {worker: nthreads}, of the running workers only if asked.
+  Value Ncores(const Value& msg, bool running_only) const;
   awaitable<Value> Gather(const Value& msg);
   awaitable<Value> Scatter(const Value& msg);
   awaitable<Value> Broadcast(const Value& msg);
@@ -85,15 +122,20 @@ class SchedulerServer {
   /// Retire workers gracefully: no new tasks, unique results copied elsewhere first,
   /// then (with close_workers) the worker is told to close (scheduler.py:retire_workers).
   awaitable<Value> RetireWorkers(const Value& msg);
+  // RPC handlers that use the comm (RpcRoute::on_comm).
+  awaitable<std::optional<Value>> CoordinationRpc(std::shared_ptr<Connection> conn,
+                                                  const Value& msg);
+  awaitable<std::optional<Value>> RegisterNanny(std::shared_ptr<Connection> conn, const Value& msg);
+  awaitable<std::optional<Value>> Terminate(std::shared_ptr<Connection> conn, const Value& msg);
+  awaitable<Value> PublishDeleteRpc(const Value& msg);
   /// Once a second: drop workers silent past the TTL and honour --idle-timeout.
   awaitable<void> Housekeeping();
   awaitable<Result<Value>> WorkerRpc(const std::string& address, const Value& request,
                                      bool get_data_ack = false);
 
   // --- topics, metadata, retry, task stream (scheduler_diagnostics.cc) -----------
-  /// Serve log_event, events, set/get_metadata, retry, get_task_stream(_index), nbytes,
-  /// get_task_status and set_restrictions; nullopt when `op` is none of them.
-  std::optional<Value> DiagnosticsRpc(std::string_view op, const Value& msg);
+  // log_event, events, set/get_metadata, retry, get_task_stream(_index), nbytes,
+  // get_task_status and set_restrictions are DiagnosticsRoutes.
   /// A client stream's subscribe-topic (`subscribe`) or unsubscribe-topic.
   void SubscribeTopic(const std::string& client, const Value& msg, bool subscribe);
   /// A worker stream's log-event (scheduler.py:log_worker_event).

@@ -14,6 +14,16 @@
 
 namespace dn {
 
+// Ops the comm loops handle themselves, before the dispatch tables (and listed with
+// them by the handler inventory): HandleComm's, then the streams'.
+inline constexpr std::string_view kRegisterClientOp = "register-client";
+inline constexpr std::string_view kRegisterWorkerOp = "register-worker";
+inline constexpr std::string_view kCloseCommOp = "close";
+/// Ends a client or worker stream.
+inline constexpr std::string_view kCloseStreamOp = "close-stream";
+/// Awaited by the client's stream loop (SchedulerServer::UpdateGraph).
+inline constexpr std::string_view kUpdateGraphOp = "update-graph";
+
 /// The scheduler->client BatchedSend interval of stock distributed.
 inline constexpr auto kClientBatchInterval = std::chrono::milliseconds(2);
 

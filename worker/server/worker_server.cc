@@ -31,29 +31,6 @@ worker::WorkerStateOptions StateOptions(const WorkerConfig& config,
   return o;
 }
 
-std::string StimulusOf(const Value& msg, std::string_view what) {
-  const Value* sid = msg.Find("stimulus_id");
-  if (sid != nullptr && sid->str() != nullptr) return *sid->str();
-  return Stimulus(what);
-}
-
-worker::WhoHas WhoHasFrom(const Value* v) {
-  worker::WhoHas out;
-  if (v == nullptr || v->map() == nullptr) return out;
-  for (const MapEntry& e : *v->map()) {
-    auto k = Key::FromValue(e.key);
-    if (!k.ok()) continue;
-    std::vector<std::string> holders;
-    if (const Array* a = e.value.array()) {
-      for (const Value& h : *a) {
-        if (const std::string* s = h.str()) holders.push_back(*s);
-      }
-    }
-    out.emplace_back(k.MoveValueUnsafe(), std::move(holders));
-  }
-  return out;
-}
-
 }  // namespace
 
 WorkerServer::WorkerServer(asio::io_context& io, WorkerConfig config,
@@ -402,73 +379,6 @@ void WorkerServer::RejectComputeTask(const Value& m, const Status& why) {
   SendToScheduler(te.ToValue());
 }
 
-void WorkerServer::HandleStreamOp(const Value& m, std::vector<worker::Event>& events) {
-  std::string_view op = OpOf(m);
-  if (op == ComputeTask::kOp) {
-    auto spec = ComputeTask::FromValue(m);
-    if (!spec.ok()) {
-      RejectComputeTask(m, spec.status());
-      return;
-    }
-    worker::ComputeTaskEvent ev;
-    ev.task = spec.MoveValueUnsafe();
-    std::string sid = ev.task.stimulus_id;
-    events.push_back(WithStimulus(std::move(ev), std::move(sid)));
-  } else if (op == "free-keys") {
-    worker::FreeKeysEvent ev;
-    ev.keys = KeysFromValue(m.Find("keys"));
-    events.push_back(WithStimulus(std::move(ev), StimulusOf(m, "free-keys")));
-  } else if (op == "steal-request" || op == "cancel-compute") {
-    auto key = Key::FromValue(m.Find("key") ? *m.Find("key") : Value());
-    if (!key.ok()) return;
-    if (op == "steal-request") {
-      worker::StealRequestEvent ev;
-      ev.key = key.MoveValueUnsafe();
-      events.push_back(WithStimulus(std::move(ev), StimulusOf(m, "steal")));
-    } else {
-      worker::CancelComputeEvent ev;
-      ev.key = key.MoveValueUnsafe();
-      events.push_back(WithStimulus(std::move(ev), StimulusOf(m, "cancel-compute")));
-    }
-  } else if (op == "acquire-replicas") {
-    // Copy keys from their holders (the scheduler retiring a worker).
-    worker::AcquireReplicasEvent ev;
-    ev.who_has = WhoHasFrom(m.Find("who_has"));
-    if (const Value* nb = m.Find("nbytes"); nb && nb->map()) {
-      for (const MapEntry& e : *nb->map()) {
-        auto k = Key::FromValue(e.key);
-        const int64_t* n = e.value.get_if<int64_t>();
-        if (k.ok()) ev.nbytes.emplace_back(k.MoveValueUnsafe(), n ? *n : 0);
-      }
-    } else {
-      for (const auto& [k, holders] : ev.who_has) ev.nbytes.emplace_back(k, 0);
-    }
-    events.push_back(WithStimulus(std::move(ev), StimulusOf(m, "acquire-replicas")));
-  } else if (op == "refresh-who-has") {
-    worker::RefreshWhoHasEvent ev;
-    ev.who_has = WhoHasFrom(m.Find("who_has"));
-    events.push_back(WithStimulus(std::move(ev), StimulusOf(m, "refresh-who-has")));
-  } else if (op == "remove-replicas") {
-    worker::RemoveReplicasEvent ev;
-    ev.keys = KeysFromValue(m.Find("keys"));
-    for (const Key& k : ev.keys) {
-      if (Pinned(k)) ev.in_use.push_back(k);
-    }
-    events.push_back(WithStimulus(std::move(ev), StimulusOf(m, "remove-replicas")));
-  } else if (op == "remove-worker") {
-    // A peer left: never fetch from it again.
-    if (const Value* w = m.Find("worker"); w && w->str()) {
-      worker::RemoveWorkerEvent ev;
-      ev.worker = *w->str();
-      events.push_back(WithStimulus(std::move(ev), StimulusOf(m, "remove-worker")));
-    }
-  } else if (op == "worker-status-change") {
-    // closing_gracefully during retirement: the scheduler stops sending work itself.
-  } else if (op == "close" || op == "close-stream") {
-    Stop();
-  }
-}
-
 void WorkerServer::Feed(worker::Event ev) { Carry(state_.Handle(std::move(ev))); }
 
 void WorkerServer::Carry(worker::Instructions instructions) {
@@ -559,7 +469,7 @@ Value WorkerServer::GetStory(const Value& msg) const {
   return Value(std::move(out));
 }
 
-// RPCs from the scheduler, peers and clients: get_data, update_data, run, versions.
+// RPCs from the scheduler, peers and clients, one at a time per comm (worker_dispatch.cc).
 awaitable<void> WorkerServer::ServeComm(std::shared_ptr<Connection> conn) {
   Handshake local;
   auto hs = co_await conn->DoHandshake(local);
@@ -568,53 +478,12 @@ awaitable<void> WorkerServer::ServeComm(std::shared_ptr<Connection> conn) {
     Result<Value> msg = co_await conn->Read();
     if (!msg.ok() || msg->map() == nullptr) break;
     std::string_view op = OpOf(*msg);
-    if (op == "get_data") {
-      Value reply = co_await GetDataReply(*msg);
-      conn->Send(reply);
-      Result<Value> ack = co_await conn->Read();  // the caller's "OK"
-      if (!ack.ok()) break;
-      continue;
-    }
-    if (op == "close") break;
-    Value reply;
-    if (op == "update_data") {
-      reply = co_await UpdateData(*msg);
-    } else if (op == "gather") {
-      reply = co_await GatherRpc(*msg);
-    } else if (op == "run") {
-      reply = co_await RunFunction(*msg);
-    } else if (op == "versions") {
-      reply = python_->versions();
-    } else if (op == "identity") {
-      reply = Value(Map{
-          {Value("type"), Value("Worker")},
-          {Value("id"), Value(server_id_)},
-          {Value("address"), Value(address_)},
-          {Value("nthreads"), Value(static_cast<int64_t>(config_.nthreads))},
-          {Value("memory_limit"), config_.memory_limit ? Value(*config_.memory_limit) : Value()}});
-    } else if (op == "keys") {
-      Array keys;
-      for (const Key& k : store_.Keys()) keys.push_back(k.ToValue());
-      reply = Value(std::move(keys));
-    } else if (op == "free_keys") {
-      worker::FreeKeysEvent ev;
-      ev.keys = KeysFromValue(msg->Find("keys"));
-      Feed(WithStimulus(std::move(ev), StimulusOf(*msg, "free-keys")));
-      reply = Value("OK");
-    } else if (op == "get_story") {
-      reply = GetStory(*msg);
-    } else if (op == "call_stack") {
-      reply = co_await CallStack(*msg);
-    } else if (op == "terminate") {
-      conn->Send(Value("OK"));
-      CloseGracefully();
-      break;
-    } else {
-      reply = ErrorMessage("No handler found: " + std::string(op), "error");
-    }
+    if (op == kCloseCommOp) break;
+    RpcOutcome out = co_await HandleRpc(conn, *msg);
     const Value* rf = msg->Find("reply");
     bool wants_reply = !(rf && rf->is<bool>() && !*rf->get_if<bool>());
-    if (wants_reply) conn->Send(reply);
+    if (out.reply && wants_reply) conn->Send(*out.reply);
+    if (out.close_comm) break;
   }
   conn->CloseAfterFlush();  // a reply may still be queued
 }

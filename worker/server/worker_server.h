@@ -11,6 +11,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "protocol/messages/handler_inventory.h"
 #include "protocol/messages/worker_ops.h"
 #include "worker/native/executor.h"
 #include "worker/native/ndarray.h"
@@ -65,7 +66,45 @@ class WorkerServer {
   /// 0 after a requested stop, kExitGaveUp otherwise.
   int exit_code() const { return exit_code_; }
 
+  /// The RPCs served (read from the dispatch table ServeComm uses, so the list cannot
+  /// drift from what it answers) and refused on purpose (worker_refusals.h).
+  static DispatchInventory RpcInventory();
+  /// The same for the scheduler stream's ops.
+  static DispatchInventory StreamInventory();
+  /// `--list-handlers`: {"rpc", "stream", "nanny": {"rpc", "stream"}} as JSON. The
+  /// native nanny (main.cc) has no listener: it serves nothing and refuses every RPC
+  /// of stock's Nanny.
+  static std::string HandlersJson();
+
  private:
+  /// What an RPC leaves its comm loop: the reply to send, if the caller wants one (none
+  /// when the handler wrote its own), and whether to end the comm.
+  struct RpcOutcome {
+    std::optional<Value> reply;
+    bool close_comm = false;
+  };
+  /// How one RPC is answered: exactly one member is set. `sync` answers at once,
+  /// `async` waits (peers, Python), `on_comm` uses the comm itself.
+  struct RpcRoute {
+    Value (*sync)(WorkerServer&, const Value& msg) = nullptr;
+    awaitable<Value> (WorkerServer::*async)(Value msg) = nullptr;
+    awaitable<RpcOutcome> (WorkerServer::*on_comm)(std::shared_ptr<Connection> conn,
+                                                   const Value& msg) = nullptr;
+  };
+  /// The RPC dispatch table, op -> route (worker_dispatch.cc), built on first use.
+  static const std::unordered_map<std::string_view, RpcRoute>& RpcRoutes();
+  /// A scheduler stream op's handler: it appends the events it causes.
+  using StreamOpHandler = void (*)(WorkerServer&, const Value& msg,
+                                   std::vector<worker::Event>& events);
+  /// The stream dispatch table, op -> handler (worker_dispatch.cc).
+  static const std::unordered_map<std::string_view, StreamOpHandler>& StreamOpRoutes();
+  /// Answer one RPC: served, refused on purpose (NotImplementedError), or unknown.
+  awaitable<RpcOutcome> HandleRpc(std::shared_ptr<Connection> conn, const Value& msg);
+  /// get_data: the reply, then the caller's "OK" (the comm ends if that fails).
+  awaitable<RpcOutcome> GetDataRpc(std::shared_ptr<Connection> conn, const Value& msg);
+  /// terminate: reply "OK", retire gracefully, end the comm.
+  awaitable<RpcOutcome> TerminateRpc(std::shared_ptr<Connection> conn, const Value& msg);
+
   /// An Execute under way: the inputs it pinned, and where it runs.
   struct Running {
     std::vector<Key> deps;

@@ -1,7 +1,8 @@
 #pragma once
 
-// Shared by the files that implement WorkerServer (worker_server.cc, worker_fetch.cc,
-// worker_values.cc, worker_execute.cc, worker_memory.cc); not for other code.
+// Shared by the files that implement WorkerServer (worker_server.cc, worker_dispatch.cc,
+// worker_fetch.cc, worker_values.cc, worker_execute.cc, worker_memory.cc); not for
+// other code.
 
 #include <unistd.h>
 
@@ -55,6 +56,11 @@ inline bool TraceNative() {
   return trace;
 }
 
+/// Ends an RPC comm; handled by ServeComm's loop itself.
+inline constexpr std::string_view kCloseCommOp = "close";
+/// Ends the scheduler stream, like `close`.
+inline constexpr std::string_view kCloseStreamOp = "close-stream";
+
 /// "<what>-<wall time>", as stock's stimulus ids (f"{what}-{time()}"). std::to_chars,
 /// not std::to_string, which goes through printf: it showed in the event loop's profile
 /// (one per finished task).
@@ -73,6 +79,31 @@ inline std::string Stimulus(std::string_view what) {
 /// `builtins.<type>(text)` the client raises as it would any task's exception.
 inline Value WorkerException(std::string_view type, std::string_view text) {
   return Value(SerializeBytes(Buffer::FromString(PickleBuiltinException(type, text))));
+}
+
+/// A message's stimulus_id, or a new "<what>-<time>" one.
+inline std::string StimulusOf(const Value& msg, std::string_view what) {
+  const Value* sid = msg.Find("stimulus_id");
+  if (sid != nullptr && sid->str() != nullptr) return *sid->str();
+  return Stimulus(what);
+}
+
+/// A who_has map ({key: [addresses]}) as the state machine takes it.
+inline worker::WhoHas WhoHasFrom(const Value* v) {
+  worker::WhoHas out;
+  if (v == nullptr || v->map() == nullptr) return out;
+  for (const MapEntry& e : *v->map()) {
+    auto k = Key::FromValue(e.key);
+    if (!k.ok()) continue;
+    std::vector<std::string> holders;
+    if (const Array* a = e.value.array()) {
+      for (const Value& h : *a) {
+        if (const std::string* s = h.str()) holders.push_back(*s);
+      }
+    }
+    out.emplace_back(k.MoveValueUnsafe(), std::move(holders));
+  }
+  return out;
 }
 
 /// A state machine event stamped with its stimulus id and the time it is handled.
